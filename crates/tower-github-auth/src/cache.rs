@@ -1,0 +1,539 @@
+//! The one token cache: every strategy that mints or refreshes a credential keeps it in a [`Slot`].
+//!
+//! A slot holds the current credential and at most one exchange in flight:
+//! - **warm**: a valid credential is read under a short lock (no await while it is held) and its
+//!   `HeaderValue` cloned;
+//! - **single flight**: however many requests find the slot empty or expired, one exchange runs
+//!   (in its own task, so a cancelled request does not cancel it) and all of them wait on it;
+//! - **refresh ahead**: once less than the refresh margin is left, the first request to notice starts
+//!   one background exchange and, like every other request, keeps using the still-valid credential;
+//! - **backoff**: a failed exchange is reported to everyone who waited on it, and the next attempt
+//!   is not made before an exponential backoff has passed (requests in between get
+//!   [`Error::Backoff`] at once);
+//! - expiry is measured from the `expires_at` GitHub returned, on GitHub's clock.
+//!
+//! [`TokenCache`] maps installation-token keys to slots, bounded and least-recently-used first out,
+//! so that stacks built per request (`app.as_installation(id)`) share tokens.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use http::HeaderValue;
+use lru::LruCache;
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::strategies::installation::InstallationToken;
+
+/// A freshly minted credential, as a strategy hands it to its slot.
+pub(crate) struct Fresh<T> {
+    /// The `Authorization` value, already marked sensitive.
+    pub(crate) header: HeaderValue,
+    /// When GitHub says it expires (GitHub's clock); `None` for credentials that do not expire.
+    pub(crate) expires_at: Option<SystemTime>,
+    /// What the strategy wants to keep beside it (token details for users).
+    pub(crate) value: T,
+}
+
+/// A cached credential.
+pub(crate) struct Entry<T> {
+    pub(crate) header: HeaderValue,
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) value: T,
+    expires: Option<Instant>,
+    refresh_at: Option<Instant>,
+    stamp: Stamp,
+}
+
+/// Which credential a request carried: to drop exactly that one on a 401.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    generation: u64,
+    minted: Instant,
+}
+
+impl Stamp {
+    /// How long ago the credential was minted.
+    pub(crate) fn age(&self) -> Duration {
+        self.minted.elapsed()
+    }
+}
+
+impl<T> Entry<T> {
+    pub(crate) fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+}
+
+/// How a slot treats time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Refresh in the background once less than this is left.
+    pub(crate) refresh_margin: Duration,
+    /// A credential with less than this left is not sent at all.
+    pub(crate) min_validity: Duration,
+    /// First backoff after a failure; doubles per failure.
+    pub(crate) backoff_base: Duration,
+    /// Longest backoff.
+    pub(crate) backoff_max: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            refresh_margin: Duration::from_secs(5 * 60),
+            min_validity: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+type Flight<T> = Shared<BoxFuture<'static, Result<Arc<Entry<T>>, Error>>>;
+
+struct State<T> {
+    current: Option<Arc<Entry<T>>>,
+    flight: Option<Flight<T>>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
+    generation: u64,
+}
+
+/// One credential, its single in-flight exchange, and its backoff.
+pub(crate) struct Slot<T> {
+    state: Mutex<State<T>>,
+    policy: Policy,
+    clock: Arc<Clock>,
+}
+
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Slot")
+            .field("cached", &st.current.is_some())
+            .field("in_flight", &st.flight.is_some())
+            .field("failures", &st.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a warm look-up found.
+pub(crate) enum Lookup<T> {
+    /// A usable credential.
+    Warm(Arc<Entry<T>>),
+    /// Nothing usable: the caller must wait on [`Slot::obtain`].
+    Cold,
+}
+
+impl<T> Slot<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // No code panics while holding the lock; recover rather than poison every request.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Send + Sync + 'static> Slot<T> {
+    pub(crate) fn new(policy: Policy, clock: Arc<Clock>) -> Self {
+        Self {
+            state: Mutex::new(State {
+                current: None,
+                flight: None,
+                failures: 0,
+                retry_at: None,
+                last_error: None,
+                generation: 0,
+            }),
+            policy,
+            clock,
+        }
+    }
+
+    /// The warm path: the current credential if usable. When it is due for refresh and no
+    /// exchange is running, `refresh` is called once to start one in the background.
+    pub(crate) fn lookup(
+        self: &Arc<Self>,
+        refresh: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
+    ) -> Lookup<T> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let Some(entry) = st.current.as_ref() else {
+            return Lookup::Cold;
+        };
+        if entry.expires.is_some_and(|e| now + self.policy.min_validity >= e) {
+            return Lookup::Cold;
+        }
+        let entry = Arc::clone(entry);
+        if entry.refresh_at.is_some_and(|r| now >= r)
+            && st.flight.is_none()
+            && st.retry_at.is_none_or(|r| now >= r)
+        {
+            tracing::debug!("credential near expiry: refreshing in the background");
+            // Nobody waits on this flight: it runs in its own task and fills the slot.
+            let _ = self.start(&mut st, refresh());
+        }
+        Lookup::Warm(entry)
+    }
+
+    /// The current entry, usable or not, without side effects.
+    pub(crate) fn peek(&self) -> Option<Arc<Entry<T>>> {
+        self.lock().current.clone()
+    }
+
+    /// The cold path: a usable credential, joining the exchange in flight or starting one.
+    pub(crate) fn obtain(
+        self: &Arc<Self>,
+        fetch: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
+    ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if let Some(entry) = &st.current
+            && entry
+                .expires
+                .is_none_or(|e| now + self.policy.min_validity < e)
+        {
+            return std::future::ready(Ok(Arc::clone(entry))).boxed();
+        }
+        if let Some(flight) = &st.flight {
+            return flight.clone().boxed();
+        }
+        if let (Some(retry_at), Some(last)) = (st.retry_at, &st.last_error)
+            && now < retry_at
+        {
+            let err = Error::Backoff {
+                failures: st.failures,
+                retry_in: retry_at - now,
+                last: Box::new(last.clone()),
+            };
+            return std::future::ready(Err(err)).boxed();
+        }
+        self.start(&mut st, fetch()).boxed()
+    }
+
+    /// A new credential even if the current one is valid (a manual refresh); joins a running one.
+    pub(crate) fn renew(
+        self: &Arc<Self>,
+        fetch: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
+    ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
+        let mut st = self.lock();
+        if let Some(flight) = &st.flight {
+            return flight.clone().boxed();
+        }
+        self.start(&mut st, fetch()).boxed()
+    }
+
+    /// Drops the credential a request carried (after a 401), unless it was already replaced.
+    pub(crate) fn invalidate(&self, stamp: Stamp) {
+        let mut st = self.lock();
+        if st.current.as_ref().is_some_and(|c| c.stamp == stamp) {
+            tracing::debug!("credential refused by GitHub: dropped from the cache");
+            st.current = None;
+        }
+    }
+
+    /// Drops the current credential, whatever it is.
+    pub(crate) fn clear(&self) {
+        self.lock().current = None;
+    }
+
+    fn start(
+        self: &Arc<Self>,
+        st: &mut State<T>,
+        fetch: BoxFuture<'static, Result<Fresh<T>, Error>>,
+    ) -> Flight<T> {
+        let slot = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let result = AssertUnwindSafe(fetch)
+                .catch_unwind()
+                .await
+                .unwrap_or(Err(Error::TaskFailed));
+            slot.finish(result)
+        });
+        let flight = async move { task.await.unwrap_or(Err(Error::TaskFailed)) }
+            .boxed()
+            .shared();
+        st.flight = Some(flight.clone());
+        flight
+    }
+
+    fn finish(&self, result: Result<Fresh<T>, Error>) -> Result<Arc<Entry<T>>, Error> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        st.flight = None;
+        match result {
+            Ok(fresh) => {
+                st.generation += 1;
+                st.failures = 0;
+                st.retry_at = None;
+                st.last_error = None;
+                let entry = Arc::new(self.entry(fresh, st.generation, now));
+                st.current = Some(Arc::clone(&entry));
+                Ok(entry)
+            }
+            Err(err) => {
+                st.failures = st.failures.saturating_add(1);
+                let backoff = self
+                    .policy
+                    .backoff_base
+                    .saturating_mul(1 << (st.failures - 1).min(16))
+                    .min(self.policy.backoff_max);
+                st.retry_at = Some(now + backoff);
+                st.last_error = Some(err.clone());
+                tracing::warn!(failures = st.failures, ?backoff, error = %err, "exchange failed");
+                Err(err)
+            }
+        }
+    }
+
+    fn entry(&self, fresh: Fresh<T>, generation: u64, now: Instant) -> Entry<T> {
+        let clock_expiry = fresh.expires_at.map(|at| self.clock().instant_of(at));
+        let refresh_at = clock_expiry.map(|expires| {
+            // Never refresh sooner than half the lifetime: a short-lived token must not loop.
+            let lifetime = expires.saturating_duration_since(now);
+            expires - self.policy.refresh_margin.min(lifetime / 2)
+        });
+        Entry {
+            header: fresh.header,
+            expires_at: fresh.expires_at,
+            value: fresh.value,
+            expires: clock_expiry,
+            refresh_at,
+            stamp: Stamp {
+                generation,
+                minted: now,
+            },
+        }
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+/// What makes one installation token different from another.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct InstallationKey {
+    /// The API base: the same installation id on two hosts is two installations.
+    pub(crate) api_base: String,
+    /// The App (its id or client id, as configured).
+    pub(crate) issuer: String,
+    /// The installation, or how it is found (`id:42`, `repo:octo/one`, ...).
+    pub(crate) installation: String,
+    /// The narrowing, canonical (sorted) so that equal requests share a token.
+    pub(crate) narrowing: String,
+}
+
+/// The shared, bounded cache of installation tokens.
+///
+/// Every `AppAuth` has one (shared by all the `AppInstallationAuth` it creates); give several apps
+/// the same one with [`AppAuth::token_cache`](crate::AppAuth::token_cache). It holds at most
+/// `capacity` keys (default [`TokenCache::DEFAULT_CAPACITY`]); past that, the least recently used
+/// key is dropped. A stack that still holds a dropped slot keeps working with it.
+#[derive(Clone)]
+pub struct TokenCache {
+    slots: Arc<Mutex<LruCache<InstallationKey, Arc<Slot<InstallationToken>>>>>,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+impl TokenCache {
+    /// Default bound: 10,000 distinct installation tokens (installation × narrowing).
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
+    /// A cache holding at most `capacity` tokens (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            slots: Arc::new(Mutex::new(LruCache::new(capacity))),
+        }
+    }
+
+    /// How many tokens (or exchanges in flight) it holds.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its bound.
+    pub fn capacity(&self) -> usize {
+        self.lock().cap().get()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruCache<InstallationKey, Arc<Slot<InstallationToken>>>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The slot for a key, created on first use.
+    pub(crate) fn slot(
+        &self,
+        key: InstallationKey,
+        policy: Policy,
+        clock: &Arc<Clock>,
+    ) -> Arc<Slot<InstallationToken>> {
+        let mut slots = self.lock();
+        Arc::clone(slots.get_or_insert(key, || Arc::new(Slot::new(policy, Arc::clone(clock)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn fresh(n: u32, ttl: Duration, clock: &Clock) -> Fresh<u32> {
+        Fresh {
+            header: HeaderValue::from_str(&format!("Bearer t{n}")).unwrap(),
+            expires_at: Some(clock.github_now() + ttl),
+            value: n,
+        }
+    }
+
+    fn slot() -> (Arc<Slot<u32>>, Arc<Clock>) {
+        let clock = Arc::new(Clock::default());
+        (Arc::new(Slot::new(Policy::default(), Arc::clone(&clock))), clock)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn single_flight_for_concurrent_cold_lookups() {
+        let (slot, clock) = slot();
+        let calls = Arc::new(AtomicU32::new(0));
+        let mut waiters = Vec::new();
+        for _ in 0..100 {
+            let calls = Arc::clone(&calls);
+            let clock = Arc::clone(&clock);
+            waiters.push(slot.obtain(move || {
+                async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(fresh(n, Duration::from_secs(3600), &clock))
+                }
+                .boxed()
+            }));
+        }
+        for w in futures_util::future::join_all(waiters).await {
+            assert_eq!(w.unwrap().value, 0);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_ahead_keeps_serving_the_old_token() {
+        let (slot, clock) = slot();
+        let c = Arc::clone(&clock);
+        slot.obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+            .await
+            .unwrap();
+        // 56 minutes later: inside the 5-minute margin.
+        tokio::time::advance(Duration::from_secs(56 * 60)).await;
+        let started = Arc::new(AtomicU32::new(0));
+        for _ in 0..10 {
+            let started = Arc::clone(&started);
+            let c = Arc::clone(&clock);
+            let Lookup::Warm(entry) = slot.lookup(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok(fresh(2, Duration::from_secs(3600), &c))
+                }
+                .boxed()
+            }) else {
+                panic!("a valid token must be served warm");
+            };
+            assert_eq!(entry.value, 1);
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 1, "one background refresh");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Lookup::Warm(entry) = slot.lookup(|| unreachable_fetch()) else {
+            panic!("refreshed token expected");
+        };
+        assert_eq!(entry.value, 2);
+    }
+
+    fn unreachable_fetch() -> BoxFuture<'static, Result<Fresh<u32>, Error>> {
+        async { Err(Error::TaskFailed) }.boxed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off() {
+        let (slot, _clock) = slot();
+        let failing = || {
+            async {
+                Err(Error::GitHub {
+                    exchange: crate::Exchange::InstallationToken,
+                    status: http::StatusCode::BAD_GATEWAY,
+                    message: "down".into(),
+                })
+            }
+            .boxed()
+        };
+        let first = slot.obtain(failing).await.unwrap_err();
+        assert_eq!(first.status(), Some(http::StatusCode::BAD_GATEWAY));
+        let during = slot.obtain(|| panic!("no attempt during the backoff")).await;
+        assert!(matches!(during, Err(Error::Backoff { failures: 1, .. })));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(slot.obtain(failing).await.is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(
+            slot.obtain(|| panic!("backoff doubled")).await,
+            Err(Error::Backoff { failures: 2, .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalidate_drops_only_the_refused_token() {
+        let (slot, clock) = slot();
+        let c = Arc::clone(&clock);
+        let first = slot
+            .obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+            .await
+            .unwrap();
+        let c = Arc::clone(&clock);
+        let second = slot
+            .renew(move || async move { Ok(fresh(2, Duration::from_secs(3600), &c)) }.boxed())
+            .await
+            .unwrap();
+        slot.invalidate(first.stamp());
+        assert_eq!(slot.peek().unwrap().value, 2);
+        slot.invalidate(second.stamp());
+        assert!(slot.peek().is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = TokenCache::new(2);
+        let clock = Arc::new(Clock::default());
+        for i in 0..5 {
+            let key = InstallationKey {
+                api_base: "https://api.github.com".into(),
+                issuer: "1".into(),
+                installation: format!("id:{i}"),
+                narrowing: String::new(),
+            };
+            cache.slot(key, Policy::default(), &clock);
+        }
+        assert_eq!(cache.len(), 2);
+    }
+}

@@ -1,0 +1,144 @@
+//! The one clock: local time, and GitHub's time learned from its `Date` header.
+//!
+//! Wall-clock time is derived from [`tokio::time::Instant`], so a test that pauses and advances
+//! tokio's clock moves every expiry in this crate with it (and in the emulator, which does the same).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+/// Offsets smaller than this are the `Date` header's one-second granularity, not skew.
+const SKEW_TOLERANCE_MS: i64 = 2_000;
+
+/// Local time plus the offset to GitHub's clock.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    base_system: SystemTime,
+    base_instant: Instant,
+    /// GitHub's clock minus ours, in milliseconds.
+    offset_ms: AtomicI64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self {
+            base_system: SystemTime::now(),
+            base_instant: Instant::now(),
+            offset_ms: AtomicI64::new(0),
+        }
+    }
+}
+
+impl Clock {
+    /// Our wall-clock time.
+    pub(crate) fn local_now(&self) -> SystemTime {
+        self.base_system + self.base_instant.elapsed()
+    }
+
+    /// GitHub's time, as far as we know it.
+    pub(crate) fn github_now(&self) -> SystemTime {
+        shift(self.local_now(), self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// The current offset (GitHub minus local), for logs and tests.
+    pub(crate) fn offset(&self) -> Duration {
+        Duration::from_millis(self.offset_ms.load(Ordering::Relaxed).unsigned_abs())
+    }
+
+    /// Whether GitHub's clock is behind ours.
+    pub(crate) fn offset_is_negative(&self) -> bool {
+        self.offset_ms.load(Ordering::Relaxed) < 0
+    }
+
+    /// Learns GitHub's time from a `Date` header value. Returns `true` when the offset changed.
+    pub(crate) fn observe_date(&self, date: &http::HeaderValue) -> bool {
+        let Some(github) = date
+            .to_str()
+            .ok()
+            .and_then(|s| httpdate::parse_http_date(s).ok())
+        else {
+            return false;
+        };
+        let local = self.local_now();
+        let offset = match github.duration_since(local) {
+            Ok(ahead) => ahead.as_millis() as i64,
+            Err(behind) => -(behind.duration().as_millis() as i64),
+        };
+        let previous = self.offset_ms.load(Ordering::Relaxed);
+        if (offset - previous).abs() <= SKEW_TOLERANCE_MS {
+            return false;
+        }
+        // Inside the tolerance of "no skew" we keep zero, so a correct clock stays untouched.
+        let offset = if offset.abs() <= SKEW_TOLERANCE_MS { 0 } else { offset };
+        self.offset_ms.store(offset, Ordering::Relaxed);
+        tracing::info!(
+            offset_ms = offset,
+            "GitHub's clock differs from ours; JWTs and expiries now use GitHub's time"
+        );
+        true
+    }
+
+    /// The local instant at which GitHub's clock shows `github_time`.
+    pub(crate) fn instant_of(&self, github_time: SystemTime) -> Instant {
+        let local = shift(github_time, -self.offset_ms.load(Ordering::Relaxed));
+        match local.duration_since(self.base_system) {
+            Ok(after) => self.base_instant + after,
+            Err(before) => self
+                .base_instant
+                .checked_sub(before.duration())
+                .unwrap_or(self.base_instant),
+        }
+    }
+}
+
+fn shift(time: SystemTime, offset_ms: i64) -> SystemTime {
+    let by = Duration::from_millis(offset_ms.unsigned_abs());
+    if offset_ms >= 0 {
+        time + by
+    } else {
+        time - by
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(t: SystemTime) -> http::HeaderValue {
+        http::HeaderValue::from_str(&httpdate::fmt_http_date(t)).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn learns_and_keeps_an_offset() {
+        let clock = Clock::default();
+        assert!(!clock.observe_date(&date(clock.local_now())));
+        assert_eq!(clock.offset(), Duration::ZERO);
+
+        let ahead = clock.local_now() + Duration::from_secs(3600);
+        assert!(clock.observe_date(&date(ahead)));
+        let diff = clock.github_now().duration_since(clock.local_now()).unwrap();
+        assert!(diff > Duration::from_secs(3598) && diff < Duration::from_secs(3602));
+        // Time passes; the offset is remembered.
+        tokio::time::advance(Duration::from_secs(600)).await;
+        let diff = clock.github_now().duration_since(clock.local_now()).unwrap();
+        assert!(diff > Duration::from_secs(3598));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn instants_follow_github_time() {
+        let clock = Clock::default();
+        clock.observe_date(&date(clock.local_now() - Duration::from_secs(7200)));
+        assert!(clock.offset_is_negative());
+        let expiry = clock.github_now() + Duration::from_secs(60);
+        let at = clock.instant_of(expiry);
+        let left = at - Instant::now();
+        assert!(left > Duration::from_secs(57) && left < Duration::from_secs(63), "{left:?}");
+    }
+
+    #[test]
+    fn ignores_garbage() {
+        let clock = Clock::default();
+        assert!(!clock.observe_date(&http::HeaderValue::from_static("yesterday")));
+    }
+}

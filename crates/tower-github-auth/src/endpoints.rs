@@ -1,0 +1,236 @@
+//! Where GitHub is: the REST API base and the web (OAuth) base.
+//!
+//! ```
+//! use tower_github_auth::Endpoints;
+//!
+//! let dotcom = Endpoints::github_com();
+//! assert_eq!(dotcom.api_base(), "https://api.github.com");
+//! assert_eq!(dotcom.web_base(), "https://github.com");
+//!
+//! // GitHub Enterprise Server from its one URL.
+//! let ghes = Endpoints::enterprise("https://github.example.com")?;
+//! assert_eq!(ghes.api_base(), "https://github.example.com/api/v3");
+//! assert_eq!(ghes.web_base(), "https://github.example.com");
+//!
+//! // The emulator (or any server that serves both from one base).
+//! let local = Endpoints::single("http://127.0.0.1:8080")?;
+//! assert_eq!(local.api_base(), local.web_base());
+//! # Ok::<(), tower_github_auth::Error>(())
+//! ```
+
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+
+use crate::Error;
+
+/// The GitHub deployment a layer talks to.
+///
+/// A credential is added only to requests whose scheme, host and port are those of
+/// [`api_base`](Self::api_base); OAuth exchanges go to [`web_base`](Self::web_base).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    api: Base,
+    web: Base,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Base {
+    /// The URL as text, without a trailing slash.
+    text: String,
+    scheme: Scheme,
+    authority: Authority,
+    port: u16,
+    /// Path prefix without a trailing slash (`""` or `/api/v3`).
+    path: String,
+}
+
+impl Base {
+    fn parse(url: &str) -> Result<Self, Error> {
+        let invalid = |reason| Error::InvalidBaseUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let trimmed = url.trim_end_matches('/');
+        let uri: Uri = trimmed.parse().map_err(|_| invalid("not a URL"))?;
+        let scheme = uri.scheme().cloned().ok_or(invalid("no scheme"))?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        let authority = uri.authority().cloned().ok_or(invalid("no host"))?;
+        if uri.query().is_some() {
+            return Err(invalid("a base URL has no query"));
+        }
+        let port = authority
+            .port_u16()
+            .unwrap_or(if scheme == Scheme::HTTPS { 443 } else { 80 });
+        let path = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self {
+            text: trimmed.to_owned(),
+            scheme,
+            authority,
+            port,
+            path,
+        })
+    }
+
+    fn matches(&self, uri: &Uri) -> bool {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return false;
+        };
+        if *scheme != self.scheme || !authority.host().eq_ignore_ascii_case(self.authority.host()) {
+            return false;
+        }
+        let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+        authority.port_u16().unwrap_or(default) == self.port
+    }
+
+    fn join(&self, path_and_query: &str) -> Uri {
+        let mut full = String::with_capacity(self.path.len() + path_and_query.len());
+        full.push_str(&self.path);
+        full.push_str(path_and_query);
+        let pq = PathAndQuery::try_from(full).unwrap_or_else(|_| PathAndQuery::from_static("/"));
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .expect("scheme, authority and path were each validated")
+    }
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self::github_com()
+    }
+}
+
+impl Endpoints {
+    /// github.com: `https://api.github.com` and `https://github.com`.
+    pub fn github_com() -> Self {
+        Self {
+            api: Base::parse("https://api.github.com").expect("static URL"),
+            web: Base::parse("https://github.com").expect("static URL"),
+        }
+    }
+
+    /// GitHub Enterprise Server from its one URL: the API at `/api/v3`, OAuth at the host root.
+    ///
+    /// `https://github.example.com` and `https://github.example.com/api/v3` both work.
+    pub fn enterprise(url: &str) -> Result<Self, Error> {
+        let root = Base::parse(url)?;
+        let host = root.path.strip_suffix("/api/v3").unwrap_or(&root.path);
+        let host_root = format!(
+            "{}://{}{}",
+            root.scheme,
+            root.authority,
+            host.trim_end_matches('/')
+        );
+        Ok(Self {
+            api: Base::parse(&format!("{host_root}/api/v3"))?,
+            web: Base::parse(&host_root)?,
+        })
+    }
+
+    /// Separate API and web bases, as given.
+    pub fn new(api_base: &str, web_base: &str) -> Result<Self, Error> {
+        Ok(Self {
+            api: Base::parse(api_base)?,
+            web: Base::parse(web_base)?,
+        })
+    }
+
+    /// One URL serving both the API and OAuth, such as the `github-auth-emulator`.
+    pub fn single(base: &str) -> Result<Self, Error> {
+        Self::new(base, base)
+    }
+
+    /// The REST API base, without a trailing slash.
+    pub fn api_base(&self) -> &str {
+        &self.api.text
+    }
+
+    /// The web base for OAuth and the device flow, without a trailing slash.
+    pub fn web_base(&self) -> &str {
+        &self.web.text
+    }
+
+    /// The absolute URL of an API path such as `/repos/octo/one`.
+    pub fn api_url(&self, path_and_query: &str) -> Uri {
+        self.api.join(path_and_query)
+    }
+
+    /// The absolute URL of a web path such as `/login/oauth/access_token`.
+    pub fn web_url(&self, path_and_query: &str) -> Uri {
+        self.web.join(path_and_query)
+    }
+
+    /// Whether `uri` points at the API base (scheme, host and port): the host pin.
+    pub fn is_api(&self, uri: &Uri) -> bool {
+        self.api.matches(uri)
+    }
+
+    /// Resolves a bare path (`/repos/octo/one`) against the API base, in place.
+    /// Absolute URIs are left alone.
+    pub(crate) fn resolve(&self, uri: &mut Uri) {
+        if uri.scheme().is_none() && uri.authority().is_none() {
+            let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+            *uri = self.api.join(pq);
+        }
+    }
+
+    /// The path of `uri` below the API base, when it is on the API base.
+    pub(crate) fn api_path<'a>(&self, uri: &'a Uri) -> Option<&'a str> {
+        self.is_api(uri)
+            .then(|| uri.path().strip_prefix(self.api.path.as_str()))
+            .flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_pin_checks_scheme_host_and_port() {
+        let e = Endpoints::github_com();
+        assert!(e.is_api(&"https://api.github.com/repos/o/r".parse().unwrap()));
+        assert!(e.is_api(&"https://API.GitHub.com:443/user".parse().unwrap()));
+        assert!(!e.is_api(&"http://api.github.com/user".parse().unwrap()));
+        assert!(!e.is_api(&"https://api.github.com:8443/user".parse().unwrap()));
+        assert!(!e.is_api(&"https://api.github.com.evil.example/user".parse().unwrap()));
+        assert!(!e.is_api(&"https://uploads.github.com/x".parse().unwrap()));
+        assert!(!e.is_api(&"/user".parse().unwrap()));
+    }
+
+    #[test]
+    fn bare_paths_resolve_against_the_api_base() {
+        let e = Endpoints::enterprise("https://ghe.example.com/").unwrap();
+        let mut uri: Uri = "/repos/octo/one?per_page=1".parse().unwrap();
+        e.resolve(&mut uri);
+        assert_eq!(
+            uri.to_string(),
+            "https://ghe.example.com/api/v3/repos/octo/one?per_page=1"
+        );
+        assert_eq!(e.api_path(&uri), Some("/repos/octo/one"));
+        let mut absolute: Uri = "https://elsewhere.example/x".parse().unwrap();
+        e.resolve(&mut absolute);
+        assert_eq!(absolute.to_string(), "https://elsewhere.example/x");
+    }
+
+    #[test]
+    fn enterprise_accepts_the_api_url_too() {
+        let a = Endpoints::enterprise("https://ghe.example.com/api/v3").unwrap();
+        let b = Endpoints::enterprise("https://ghe.example.com").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.web_url("/login/oauth/access_token").to_string(),
+            "https://ghe.example.com/login/oauth/access_token"
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        for bad in ["", "api.github.com", "ftp://x", "https://x/?q=1"] {
+            assert!(Endpoints::single(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// A boxed error, as tower services commonly return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error shared between every request that waited on the same exchange.
+pub type SharedError = Arc<dyn std::error::Error + Send + Sync>;
+
+/// Which side request to GitHub an error came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Exchange {
+    /// `POST /app/installations/{id}/access_tokens`.
+    InstallationToken,
+    /// `GET /repos/{owner}/{repo}/installation` and its organisation and user siblings.
+    InstallationLookup,
+    /// The OAuth web-flow code exchange.
+    CodeExchange,
+    /// A refresh of an expiring user token.
+    Refresh,
+    /// `POST /login/device/code`.
+    DeviceCode,
+    /// A device-flow poll of `/login/oauth/access_token`.
+    DevicePoll,
+    /// `POST /applications/{client_id}/token` (check a user token).
+    TokenCheck,
+    /// `PATCH /applications/{client_id}/token` (reset a user token).
+    TokenReset,
+    /// `DELETE /applications/{client_id}/token` (delete a user token).
+    TokenDelete,
+}
+
+impl fmt::Display for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InstallationToken => "installation token exchange",
+            Self::InstallationLookup => "installation lookup",
+            Self::CodeExchange => "OAuth code exchange",
+            Self::Refresh => "user token refresh",
+            Self::DeviceCode => "device code request",
+            Self::DevicePoll => "device flow poll",
+            Self::TokenCheck => "token check",
+            Self::TokenReset => "token reset",
+            Self::TokenDelete => "token deletion",
+        })
+    }
+}
+
+/// Everything that can go wrong in this crate.
+///
+/// [`Error::Inner`] is the one variant that is not ours: the inner service failed on the caller's
+/// own request. Every other variant is about authentication, and says what to do about it.
+/// The type is `Clone` because one failed exchange is reported to every request that waited on it.
+#[derive(Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The inner service (your HTTP client) failed on your request. Not an authentication problem.
+    #[error("the inner service failed: {0}")]
+    Inner(#[source] SharedError),
+
+    /// A base URL could not be used as a GitHub endpoint.
+    #[error(
+        "invalid GitHub base URL `{url}`: {reason}; give an absolute http(s) URL such as \
+         https://api.github.com or https://github.example.com"
+    )]
+    InvalidBaseUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The App's private key could not be used.
+    #[error(
+        "invalid GitHub App private key: {reason}. Give the PEM file GitHub generated for the app \
+         (PKCS#1, `-----BEGIN RSA PRIVATE KEY-----`) or a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`)"
+    )]
+    InvalidPrivateKey {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A token or secret cannot be sent in an HTTP header.
+    #[error(
+        "the {what} contains characters that cannot be sent in an HTTP header; \
+         look for a trailing newline or quotes around it"
+    )]
+    InvalidCredential {
+        /// Which credential.
+        what: &'static str,
+    },
+
+    /// `ActionAuth` found no token in the environment.
+    #[error(
+        "no GitHub Actions token in the environment: set GITHUB_TOKEN (for example \
+         `env: GITHUB_TOKEN: ${{{{ secrets.GITHUB_TOKEN }}}}`) or pass the `github_token` input \
+         (INPUT_GITHUB_TOKEN)"
+    )]
+    MissingActionsToken,
+
+    /// GitHub answered a side request with an error status.
+    #[error("GitHub refused the {exchange} with HTTP {status}: {message}")]
+    GitHub {
+        /// The side request.
+        exchange: Exchange,
+        /// GitHub's status code.
+        status: StatusCode,
+        /// GitHub's `message`, or the start of the body.
+        message: String,
+    },
+
+    /// GitHub answered an OAuth request with an `error` field (often under HTTP 200).
+    #[error("GitHub refused the {exchange}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OAuth {
+        /// The side request.
+        exchange: Exchange,
+        /// GitHub's `error` code, such as `bad_verification_code` or `bad_refresh_token`.
+        error: String,
+        /// GitHub's `error_description`.
+        description: Option<String>,
+        /// GitHub's `error_uri`.
+        uri: Option<String>,
+    },
+
+    /// A side request could not be sent, or its answer not received.
+    #[error("the {exchange} could not reach GitHub: {source}")]
+    Transport {
+        /// The side request.
+        exchange: Exchange,
+        /// What the inner service reported.
+        #[source]
+        source: SharedError,
+    },
+
+    /// GitHub's answer to a side request could not be understood.
+    #[error("GitHub's answer to the {exchange} could not be read: {reason}")]
+    InvalidResponse {
+        /// The side request.
+        exchange: Exchange,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// The last exchange failed and the next attempt waits for a backoff; this request was not sent.
+    #[error(
+        "not retrying yet after {failures} failed attempt(s); the next one is allowed in {retry_in:?}; \
+         last error: {last}"
+    )]
+    Backoff {
+        /// Failed attempts in a row.
+        failures: u32,
+        /// When the next attempt is allowed.
+        retry_in: Duration,
+        /// The error of the last attempt.
+        last: Box<Error>,
+    },
+
+    /// The caller's `on_refresh` hook failed, so the new token set was not used.
+    #[error("the on_refresh hook failed, so the new token set is not used: {0}")]
+    Hook(#[source] SharedError),
+
+    /// The `state` returned to an OAuth callback is not the one that was issued.
+    #[error("the OAuth `state` in the callback does not match the one issued; refuse this login")]
+    StateMismatch,
+
+    /// A user token cannot be refreshed: no refresh token, or it has expired.
+    #[error("the user token has expired and cannot be refreshed: {reason}; send the user through the login flow again")]
+    RefreshImpossible {
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A background task of this crate ended abnormally.
+    #[error("an exchange task was cancelled or panicked; the next request starts a new one")]
+    TaskFailed,
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Display carries everything and never a secret.
+        write!(f, "Error({self})")
+    }
+}
+
+impl Error {
+    /// GitHub's HTTP status, when GitHub refused a side request.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::GitHub { status, .. } => Some(*status),
+            Self::Backoff { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// GitHub's OAuth `error` code, such as `bad_refresh_token`.
+    pub fn oauth_error(&self) -> Option<&str> {
+        match self {
+            Self::OAuth { error, .. } => Some(error),
+            Self::Backoff { last, .. } => last.oauth_error(),
+            _ => None,
+        }
+    }
+
+    /// Whether the inner service failed, rather than authentication.
+    pub fn is_inner(&self) -> bool {
+        matches!(self, Self::Inner(_))
+    }
+
+    /// The inner service's own error, to downcast to its concrete type.
+    pub fn inner_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Self::Inner(e) => Some(&**e),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn inner(e: impl Into<BoxError>) -> Self {
+        Self::Inner(Arc::from(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let e = Error::OAuth {
+            exchange: Exchange::Refresh,
+            error: "bad_refresh_token".into(),
+            description: Some("The refresh token passed is incorrect or expired.".into()),
+            uri: None,
+        };
+        assert_eq!(e.oauth_error(), Some("bad_refresh_token"));
+        assert!(e.to_string().contains("user token refresh"));
+        let backoff = Error::Backoff {
+            failures: 2,
+            retry_in: Duration::from_secs(2),
+            last: Box::new(Error::GitHub {
+                exchange: Exchange::InstallationToken,
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "boom".into(),
+            }),
+        };
+        assert_eq!(backoff.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(
+            Error::MissingActionsToken
+                .to_string()
+                .contains("GITHUB_TOKEN")
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! Every way of authenticating to the GitHub API, as [`tower`](https://docs.rs/tower) middleware.
+//!
+//! Each strategy is a [`tower_layer::Layer`] you put over any HTTP client that is a
+//! `tower::Service<http::Request<B>>` (a hyper-util client, a `tower` stack of your own):
+//!
+//! ```
+//! use http_body_util::{BodyExt, Full};
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_github_auth::{AppInstallationAuth, Endpoints, PrivateKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
+//! let github = github_auth_emulator::Emulator::builder().start().await?;
+//!
+//! let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+//! let service = ServiceBuilder::new()
+//!     .layer(AppInstallationAuth::new(1, key, 1).endpoints(Endpoints::single(&github.base_url())?))
+//!     .service(client);
+//!
+//! // A bare path goes to the API base; the installation token is minted, cached and added.
+//! let request = http::Request::get("/repos/octo/one").body(Full::default())?;
+//! let response = service.oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//! let body = response.into_body().collect().await?.to_bytes();
+//! assert!(String::from_utf8_lossy(&body).contains("\"installation\""));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Strategies
+//! | layer | credential |
+//! | --- | --- |
+//! | [`Unauthenticated`] | none (only GitHub's required headers) |
+//! | [`TokenAuth`] | a token you have: personal access token, OAuth token, ... |
+//! | [`ActionAuth`] | the GitHub Actions token from the environment |
+//! | [`AppAuth`] | the App's JWT (for `/app` routes) |
+//! | [`AppInstallationAuth`] | installation tokens, minted and refreshed ahead of expiry |
+//!
+//! # What every strategy does
+//! - **Host pinning**: a credential is added only to requests for the configured API base
+//!   (scheme, host and port); any other request passes through untouched.
+//! - A bare path (`/repos/octo/one`) is resolved against the API base.
+//! - `User-Agent`, `Accept: application/vnd.github+json` and `X-GitHub-Api-Version: 2022-11-28` are
+//!   added where the request has none.
+//! - Every exchange (installation token, refresh, ...) is a request **through your inner service**,
+//!   so what you stacked below the layer (TLS, proxy, retries, tracing) applies to it.
+//! - Minted credentials live in one token cache: one exchange however many requests arrive at
+//!   once, a background refresh before expiry (a warm request never waits), backoff after a
+//!   failure, GitHub's clock learned from its `Date` header, a 401 drops the cached credential and
+//!   the request is replayed once when its body can be cloned (`Full<Bytes>`, `Empty<Bytes>`,
+//!   `String`, `Bytes`, `Vec<u8>`).
+//! - Secrets are never shown by `Debug`, `Display` or logs, and headers carrying them are marked
+//!   sensitive.
+//!
+//! The service's error is [`Error`]: [`Error::Inner`] when your inner service failed, any other
+//! variant when authentication did.
+
+mod cache;
+mod clock;
+mod credential;
+pub mod endpoints;
+mod error;
+mod service;
+mod side;
+mod strategies;
+
+pub use cache::TokenCache;
+pub use endpoints::Endpoints;
+pub use error::{BoxError, Error, Exchange, SharedError};
+pub use service::{AuthService, ResponseFuture};
+pub use strategies::app::{AppAuth, AppIssuer, PrivateKey};
+pub use strategies::installation::{AppInstallationAuth, InstallationTarget, InstallationToken};
+pub use strategies::token::{ActionAuth, TokenAuth, Unauthenticated};
+
+/// Re-exported so that users name secrets the same way this crate does.
+pub use secrecy;

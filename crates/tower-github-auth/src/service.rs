@@ -1,0 +1,493 @@
+//! The one middleware every strategy uses: [`AuthService`] and its [`ResponseFuture`].
+//!
+//! For each request: a bare path is resolved against the API base; a request to any other
+//! host passes through untouched; GitHub's required headers are added where absent; the
+//! strategy's credential is inserted (warm: one cached `HeaderValue` clone; cold: the request
+//! waits on the single exchange in flight). A 401 on a cached credential drops it and, when the
+//! request can be replayed, sends it once more with a fresh one.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::header::{ACCEPT, AUTHORIZATION, DATE, USER_AGENT};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tower_service::Service;
+
+use crate::cache::Stamp;
+use crate::clock::Clock;
+use crate::credential::{Credential, Current, Rejected};
+use crate::endpoints::Endpoints;
+use crate::error::{BoxError, Error};
+use crate::side::Side;
+
+/// `X-GitHub-Api-Version`.
+pub(crate) const API_VERSION_HEADER: HeaderName = HeaderName::from_static("x-github-api-version");
+/// The REST API version this crate sends by default.
+pub(crate) const API_VERSION: &str = "2022-11-28";
+/// GitHub's JSON media type.
+pub(crate) const GITHUB_JSON: &str = "application/vnd.github+json";
+
+/// The default `User-Agent`: `tower-github-auth/<version>`.
+pub(crate) fn user_agent() -> &'static HeaderValue {
+    static UA: HeaderValue =
+        HeaderValue::from_static(concat!("tower-github-auth/", env!("CARGO_PKG_VERSION")));
+    &UA
+}
+
+/// What a layer gives its services: where GitHub is, the clock, and the credential.
+#[derive(Clone)]
+pub(crate) struct Auth {
+    pub(crate) endpoints: Endpoints,
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) credential: Arc<dyn Credential>,
+    pub(crate) replay: bool,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("endpoints", &self.endpoints)
+            .field("credential", &self.credential)
+            .field("replay", &self.replay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    pub(crate) fn new(endpoints: Endpoints, clock: Arc<Clock>, credential: Arc<dyn Credential>) -> Self {
+        Self {
+            endpoints,
+            clock,
+            credential,
+            replay: true,
+        }
+    }
+
+    pub(crate) fn side<S, B, RB>(&self, inner: S) -> Side
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        Side::new(inner, self.endpoints.clone(), Arc::clone(&self.clock))
+    }
+}
+
+/// The middleware of every strategy in this crate. Build it with a strategy's `Layer` impl.
+///
+/// Its error is [`Error`]: [`Error::Inner`] when your inner service failed, any other variant
+/// when authentication did.
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    auth: Arc<Auth>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("inner", &self.inner)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl<S> AuthService<S> {
+    pub(crate) fn new(inner: S, auth: Auth) -> Self {
+        Self {
+            inner,
+            auth: Arc::new(auth),
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The GitHub deployment this service adds credentials for.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.auth.endpoints
+    }
+}
+
+impl<S, B, RB> Service<Request<B>> for AuthService<S>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: From<Bytes> + Send + 'static,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<BoxError>,
+{
+    type Response = Response<RB>;
+    type Error = Error;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::inner)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // The clone may not be ready; the service that was polled ready goes with this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = &self.auth;
+
+        auth.endpoints.resolve(req.uri_mut());
+        let credential = match auth.endpoints.api_path(req.uri()) {
+            // Host pin: a request to any other host carries no GitHub credential.
+            None => return ResponseFuture::passthrough(inner.call(req)),
+            Some(path) => auth.credential.applies_to(path),
+        };
+        add_default_headers(req.headers_mut());
+        if !credential {
+            return ResponseFuture::passthrough(inner.call(req));
+        }
+
+        let current = auth.credential.current(&|| auth.side(inner.clone()));
+        match current {
+            Current::Nothing => ResponseFuture::passthrough(inner.call(req)),
+            Current::Header(value, stamp) => {
+                req.headers_mut().insert(AUTHORIZATION, value);
+                let Some(stamp) = stamp else {
+                    return ResponseFuture::passthrough(inner.call(req));
+                };
+                let pending = Pending::new(inner, req, Arc::clone(auth), stamp);
+                ResponseFuture::calling(pending)
+            }
+            Current::Cold => {
+                let fetch = auth.credential.fetch(auth.side(inner.clone()));
+                ResponseFuture {
+                    state: State::Fetching {
+                        fetch,
+                        pending: Some(Pending {
+                            inner,
+                            req: Some(req),
+                            copy: None,
+                            auth: Arc::clone(auth),
+                            stamp: None,
+                            ready: true,
+                            replays: 0,
+                            renewed: false,
+                        }),
+                    },
+                }
+            }
+        }
+    }
+}
+
+fn add_default_headers(headers: &mut http::HeaderMap) {
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(USER_AGENT, user_agent().clone());
+    }
+    if !headers.contains_key(ACCEPT) {
+        headers.insert(ACCEPT, HeaderValue::from_static(GITHUB_JSON));
+    }
+    if !headers.contains_key(API_VERSION_HEADER) {
+        headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
+    }
+}
+
+/// A request on its way, with what is needed to replay it after a 401.
+struct Pending<S, B> {
+    inner: S,
+    /// The request to send next.
+    req: Option<Request<B>>,
+    /// A copy kept for a replay (only when the body can be cloned).
+    copy: Option<Request<B>>,
+    auth: Arc<Auth>,
+    stamp: Option<Stamp>,
+    /// Whether `inner` was polled ready for the next call.
+    ready: bool,
+    /// Replays made while waiting for a fresh token to replicate.
+    replays: u8,
+    /// Whether the request was already replayed with a renewed credential.
+    renewed: bool,
+}
+
+impl<S, B: 'static> Pending<S, B> {
+    fn new(inner: S, req: Request<B>, auth: Arc<Auth>, stamp: Stamp) -> Self {
+        let copy = if auth.replay { try_clone(&req) } else { None };
+        Self {
+            inner,
+            req: Some(req),
+            copy,
+            auth,
+            stamp: Some(stamp),
+            ready: true,
+            replays: 0,
+            renewed: false,
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`AuthService`]. Warm requests go straight to `Calling`.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        /// Waiting for the inner service, without a cached credential to watch for.
+        Passthrough { #[pin] fut: S::Future },
+        /// Waiting for the single exchange in flight.
+        Fetching {
+            fetch: BoxFuture<'static, Result<(HeaderValue, Stamp), Error>>,
+            pending: Option<Pending<S, B>>,
+        },
+        /// Waiting for the inner service, ready to react to a 401.
+        Calling { #[pin] fut: S::Future, pending: Option<Pending<S, B>> },
+        /// Waiting for a fresh token to replicate, or for the inner service to be ready.
+        Waiting { #[pin] sleep: Option<Sleep>, pending: Option<Pending<S, B>> },
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Passthrough { .. } => "Passthrough",
+            State::Fetching { .. } => "Fetching",
+            State::Calling { .. } => "Calling",
+            State::Waiting { .. } => "Waiting",
+        };
+        f.debug_struct("ResponseFuture").field("state", &state).finish()
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn passthrough(fut: S::Future) -> Self {
+        Self {
+            state: State::Passthrough { fut },
+        }
+    }
+
+    fn calling(mut pending: Pending<S, B>) -> Self {
+        let req = pending.req.take().expect("a pending request");
+        pending.ready = false;
+        Self {
+            state: State::Calling {
+                fut: pending.inner.call(req),
+                pending: Some(pending),
+            },
+        }
+    }
+}
+
+impl<S, B, RB> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: From<Bytes> + Send + 'static,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<BoxError>,
+{
+    type Output = Result<Response<RB>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let next = match self.as_mut().project().state.project() {
+                StateProj::Passthrough { fut } => {
+                    return fut.poll(cx).map_err(Error::inner);
+                }
+                StateProj::Fetching { fetch, pending } => {
+                    let (value, stamp) = ready!(fetch.as_mut().poll(cx))?;
+                    let mut pending = pending.take().expect("polled after completion");
+                    let mut req = pending.req.take().expect("a pending request");
+                    req.headers_mut().insert(AUTHORIZATION, value);
+                    pending.stamp = Some(stamp);
+                    if pending.auth.replay && pending.copy.is_none() {
+                        pending.copy = try_clone(&req);
+                    }
+                    pending.req = Some(req);
+                    State::Waiting {
+                        sleep: None,
+                        pending: Some(pending),
+                    }
+                }
+                StateProj::Waiting { sleep, pending } => {
+                    if let Some(sleep) = sleep.as_pin_mut() {
+                        ready!(sleep.poll(cx));
+                    }
+                    let p = pending.as_mut().expect("polled after completion");
+                    if !p.ready {
+                        ready!(p.inner.poll_ready(cx)).map_err(Error::inner)?;
+                        p.ready = true;
+                    }
+                    let mut pending = pending.take().expect("polled after completion");
+                    let req = pending.req.take().expect("a pending request");
+                    pending.ready = false;
+                    State::Calling {
+                        fut: pending.inner.call(req),
+                        pending: Some(pending),
+                    }
+                }
+                StateProj::Calling { fut, pending } => {
+                    let response = ready!(fut.poll(cx)).map_err(Error::inner)?;
+                    if response.status() != StatusCode::UNAUTHORIZED {
+                        return Poll::Ready(Ok(response));
+                    }
+                    let mut p = pending.take().expect("polled after completion");
+                    let Some(next) = after_unauthorized(&mut p, &response) else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    next
+                }
+            };
+            self.as_mut().project().state.set(next);
+        }
+    }
+}
+
+/// GitHub refused the credential: drop it (or wait for it to replicate), and decide on a replay.
+fn after_unauthorized<S, B, RB>(p: &mut Pending<S, B>, response: &Response<RB>) -> Option<State<S, B>>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: From<Bytes> + Send + 'static,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<BoxError>,
+{
+    let stamp = p.stamp?;
+    let decision = p
+        .auth
+        .credential
+        .rejected(stamp, response.headers().get(DATE), p.replays);
+    let copy = p.copy.take()?;
+    let mut pending = Pending {
+        inner: p.inner.clone(),
+        req: None,
+        copy: None,
+        auth: Arc::clone(&p.auth),
+        stamp: None,
+        ready: false,
+        replays: p.replays,
+        renewed: p.renewed,
+    };
+    match decision {
+        Rejected::Wait(pause) => {
+            pending.copy = try_clone(&copy);
+            pending.req = Some(copy);
+            pending.stamp = Some(stamp);
+            pending.replays += 1;
+            Some(State::Waiting {
+                sleep: Some(tokio::time::sleep(pause)),
+                pending: Some(pending),
+            })
+        }
+        Rejected::Renew if !p.renewed => {
+            tracing::debug!("GitHub refused a cached credential: replaying once with a fresh one");
+            pending.renewed = true;
+            pending.req = Some(copy);
+            let fetch = p.auth.credential.fetch(p.auth.side(p.inner.clone()));
+            Some(State::Fetching {
+                fetch,
+                pending: Some(pending),
+            })
+        }
+        Rejected::Renew => None,
+    }
+}
+
+/// Copies a request whose body is one of the common clonable body types; `None` otherwise.
+fn try_clone<B: 'static>(req: &Request<B>) -> Option<Request<B>> {
+    let body = clone_body(req.body())?;
+    let mut copy = Request::new(body);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    *copy.extensions_mut() = req.extensions().clone();
+    Some(copy)
+}
+
+fn clone_body<B: 'static>(body: &B) -> Option<B> {
+    fn as_clone<T: Clone + 'static, B: 'static>(body: &B) -> Option<B> {
+        let mut out = Some((body as &dyn Any).downcast_ref::<T>()?.clone());
+        (&mut out as &mut dyn Any).downcast_mut::<Option<B>>()?.take()
+    }
+    as_clone::<http_body_util::Full<Bytes>, B>(body)
+        .or_else(|| as_clone::<http_body_util::Empty<Bytes>, B>(body))
+        .or_else(|| as_clone::<String, B>(body))
+        .or_else(|| as_clone::<Bytes, B>(body))
+        .or_else(|| as_clone::<Vec<u8>, B>(body))
+        .or_else(|| as_clone::<&'static str, B>(body))
+        .or_else(|| as_clone::<(), B>(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{Full, StreamBody};
+
+    #[test]
+    fn clonable_bodies_are_copied() {
+        let req = Request::post("/x")
+            .header("x-a", "1")
+            .body(Full::new(Bytes::from_static(b"hi")))
+            .unwrap();
+        let copy = try_clone(&req).unwrap();
+        assert_eq!(copy.headers()["x-a"], "1");
+        assert_eq!(copy.method(), http::Method::POST);
+        assert!(try_clone(&Request::new(String::from("s"))).is_some());
+
+        type Stream = StreamBody<futures_util::stream::Empty<Result<http_body::Frame<Bytes>, BoxError>>>;
+        let streaming: Request<Stream> = Request::new(StreamBody::new(futures_util::stream::empty()));
+        assert!(try_clone(&streaming).is_none());
+    }
+
+    #[test]
+    fn default_headers_do_not_override() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(USER_AGENT, HeaderValue::from_static("mine/1"));
+        add_default_headers(&mut headers);
+        assert_eq!(headers[USER_AGENT], "mine/1");
+        assert_eq!(headers[ACCEPT], GITHUB_JSON);
+        assert_eq!(headers[API_VERSION_HEADER], API_VERSION);
+    }
+}

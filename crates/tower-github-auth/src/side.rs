@@ -1,0 +1,274 @@
+//! The one helper for side requests: token exchanges, refreshes, lookups.
+//!
+//! Every side request goes through a clone of the user's own inner service, so whatever they
+//! stacked below the layer (TLS, proxy, retries, tracing) applies to it. Answers are read with a
+//! size bound, GitHub's `Date` header feeds the clock, and an OAuth `error` field is turned into
+//! [`Error::OAuth`] whatever the HTTP status.
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::header::{ACCEPT, CONTENT_TYPE, DATE, USER_AGENT};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use crate::clock::Clock;
+use crate::endpoints::Endpoints;
+use crate::error::{BoxError, Error, Exchange, SharedError};
+use crate::service::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, user_agent};
+
+/// The largest answer a side request reads (GitHub's are a few hundred bytes).
+const MAX_BODY: usize = 1024 * 1024;
+
+type SendFn =
+    dyn Fn(Request<Bytes>) -> BoxFuture<'static, Result<Response<Bytes>, SharedError>> + Send + Sync;
+
+/// A way to send side requests through (a clone of) the inner service.
+#[derive(Clone)]
+pub(crate) struct Side {
+    send: Arc<SendFn>,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) clock: Arc<Clock>,
+}
+
+impl std::fmt::Debug for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Side")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a side request, body read.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Bytes,
+}
+
+impl Side {
+    /// Wraps a clone of the inner service.
+    pub(crate) fn new<S, B, RB>(inner: S, endpoints: Endpoints, clock: Arc<Clock>) -> Self
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        // A Mutex makes the closure Sync without asking the service to be Sync.
+        let inner = Mutex::new(inner);
+        let send = move |req: Request<Bytes>| -> BoxFuture<'static, _> {
+            let mut svc = inner.lock().expect("side service lock").clone();
+            Box::pin(async move {
+                poll_fn(|cx| svc.poll_ready(cx))
+                    .await
+                    .map_err(|e| SharedError::from(e.into()))?;
+                let response = svc
+                    .call(req.map(B::from))
+                    .await
+                    .map_err(|e| SharedError::from(e.into()))?;
+                let (parts, body) = response.into_parts();
+                let bytes = Limited::new(body, MAX_BODY)
+                    .collect()
+                    .await
+                    .map_err(SharedError::from)?
+                    .to_bytes();
+                Ok(Response::from_parts(parts, bytes))
+            })
+        };
+        Self {
+            send: Arc::new(send),
+            endpoints,
+            clock,
+        }
+    }
+
+    /// Sends a request, adding GitHub's required headers; learns the clock offset from `Date`.
+    pub(crate) async fn send(
+        &self,
+        exchange: Exchange,
+        mut req: Request<Bytes>,
+    ) -> Result<Answer, Error> {
+        let headers = req.headers_mut();
+        headers
+            .entry(USER_AGENT)
+            .or_insert_with(|| user_agent().clone());
+        headers
+            .entry(API_VERSION_HEADER)
+            .or_insert(HeaderValue::from_static(API_VERSION));
+        tracing::debug!(%exchange, method = %req.method(), path = req.uri().path(), "side request");
+        let response = (self.send)(req)
+            .await
+            .map_err(|source| Error::Transport { exchange, source })?;
+        if let Some(date) = response.headers().get(DATE) {
+            self.clock.observe_date(date);
+        }
+        let status = response.status();
+        tracing::debug!(%exchange, %status, "side request answered");
+        Ok(Answer {
+            status,
+            body: response.into_body(),
+        })
+    }
+
+    /// A REST call with an optional bearer credential and JSON body; a non-2xx status is an error.
+    pub(crate) async fn rest<T: DeserializeOwned>(
+        &self,
+        exchange: Exchange,
+        method: Method,
+        path: &str,
+        authorization: Option<&HeaderValue>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, Error> {
+        let answer = self
+            .rest_raw(exchange, method, path, authorization, body)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(github_error(exchange, &answer));
+        }
+        decode_json(exchange, &answer.body)
+    }
+
+    /// A REST call whose status the caller wants to inspect.
+    pub(crate) async fn rest_raw(
+        &self,
+        exchange: Exchange,
+        method: Method,
+        path: &str,
+        authorization: Option<&HeaderValue>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, Error> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(self.endpoints.api_url(path))
+            .header(ACCEPT, GITHUB_JSON);
+        if let Some(auth) = authorization {
+            builder = builder.header(http::header::AUTHORIZATION, auth.clone());
+        }
+        let body = match body {
+            Some(json) => {
+                builder = builder.header(CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(json).expect("JSON values serialize"))
+            }
+            None => Bytes::new(),
+        };
+        let req = builder.body(body).map_err(|e| Error::InvalidResponse {
+            exchange,
+            reason: format!("could not build the request: {e}"),
+        })?;
+        self.send(exchange, req).await
+    }
+
+    /// An OAuth form POST to the web base, answered in JSON. An `error` field in the answer
+    /// becomes [`Error::OAuth`] whatever the status.
+    pub(crate) async fn oauth<T: DeserializeOwned>(
+        &self,
+        exchange: Exchange,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, Error> {
+        let body = serde_urlencoded::to_string(form).map_err(|e| Error::InvalidResponse {
+            exchange,
+            reason: format!("could not encode the form: {e}"),
+        })?;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(self.endpoints.web_url(path))
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Bytes::from(body))
+            .expect("static parts");
+        let answer = self.send(exchange, req).await?;
+        if let Some(err) = oauth_error(exchange, &answer.body) {
+            return Err(err);
+        }
+        if !answer.status.is_success() {
+            return Err(github_error(exchange, &answer));
+        }
+        decode_json(exchange, &answer.body)
+    }
+}
+
+/// Reads GitHub's JSON answer.
+pub(crate) fn decode_json<T: DeserializeOwned>(exchange: Exchange, body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::InvalidResponse {
+        exchange,
+        reason: e.to_string(),
+    })
+}
+
+/// An error status answer as [`Error::GitHub`] (or [`Error::OAuth`] when it carries `error`).
+pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
+    if let Some(err) = oauth_error(exchange, &answer.body) {
+        return err;
+    }
+    #[derive(serde::Deserialize)]
+    struct Message {
+        message: String,
+    }
+    let message = serde_json::from_slice::<Message>(&answer.body).map_or_else(
+        |_| {
+            let text = String::from_utf8_lossy(&answer.body);
+            text.chars().take(200).collect()
+        },
+        |m| m.message,
+    );
+    Error::GitHub {
+        exchange,
+        status: answer.status,
+        message,
+    }
+}
+
+/// The OAuth `error` field of a JSON or form-encoded body, if any.
+fn oauth_error(exchange: Exchange, body: &[u8]) -> Option<Error> {
+    #[derive(serde::Deserialize)]
+    struct OAuthError {
+        error: String,
+        error_description: Option<String>,
+        error_uri: Option<String>,
+    }
+    let parsed = serde_json::from_slice::<OAuthError>(body)
+        .ok()
+        .or_else(|| serde_urlencoded::from_bytes::<OAuthError>(body).ok())?;
+    Some(Error::OAuth {
+        exchange,
+        error: parsed.error,
+        description: parsed.error_description,
+        uri: parsed.error_uri,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_errors_in_either_encoding() {
+        let json = br#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#;
+        let form = b"error=bad_refresh_token&error_description=gone&error_uri=https%3A%2F%2Fdocs";
+        let e = oauth_error(Exchange::CodeExchange, json).unwrap();
+        assert_eq!(e.oauth_error(), Some("bad_verification_code"));
+        let e = oauth_error(Exchange::Refresh, form).unwrap();
+        assert_eq!(e.oauth_error(), Some("bad_refresh_token"));
+        assert!(oauth_error(Exchange::Refresh, br#"{"access_token":"x"}"#).is_none());
+    }
+
+    #[test]
+    fn github_errors_carry_the_message() {
+        let answer = Answer {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: Bytes::from_static(br#"{"message":"There is at least one repository that does not exist"}"#),
+        };
+        let e = github_error(Exchange::InstallationToken, &answer);
+        assert_eq!(e.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
+        assert!(e.to_string().contains("does not exist"));
+    }
+}

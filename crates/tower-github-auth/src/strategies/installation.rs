@@ -1,0 +1,382 @@
+//! [`AppInstallationAuth`]: acting as one installation of a GitHub App.
+//!
+//! GitHub's rules: `POST /app/installations/{id}/access_tokens` with the App's JWT mints a token
+//! valid for one hour, optionally narrowed to some repositories (by name or id) and permissions.
+//! A token just minted may be refused for a moment while it replicates.
+//!
+//! Tokens live in the App's [`TokenCache`](crate::TokenCache), keyed by API base, App,
+//! installation and narrowing: one exchange however many requests arrive at once, a background
+//! refresh five minutes before expiry, and a 401 drops the token.
+//!
+//! ```
+//! use tower::ServiceBuilder;
+//! use tower_github_auth::{AppAuth, AppInstallationAuth, PrivateKey};
+//! # let pem = github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1;
+//! # let client = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+//! # });
+//!
+//! let key = PrivateKey::from_pem(pem)?;
+//! let github = ServiceBuilder::new()
+//!     .layer(AppInstallationAuth::new(12345, key.clone(), 42))
+//!     .service(client.clone());
+//!
+//! // Narrowed to one repository, read-only contents: a separate token.
+//! let app = AppAuth::new(12345, key);
+//! let narrow = app
+//!     .installation_for_repository("octo", "one")
+//!     .repositories(["one"])
+//!     .permission("contents", "read");
+//! let github_narrow = ServiceBuilder::new().layer(narrow).service(client);
+//! # Ok::<(), tower_github_auth::Error>(())
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::cache::{Fresh, InstallationKey, Lookup, Slot};
+use crate::credential::{Mint, sensitive_header};
+use crate::error::{BoxError, Error, Exchange};
+use crate::service::{Auth, AuthService};
+use crate::side::{Side, decode_json, github_error};
+use crate::strategies::app::{AppAuth, PrivateKey};
+use crate::AppIssuer;
+
+/// Which installation: by id, or found through what it is installed on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InstallationTarget {
+    /// A known installation id.
+    Id(u64),
+    /// The installation that covers a repository.
+    Repository {
+        /// The repository's owner.
+        owner: String,
+        /// The repository's name.
+        repo: String,
+    },
+    /// The installation on an organisation.
+    Organization(String),
+    /// The installation on a user account.
+    User(String),
+}
+
+impl fmt::Display for InstallationTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "id:{id}"),
+            Self::Repository { owner, repo } => write!(f, "repo:{owner}/{repo}"),
+            Self::Organization(org) => write!(f, "org:{org}"),
+            Self::User(login) => write!(f, "user:{login}"),
+        }
+    }
+}
+
+/// What a token is narrowed to. Sorted, so equal narrowings share one cache entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Narrowing {
+    repositories: BTreeSet<String>,
+    repository_ids: BTreeSet<u64>,
+    permissions: BTreeMap<String, String>,
+}
+
+impl Narrowing {
+    fn body(&self) -> Option<serde_json::Value> {
+        let mut body = serde_json::Map::new();
+        if !self.repositories.is_empty() {
+            body.insert("repositories".into(), serde_json::json!(self.repositories));
+        }
+        if !self.repository_ids.is_empty() {
+            body.insert("repository_ids".into(), serde_json::json!(self.repository_ids));
+        }
+        if !self.permissions.is_empty() {
+            body.insert("permissions".into(), serde_json::json!(self.permissions));
+        }
+        (!body.is_empty()).then_some(serde_json::Value::Object(body))
+    }
+}
+
+/// An installation access token, with what GitHub said about it.
+///
+/// For other uses than this crate's requests: `git` over HTTPS
+/// (`https://x-access-token:<token>@github.com/owner/repo.git`), a subprocess, another client.
+/// `Debug` shows the token as `***`.
+#[derive(Clone)]
+pub struct InstallationToken {
+    token: SecretString,
+    expires_at: SystemTime,
+    installation_id: u64,
+    permissions: BTreeMap<String, String>,
+    repository_selection: Option<String>,
+    repositories: Vec<String>,
+}
+
+impl fmt::Debug for InstallationToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationToken")
+            .field("token", &"***")
+            .field("expires_at", &humantime::format_rfc3339_seconds(self.expires_at))
+            .field("installation_id", &self.installation_id)
+            .field("permissions", &self.permissions)
+            .field("repository_selection", &self.repository_selection)
+            .field("repositories", &self.repositories)
+            .finish()
+    }
+}
+
+impl InstallationToken {
+    /// The token (`ghs_...`).
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    /// When GitHub says it expires (on GitHub's clock).
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+
+    /// The installation it acts as.
+    pub fn installation_id(&self) -> u64 {
+        self.installation_id
+    }
+
+    /// Its permissions, such as `contents: read`.
+    pub fn permissions(&self) -> &BTreeMap<String, String> {
+        &self.permissions
+    }
+
+    /// `all` or `selected`, as GitHub reported it.
+    pub fn repository_selection(&self) -> Option<&str> {
+        self.repository_selection.as_deref()
+    }
+
+    /// The repositories (`owner/name`) it is narrowed to; empty when not narrowed.
+    pub fn repositories(&self) -> &[String] {
+        &self.repositories
+    }
+}
+
+/// Authenticates as an installation of a GitHub App, with installation tokens minted, cached and
+/// refreshed ahead of expiry. Build it with [`AppInstallationAuth::new`] or
+/// [`AppAuth::as_installation`] and its siblings.
+#[derive(Clone, Debug)]
+pub struct AppInstallationAuth {
+    app: AppAuth,
+    target: InstallationTarget,
+    narrowing: Narrowing,
+}
+
+impl AppInstallationAuth {
+    /// Installation `installation_id` of the App `issuer` (id or client id) on github.com.
+    pub fn new(issuer: impl Into<AppIssuer>, key: PrivateKey, installation_id: u64) -> Self {
+        AppAuth::new(issuer, key).as_installation(installation_id)
+    }
+
+    pub(crate) fn for_target(app: AppAuth, target: InstallationTarget) -> Self {
+        Self {
+            app,
+            target,
+            narrowing: Narrowing::default(),
+        }
+    }
+
+    /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
+    pub fn endpoints(mut self, endpoints: crate::Endpoints) -> Self {
+        self.app = self.app.endpoints(endpoints);
+        self
+    }
+
+    /// Narrow the token to these repositories (names without the owner).
+    pub fn repositories<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.narrowing
+            .repositories
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Narrow the token to these repository ids.
+    pub fn repository_ids(mut self, ids: impl IntoIterator<Item = u64>) -> Self {
+        self.narrowing.repository_ids.extend(ids);
+        self
+    }
+
+    /// Narrow the token to a permission level, such as `("contents", "read")`.
+    pub fn permission(mut self, name: impl Into<String>, level: impl Into<String>) -> Self {
+        self.narrowing
+            .permissions
+            .insert(name.into(), level.into());
+        self
+    }
+
+    /// The App this installation belongs to.
+    pub fn app(&self) -> &AppAuth {
+        &self.app
+    }
+
+    /// Which installation.
+    pub fn target(&self) -> &InstallationTarget {
+        &self.target
+    }
+
+    /// The installation token itself, from the cache or minted through `inner` (your HTTP client,
+    /// the service this layer would wrap). A token with less than the refresh margin left starts a
+    /// background refresh, like a request would.
+    pub async fn token<S, B, RB>(&self, inner: &S) -> Result<InstallationToken, Error>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        let credential = self.credential();
+        let side = || {
+            Side::new(
+                inner.clone(),
+                self.app.endpoints.clone(),
+                Arc::clone(&self.app.shared.clock),
+            )
+        };
+        if let Lookup::Warm(entry) = credential.slot.lookup(|| credential.mint(side())) {
+            return Ok(entry.value.clone());
+        }
+        let entry = credential.slot.obtain(|| credential.mint(side())).await?;
+        Ok(entry.value.clone())
+    }
+
+    /// The cached token, if any, without minting one.
+    pub fn cached_token(&self) -> Option<InstallationToken> {
+        self.credential().slot.peek().map(|e| e.value.clone())
+    }
+
+    fn credential(&self) -> InstallationCredential {
+        let key = InstallationKey {
+            api_base: self.app.endpoints.api_base().to_owned(),
+            issuer: self.app.shared.issuer.to_string(),
+            installation: self.target.to_string(),
+            narrowing: self
+                .narrowing
+                .body()
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
+        };
+        let slot = self
+            .app
+            .cache
+            .slot(key, self.app.policy, &self.app.shared.clock);
+        InstallationCredential {
+            app: self.app.clone(),
+            target: self.target.clone(),
+            narrowing: self.narrowing.clone(),
+            slot,
+        }
+    }
+}
+
+impl<S> Layer<S> for AppInstallationAuth {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let auth = Auth::new(
+            self.app.endpoints.clone(),
+            Arc::clone(&self.app.shared.clock),
+            Arc::new(self.credential()),
+        );
+        AuthService::new(inner, auth)
+    }
+}
+
+/// An installation token as a cached credential.
+#[derive(Debug)]
+struct InstallationCredential {
+    app: AppAuth,
+    target: InstallationTarget,
+    narrowing: Narrowing,
+    slot: Arc<Slot<InstallationToken>>,
+}
+
+#[derive(Deserialize)]
+struct AccessToken {
+    token: String,
+    expires_at: String,
+    #[serde(default)]
+    permissions: BTreeMap<String, String>,
+    repository_selection: Option<String>,
+    #[serde(default)]
+    repositories: Vec<Repository>,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+}
+
+impl Mint for InstallationCredential {
+    type Value = InstallationToken;
+    const REPLICATES: bool = true;
+
+    fn slot(&self) -> &Arc<Slot<InstallationToken>> {
+        &self.slot
+    }
+
+    fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<InstallationToken>, Error>> {
+        let app = self.app.clone();
+        let target = self.target.clone();
+        let body = self.narrowing.body();
+        async move {
+            let exchange = Exchange::InstallationToken;
+            let id = app.installation_id(&target, &side).await?;
+            let path = format!("/app/installations/{id}/access_tokens");
+            tracing::debug!(installation = id, "minting an installation token");
+            let answer = app
+                .jwt_request(&side, exchange, Method::POST, &path, body.as_ref())
+                .await?;
+            if answer.status != StatusCode::CREATED && !answer.status.is_success() {
+                return Err(github_error(exchange, &answer));
+            }
+            let minted: AccessToken = decode_json(exchange, &answer.body)?;
+            let expires_at = humantime::parse_rfc3339_weak(&minted.expires_at).map_err(|e| {
+                Error::InvalidResponse {
+                    exchange,
+                    reason: format!("`expires_at` is not a timestamp ({e})"),
+                }
+            })?;
+            let token = SecretString::from(minted.token);
+            Ok(Fresh {
+                header: sensitive_header("Bearer", token.expose_secret(), "installation token")?,
+                expires_at: Some(expires_at),
+                value: InstallationToken {
+                    token,
+                    expires_at,
+                    installation_id: id,
+                    permissions: minted.permissions,
+                    repository_selection: minted.repository_selection,
+                    repositories: minted
+                        .repositories
+                        .into_iter()
+                        .map(|r| r.full_name)
+                        .collect(),
+                },
+            })
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,274 @@
+//! Strategies that need no exchange: [`Unauthenticated`], [`TokenAuth`], [`ActionAuth`].
+//!
+//! ```
+//! use tower::ServiceBuilder;
+//! use tower_github_auth::TokenAuth;
+//! # let client = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+//! # });
+//!
+//! let github = ServiceBuilder::new()
+//!     .layer(TokenAuth::new("ghp_example")?)
+//!     .service(client);
+//! # Ok::<(), tower_github_auth::Error>(())
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use tower_layer::Layer;
+
+use crate::clock::Clock;
+use crate::credential::{Anonymous, Fixed, sensitive_header};
+use crate::endpoints::Endpoints;
+use crate::error::Error;
+use crate::service::{Auth, AuthService};
+
+/// No credential: only GitHub's required headers and bare-path resolution.
+///
+/// Good for public data, and for GitHub's unauthenticated rate limit.
+#[derive(Clone, Debug, Default)]
+pub struct Unauthenticated {
+    endpoints: Endpoints,
+}
+
+impl Unauthenticated {
+    /// Anonymous access to github.com.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+}
+
+impl<S> Layer<S> for Unauthenticated {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let auth = Auth::new(
+            self.endpoints.clone(),
+            Arc::new(Clock::default()),
+            Arc::new(Anonymous),
+        );
+        AuthService::new(inner, auth)
+    }
+}
+
+/// Any token GitHub accepts as `Authorization: Bearer`: a personal access token (classic or
+/// fine-grained), an OAuth or installation token obtained elsewhere, the Actions token.
+///
+/// The token is kept as a [`SecretString`], sent in a header marked sensitive, and shown as `***`
+/// by `Debug`. Its length is not checked: GitHub's formats change.
+#[derive(Clone)]
+pub struct TokenAuth {
+    token: SecretString,
+    endpoints: Endpoints,
+}
+
+impl fmt::Debug for TokenAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenAuth")
+            .field("token", &"***")
+            .field("endpoints", &self.endpoints)
+            .finish()
+    }
+}
+
+impl TokenAuth {
+    /// A token for github.com. Fails if the token cannot be sent in a header.
+    pub fn new(token: impl Into<SecretString>) -> Result<Self, Error> {
+        let token = token.into();
+        // Checked once here, so that `layer` cannot fail.
+        sensitive_header("Bearer", token.expose_secret(), "token")?;
+        Ok(Self {
+            token,
+            endpoints: Endpoints::default(),
+        })
+    }
+
+    /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// The token.
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+}
+
+impl<S> Layer<S> for TokenAuth {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let header = sensitive_header("Bearer", self.token.expose_secret(), "token")
+            .expect("validated in TokenAuth::new");
+        let credential = Fixed {
+            header,
+            path_prefix: None,
+        };
+        let auth = Auth::new(
+            self.endpoints.clone(),
+            Arc::new(Clock::default()),
+            Arc::new(credential),
+        );
+        AuthService::new(inner, auth)
+    }
+}
+
+/// The token GitHub Actions gives a workflow step.
+///
+/// Read from `GITHUB_TOKEN`, else `INPUT_GITHUB_TOKEN` (a `github_token` input); the API base from
+/// `GITHUB_API_URL` and the web base from `GITHUB_SERVER_URL` when set (they are on GitHub
+/// Enterprise Server runners), github.com otherwise.
+///
+/// ```
+/// use tower_github_auth::ActionAuth;
+///
+/// let env = |name: &str| match name {
+///     "GITHUB_TOKEN" => Some("ghs_example".to_owned()),
+///     "GITHUB_API_URL" => Some("https://ghe.example.com/api/v3".to_owned()),
+///     "GITHUB_SERVER_URL" => Some("https://ghe.example.com".to_owned()),
+///     _ => None,
+/// };
+/// let auth = ActionAuth::from_vars(env)?;
+/// assert_eq!(auth.endpoints().api_base(), "https://ghe.example.com/api/v3");
+/// # Ok::<(), tower_github_auth::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ActionAuth {
+    token: TokenAuth,
+}
+
+impl fmt::Debug for ActionAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionAuth")
+            .field("token", &"***")
+            .field("endpoints", &self.token.endpoints)
+            .finish()
+    }
+}
+
+impl ActionAuth {
+    /// The variables this strategy reads, in order of preference for the token.
+    pub const TOKEN_VARIABLES: [&'static str; 2] = ["GITHUB_TOKEN", "INPUT_GITHUB_TOKEN"];
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `var` (for tests, or an environment captured elsewhere).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let token = Self::TOKEN_VARIABLES
+            .iter()
+            .find_map(|name| set(name))
+            .ok_or(Error::MissingActionsToken)?;
+        let api = set("GITHUB_API_URL");
+        let endpoints = match (api, set("GITHUB_SERVER_URL")) {
+            (Some(api), Some(web)) => Endpoints::new(&api, &web)?,
+            (Some(api), None) if api.trim_end_matches('/') == "https://api.github.com" => {
+                Endpoints::github_com()
+            }
+            (Some(api), None) => Endpoints::enterprise(&api)?,
+            (None, Some(web)) if web.trim_end_matches('/') == "https://github.com" => {
+                Endpoints::github_com()
+            }
+            (None, Some(web)) => Endpoints::enterprise(&web)?,
+            (None, None) => Endpoints::github_com(),
+        };
+        Ok(Self {
+            token: TokenAuth::new(token.trim().to_owned())?.endpoints(endpoints),
+        })
+    }
+
+    /// Where the token will be sent.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.token.endpoints
+    }
+
+    /// The token.
+    pub fn token(&self) -> &SecretString {
+        self.token.token()
+    }
+}
+
+impl<S> Layer<S> for ActionAuth {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.token.layer(inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn action_auth_reads_each_variable() {
+        let a = ActionAuth::from_vars(vars(&[("GITHUB_TOKEN", "ghs_one")])).unwrap();
+        assert_eq!(a.token().expose_secret(), "ghs_one");
+        assert_eq!(a.endpoints(), &Endpoints::github_com());
+
+        let b = ActionAuth::from_vars(vars(&[("INPUT_GITHUB_TOKEN", "ghs_two")])).unwrap();
+        assert_eq!(b.token().expose_secret(), "ghs_two");
+
+        let both = ActionAuth::from_vars(vars(&[
+            ("GITHUB_TOKEN", "ghs_first"),
+            ("INPUT_GITHUB_TOKEN", "ghs_second"),
+        ]))
+        .unwrap();
+        assert_eq!(both.token().expose_secret(), "ghs_first");
+
+        let ghes = ActionAuth::from_vars(vars(&[
+            ("GITHUB_TOKEN", "ghs_x"),
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3"),
+        ]))
+        .unwrap();
+        assert_eq!(ghes.endpoints().api_base(), "https://ghe.example.com/api/v3");
+        assert_eq!(ghes.endpoints().web_base(), "https://ghe.example.com");
+    }
+
+    #[test]
+    fn action_auth_fails_clearly_without_a_token() {
+        let err = ActionAuth::from_vars(vars(&[("GITHUB_TOKEN", "  ")])).unwrap_err();
+        assert!(matches!(err, Error::MissingActionsToken));
+        let text = err.to_string();
+        assert!(text.contains("GITHUB_TOKEN") && text.contains("INPUT_GITHUB_TOKEN"), "{text}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let t = TokenAuth::new("ghp_supersecret").unwrap();
+        let a = ActionAuth::from_vars(vars(&[("GITHUB_TOKEN", "ghs_supersecret")])).unwrap();
+        for shown in [format!("{t:?}"), format!("{a:?}"), format!("{t:#?}")] {
+            assert!(!shown.contains("supersecret"), "{shown}");
+            assert!(shown.contains("***"));
+        }
+    }
+
+    #[test]
+    fn tokens_that_cannot_be_headers_are_refused() {
+        assert!(matches!(
+            TokenAuth::new("ghp_abc\n"),
+            Err(Error::InvalidCredential { .. })
+        ));
+    }
+}
