@@ -1,0 +1,282 @@
+//! GitHub App and installation tokens against the emulator: single flight, refresh ahead,
+//! backoff, clock skew, replication lag, narrowing, 401 recovery.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, get, send};
+use futures_util::future::join_all;
+use github_auth_emulator::{
+    DEFAULT_APP_CLIENT_ID, Emulator, EmulatorHandle, TEST_APP_PRIVATE_KEY_PKCS1,
+    TEST_APP_PRIVATE_KEY_PKCS8,
+};
+use http::StatusCode;
+use secrecy::ExposeSecret;
+use tower::ServiceBuilder;
+use tower_github_auth::{AppAuth, Endpoints, Error, PrivateKey};
+
+fn app(github: &EmulatorHandle) -> AppAuth {
+    AppAuth::new(1, PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap())
+        .endpoints(Endpoints::single(&github.base_url()).unwrap())
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_cold_requests_make_one_exchange() {
+    let github = Emulator::builder().start().await.unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(app(&github).as_installation(1))
+        .service(client());
+    let answers = join_all((0..1000).map(|_| send(&svc, get("/repos/octo/one")))).await;
+    for answer in answers {
+        let (status, repo) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(repo["emulator"]["credential"], "installation");
+    }
+    let counters = github.counters();
+    assert_eq!(counters.installation_token_exchanges, 1);
+    assert_eq!(counters.installation_tokens_minted, 1);
+    assert_eq!(counters.distinct_jwts, 1);
+}
+
+#[tokio::test]
+async fn stacks_built_per_request_share_the_token() {
+    let github = Emulator::builder().start().await.unwrap();
+    let app = app(&github);
+    for _ in 0..50 {
+        // As an axum handler would: a new stack per request, from the installation id.
+        let svc = ServiceBuilder::new()
+            .layer(app.as_installation(1))
+            .service(client());
+        let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+    let other = ServiceBuilder::new()
+        .layer(app.as_installation(2))
+        .service(client());
+    assert_eq!(send(&other, get("/repos/monalisa/hello")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(github.counters().installation_token_exchanges, 2);
+    assert_eq!(app.cache().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_ahead_happens_in_the_background() {
+    let github = Emulator::builder().start().await.unwrap();
+    let installation = app(&github).as_installation(1);
+    let svc = ServiceBuilder::new()
+        .layer(installation.clone())
+        .service(client());
+    send(&svc, get("/repos/octo/one")).await.unwrap();
+    let first = installation.cached_token().unwrap();
+
+    // 56 minutes on: less than the 5-minute margin is left. The exchange is held for 30 s.
+    tokio::time::advance(Duration::from_secs(56 * 60)).await;
+    github.set_latency(Duration::from_secs(30));
+    let started = tokio::time::Instant::now();
+    let answers = join_all((0..50).map(|_| send(&svc, get("/repos/octo/one")))).await;
+    let waited = started.elapsed();
+    assert!(answers.iter().all(|a| a.as_ref().unwrap().0 == StatusCode::OK));
+    assert!(waited < Duration::from_secs(30), "warm requests waited {waited:?}");
+    assert_eq!(github.counters().installation_token_exchanges, 2, "one refresh");
+    assert_eq!(github.counters().installation_tokens_minted, 1, "still held");
+
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert_eq!(github.counters().installation_tokens_minted, 2);
+    let second = installation.cached_token().unwrap();
+    assert_ne!(first.token().expose_secret(), second.token().expose_secret());
+    assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(github.counters().installation_token_exchanges, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_exchanges_are_typed_and_backed_off() {
+    let github = Emulator::builder().start().await.unwrap();
+    github.fail_next_exchanges(3);
+    let svc = ServiceBuilder::new()
+        .layer(app(&github).as_installation(1))
+        .service(client());
+
+    let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+    assert!(err.to_string().contains("emulated server error"), "{err}");
+    assert!(matches!(err, Error::GitHub { .. }));
+
+    // During the backoff no request reaches GitHub's token endpoint.
+    let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
+    assert!(matches!(err, Error::Backoff { failures: 1, .. }), "{err}");
+    assert_eq!(err.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+    assert_eq!(github.counters().installation_token_exchanges, 1);
+
+    let mut attempts = 1;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        tokio::time::advance(backoff).await;
+        attempts += 1;
+        match send(&svc, get("/repos/octo/one")).await {
+            Ok((status, _)) => {
+                assert_eq!(status, StatusCode::OK);
+                break;
+            }
+            Err(e) => assert_eq!(e.status(), Some(StatusCode::INTERNAL_SERVER_ERROR)),
+        }
+        backoff *= 2;
+    }
+    assert_eq!(attempts, 4);
+    assert_eq!(github.counters().installation_token_exchanges, 4);
+}
+
+async fn survives_clock_offset(offset: i64, refusal: &str) {
+    let github = Emulator::builder().clock_offset(offset).start().await.unwrap();
+    let app = app(&github);
+    let svc = ServiceBuilder::new()
+        .layer(app.as_installation(1))
+        .service(client());
+    assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(github.counters().refusals_for(refusal), 1, "one correction");
+    assert!((app.clock_offset_secs() - offset).abs() <= 2, "{}", app.clock_offset_secs());
+
+    // The offset is kept: new JWTs, for other installations and after the first expired, are good.
+    let as_app = ServiceBuilder::new().layer(app.clone()).service(client());
+    for _ in 0..3 {
+        tokio::time::advance(Duration::from_secs(8 * 60)).await;
+        let (status, me) = send(&as_app, get("/app")).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(me["id"], 1);
+    }
+    let other = ServiceBuilder::new()
+        .layer(app.as_installation(2))
+        .service(client());
+    assert_eq!(send(&other, get("/repos/monalisa/hello")).await.unwrap().0, StatusCode::OK);
+    let counters = github.counters();
+    assert_eq!(counters.refusals_for(refusal), 1, "{counters:?}");
+    assert!(counters.distinct_jwts >= 3, "{counters:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn github_clock_an_hour_ahead() {
+    survives_clock_offset(3600, "jwt_expired").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn github_clock_an_hour_behind() {
+    survives_clock_offset(-3600, "jwt_iat_in_future").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fresh_token_refused_during_replication_is_retried() {
+    let github = Emulator::builder().start().await.unwrap();
+    github.set_replication_lag(true);
+    let svc = ServiceBuilder::new()
+        .layer(app(&github).as_installation(1))
+        .service(client());
+    let (status, repo) = send(&svc, get("/repos/octo/one")).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(repo["emulator"]["credential"], "installation");
+    let counters = github.counters();
+    assert_eq!(counters.refusals_for("replication_lag"), 1);
+    assert_eq!(counters.installation_token_exchanges, 1, "the token was not dropped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_refused_with_401_is_never_reused() {
+    let github = Emulator::builder().start().await.unwrap();
+    let installation = app(&github).as_installation(1);
+    let svc = ServiceBuilder::new()
+        .layer(installation.clone())
+        .service(client());
+    send(&svc, get("/repos/octo/one")).await.unwrap();
+    let revoked = installation.cached_token().unwrap();
+    // Past the window in which a refusal may be replication lag.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    github.revoke(revoked.token().expose_secret());
+
+    // The 401 drops the token and the request is replayed once with a new one.
+    let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let renewed = installation.cached_token().unwrap();
+    assert_ne!(revoked.token().expose_secret(), renewed.token().expose_secret());
+    for _ in 0..5 {
+        assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    }
+    let counters = github.counters();
+    assert_eq!(counters.installation_token_exchanges, 2);
+    assert_eq!(counters.refusals_for("token_revoked"), 1, "{counters:?}");
+}
+
+#[tokio::test]
+async fn narrowing_is_sent_and_keyed() {
+    let github = Emulator::builder().start().await.unwrap();
+    let app = app(&github);
+    let narrow = app
+        .installation_for_repository("octo", "one")
+        .repositories(["one"])
+        .permission("contents", "read");
+    let svc = ServiceBuilder::new().layer(narrow.clone()).service(client());
+    assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        github.last_access_token_request().unwrap(),
+        serde_json::json!({ "repositories": ["one"], "permissions": { "contents": "read" } })
+    );
+    // The narrowed token does not reach the other repository.
+    assert_eq!(send(&svc, get("/repos/octo/two")).await.unwrap().0, StatusCode::NOT_FOUND);
+
+    let token = narrow.token(&client()).await.unwrap();
+    assert_eq!(token.installation_id(), 1);
+    assert_eq!(token.permissions()["contents"], "read");
+    assert_eq!(token.repositories(), ["octo/one".to_owned()]);
+    assert!(!format!("{token:?}").contains(token.token().expose_secret()));
+
+    // Another narrowing is another token; the installation lookup is remembered.
+    let requests_before = github.counters().requests;
+    let by_id = app.installation_for_repository("octo", "one").repository_ids([1000]);
+    let wide = ServiceBuilder::new().layer(by_id).service(client());
+    assert_eq!(send(&wide, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(github.counters().requests - requests_before, 2, "exchange + request, no lookup");
+    assert_eq!(github.counters().installation_token_exchanges, 2);
+}
+
+#[tokio::test]
+async fn a_bad_narrowing_is_a_typed_error() {
+    let github = Emulator::builder().start().await.unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(app(&github).as_installation(1).repositories(["not-there"]))
+        .service(client());
+    let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::UNPROCESSABLE_ENTITY), "{err}");
+    let missing = ServiceBuilder::new()
+        .layer(app(&github).as_installation(999))
+        .service(client());
+    let err = send(&missing, get("/repos/octo/one")).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND), "{err}");
+}
+
+#[tokio::test]
+async fn installations_are_found_by_repository_organization_and_user() {
+    let github = Emulator::builder().start().await.unwrap();
+    let app = app(&github);
+    for (installation, id) in [
+        (app.installation_for_repository("octo", "two"), 1),
+        (app.installation_for_organization("octo"), 1),
+        (app.installation_for_user("monalisa"), 2),
+    ] {
+        assert_eq!(installation.token(&client()).await.unwrap().installation_id(), id);
+    }
+}
+
+#[tokio::test]
+async fn client_id_as_issuer_and_pkcs8_keys() {
+    let github = Emulator::builder().start().await.unwrap();
+    let endpoints = Endpoints::single(&github.base_url()).unwrap();
+    for app in [
+        AppAuth::from_pem(DEFAULT_APP_CLIENT_ID, TEST_APP_PRIVATE_KEY_PKCS1).unwrap(),
+        AppAuth::from_pem(1, TEST_APP_PRIVATE_KEY_PKCS8).unwrap(),
+    ] {
+        let svc = ServiceBuilder::new()
+            .layer(app.endpoints(endpoints.clone()))
+            .service(client());
+        let (status, me) = send(&svc, get("/app")).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(me["id"], 1);
+    }
+    assert_eq!(github.counters().jwts_verified, 2);
+}

@@ -1,0 +1,53 @@
+//! Shared by the end-to-end tests: a real hyper-util client against the emulator's port.
+#![allow(dead_code, unreachable_pub)]
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::{Service, ServiceExt};
+use tower_github_auth::Error;
+
+/// The HTTP client every test stacks the layers on.
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn get(uri: &str) -> Request<Full<Bytes>> {
+    Request::get(uri).body(Full::default()).unwrap()
+}
+
+/// Sends one request through a clone of `svc`; the status and the JSON body.
+pub async fn send<S>(svc: &S, req: Request<Full<Bytes>>) -> Result<(StatusCode, serde_json::Value), Error>
+where
+    S: Service<Request<Full<Bytes>>, Response = http::Response<hyper::body::Incoming>, Error = Error>
+        + Clone,
+{
+    let response = svc.clone().oneshot(req).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    Ok((status, json))
+}
+
+/// A server on another port that answers with the `Authorization` header it received.
+pub async fn echo_server() -> String {
+    use axum::routing::any;
+    let app = axum::Router::new().fallback(any(|headers: http::HeaderMap| async move {
+        let auth = headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let ua = headers
+            .get(http::header::USER_AGENT)
+            .map(|v| v.to_str().unwrap().to_owned());
+        axum::Json(serde_json::json!({ "authorization": auth, "user_agent": ua }))
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
