@@ -76,7 +76,14 @@ impl Base {
         let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
             return false;
         };
-        if *scheme != self.scheme || !authority.host().eq_ignore_ascii_case(self.authority.host()) {
+        if *scheme != self.scheme {
+            return false;
+        }
+        // Fast path: the authority exactly as configured.
+        if authority.as_str().eq_ignore_ascii_case(self.authority.as_str()) {
+            return true;
+        }
+        if !authority.host().eq_ignore_ascii_case(self.authority.host()) {
             return false;
         }
         let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };

@@ -37,11 +37,11 @@ pub(crate) const API_VERSION: &str = "2022-11-28";
 pub(crate) const GITHUB_JSON: &str = "application/vnd.github+json";
 
 /// The default `User-Agent`: `tower-github-auth/<version>`.
-pub(crate) fn user_agent() -> &'static HeaderValue {
-    static UA: HeaderValue =
-        HeaderValue::from_static(concat!("tower-github-auth/", env!("CARGO_PKG_VERSION")));
-    &UA
-}
+pub(crate) const USER_AGENT_VALUE: HeaderValue =
+    HeaderValue::from_static(concat!("tower-github-auth/", env!("CARGO_PKG_VERSION")));
+/// Constants, so that the warm path copies them instead of validating them.
+const ACCEPT_VALUE: HeaderValue = HeaderValue::from_static(GITHUB_JSON);
+const API_VERSION_VALUE: HeaderValue = HeaderValue::from_static(API_VERSION);
 
 /// What a layer gives its services: where GitHub is, the clock, and the credential.
 #[derive(Clone)]
@@ -185,7 +185,7 @@ where
                 ResponseFuture {
                     state: State::Fetching {
                         fetch,
-                        pending: Some(Pending {
+                        pending: Some(Box::new(Pending {
                             inner,
                             req: Some(req),
                             copy: None,
@@ -194,7 +194,7 @@ where
                             ready: true,
                             replays: 0,
                             renewed: false,
-                        }),
+                        })),
                     },
                 }
             }
@@ -203,15 +203,9 @@ where
 }
 
 fn add_default_headers(headers: &mut http::HeaderMap) {
-    if !headers.contains_key(USER_AGENT) {
-        headers.insert(USER_AGENT, user_agent().clone());
-    }
-    if !headers.contains_key(ACCEPT) {
-        headers.insert(ACCEPT, HeaderValue::from_static(GITHUB_JSON));
-    }
-    if !headers.contains_key(API_VERSION_HEADER) {
-        headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
-    }
+    headers.entry(USER_AGENT).or_insert(USER_AGENT_VALUE);
+    headers.entry(ACCEPT).or_insert(ACCEPT_VALUE);
+    headers.entry(API_VERSION_HEADER).or_insert(API_VERSION_VALUE);
 }
 
 /// A request on its way, with what is needed to replay it after a 401.
@@ -232,9 +226,9 @@ struct Pending<S, B> {
 }
 
 impl<S, B: 'static> Pending<S, B> {
-    fn new(inner: S, req: Request<B>, auth: Arc<Auth>, stamp: Stamp) -> Self {
+    fn new(inner: S, req: Request<B>, auth: Arc<Auth>, stamp: Stamp) -> Box<Self> {
         let copy = if auth.replay { try_clone(&req) } else { None };
-        Self {
+        Box::new(Self {
             inner,
             req: Some(req),
             copy,
@@ -243,7 +237,7 @@ impl<S, B: 'static> Pending<S, B> {
             ready: true,
             replays: 0,
             renewed: false,
-        }
+        })
     }
 }
 
@@ -269,12 +263,12 @@ pin_project! {
         /// Waiting for the single exchange in flight.
         Fetching {
             fetch: BoxFuture<'static, Result<(HeaderValue, Stamp), Error>>,
-            pending: Option<Pending<S, B>>,
+            pending: Option<Box<Pending<S, B>>>,
         },
         /// Waiting for the inner service, ready to react to a 401.
-        Calling { #[pin] fut: S::Future, pending: Option<Pending<S, B>> },
+        Calling { #[pin] fut: S::Future, pending: Option<Box<Pending<S, B>>> },
         /// Waiting for a fresh token to replicate, or for the inner service to be ready.
-        Waiting { #[pin] sleep: Option<Sleep>, pending: Option<Pending<S, B>> },
+        Waiting { #[pin] sleep: Option<Sleep>, pending: Option<Box<Pending<S, B>>> },
     }
 }
 
@@ -303,7 +297,7 @@ where
         }
     }
 
-    fn calling(mut pending: Pending<S, B>) -> Self {
+    fn calling(mut pending: Box<Pending<S, B>>) -> Self {
         let req = pending.req.take().expect("a pending request");
         pending.ready = false;
         Self {
@@ -383,7 +377,10 @@ where
 }
 
 /// GitHub refused the credential: drop it (or wait for it to replicate), and decide on a replay.
-fn after_unauthorized<S, B, RB>(p: &mut Pending<S, B>, response: &Response<RB>) -> Option<State<S, B>>
+fn after_unauthorized<S, B, RB>(
+    p: &mut Pending<S, B>,
+    response: &Response<RB>,
+) -> Option<State<S, B>>
 where
     S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -399,7 +396,7 @@ where
         .credential
         .rejected(stamp, response.headers().get(DATE), p.replays);
     let copy = p.copy.take()?;
-    let mut pending = Pending {
+    let mut pending = Box::new(Pending {
         inner: p.inner.clone(),
         req: None,
         copy: None,
@@ -408,7 +405,7 @@ where
         ready: false,
         replays: p.replays,
         renewed: p.renewed,
-    };
+    });
     match decision {
         Rejected::Wait(pause) => {
             pending.copy = try_clone(&copy);

@@ -20,7 +20,7 @@ use tower_service::Service;
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error, Exchange, SharedError};
-use crate::service::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, user_agent};
+use crate::service::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VALUE};
 
 /// The largest answer a side request reads (GitHub's are a few hundred bytes).
 const MAX_BODY: usize = 1024 * 1024;
@@ -97,9 +97,7 @@ impl Side {
         mut req: Request<Bytes>,
     ) -> Result<Answer, Error> {
         let headers = req.headers_mut();
-        headers
-            .entry(USER_AGENT)
-            .or_insert_with(|| user_agent().clone());
+        headers.entry(USER_AGENT).or_insert(USER_AGENT_VALUE);
         headers
             .entry(API_VERSION_HEADER)
             .or_insert(HeaderValue::from_static(API_VERSION));
@@ -174,6 +172,25 @@ impl Side {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<T, Error> {
+        let answer = self.oauth_answer(exchange, path, form).await?;
+        if let Some(err) = oauth_error(exchange, &answer.body) {
+            return Err(err);
+        }
+        if !answer.status.is_success() {
+            return Err(github_error(exchange, &answer));
+        }
+        decode_json(exchange, &answer.body)
+    }
+
+    /// The OAuth form POST of [`oauth`](Self::oauth), answer unread: for callers that need more
+    /// of an error body than [`Error::OAuth`] keeps (the device flow's `slow_down` carries a new
+    /// `interval`).
+    pub(crate) async fn oauth_answer(
+        &self,
+        exchange: Exchange,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<Answer, Error> {
         let body = serde_urlencoded::to_string(form).map_err(|e| Error::InvalidResponse {
             exchange,
             reason: format!("could not encode the form: {e}"),
@@ -185,14 +202,7 @@ impl Side {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Bytes::from(body))
             .expect("static parts");
-        let answer = self.send(exchange, req).await?;
-        if let Some(err) = oauth_error(exchange, &answer.body) {
-            return Err(err);
-        }
-        if !answer.status.is_success() {
-            return Err(github_error(exchange, &answer));
-        }
-        decode_json(exchange, &answer.body)
+        self.send(exchange, req).await
     }
 }
 
@@ -228,7 +238,7 @@ pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
 }
 
 /// The OAuth `error` field of a JSON or form-encoded body, if any.
-fn oauth_error(exchange: Exchange, body: &[u8]) -> Option<Error> {
+pub(crate) fn oauth_error(exchange: Exchange, body: &[u8]) -> Option<Error> {
     #[derive(serde::Deserialize)]
     struct OAuthError {
         error: String,

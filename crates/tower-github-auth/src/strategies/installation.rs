@@ -198,6 +198,12 @@ impl AppInstallationAuth {
         self
     }
 
+    /// See [`AppAuth::replay_unauthorized`].
+    pub fn replay_unauthorized(mut self, replay: bool) -> Self {
+        self.app = self.app.replay_unauthorized(replay);
+        self
+    }
+
     /// Narrow the token to these repositories (names without the owner).
     pub fn repositories<I, N>(mut self, names: I) -> Self
     where
@@ -295,11 +301,12 @@ impl<S> Layer<S> for AppInstallationAuth {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let auth = Auth::new(
+        let mut auth = Auth::new(
             self.app.endpoints.clone(),
             Arc::clone(&self.app.shared.clock),
             Arc::new(self.credential()),
         );
+        auth.replay = self.app.replay;
         AuthService::new(inner, auth)
     }
 }
