@@ -39,8 +39,9 @@ fn request() -> Request<Body> {
 fn github(
     exchanges: Arc<AtomicUsize>,
     exchange_delay: Duration,
-) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone + Send
-{
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ Send {
     service_fn(move |req: Request<Body>| {
         let exchanges = Arc::clone(&exchanges);
         async move {
@@ -113,7 +114,10 @@ fn warm(c: &mut Criterion) {
             http::HeaderName::from_static("x-github-api-version"),
             HeaderValue::from_static("2022-11-28"),
         ))
-        .layer(SetRequestHeaderLayer::overriding(AUTHORIZATION, value.clone()))
+        .layer(SetRequestHeaderLayer::overriding(
+            AUTHORIZATION,
+            value.clone(),
+        ))
         .service(noop.clone());
     group.bench_function("set_request_header_x4", |b| {
         b.iter(|| black_box(call_now(&mut four)));
@@ -126,12 +130,15 @@ fn warm(c: &mut Criterion) {
 
     let mut app_installation = installation().layer(noop.clone());
     // Warm the cache once (the exchange runs in a task on the runtime).
-    rt.block_on(app_installation.clone().oneshot(request())).unwrap();
+    rt.block_on(app_installation.clone().oneshot(request()))
+        .unwrap();
     group.bench_function("app_installation_auth", |b| {
         b.iter(|| black_box(call_now(&mut app_installation)));
     });
 
-    let mut no_replay = installation().replay_unauthorized(false).layer(noop.clone());
+    let mut no_replay = installation()
+        .replay_unauthorized(false)
+        .layer(noop.clone());
     rt.block_on(no_replay.clone().oneshot(request())).unwrap();
     group.bench_function("app_installation_auth_no_replay", |b| {
         b.iter(|| black_box(call_now(&mut no_replay)));
@@ -154,7 +161,8 @@ fn cold_burst(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 bursts += 1;
-                let svc = installation().layer(github(Arc::clone(&exchanges), Duration::from_millis(5)));
+                let svc =
+                    installation().layer(github(Arc::clone(&exchanges), Duration::from_millis(5)));
                 let started = Instant::now();
                 rt.block_on(async {
                     let calls = (0..10_000).map(|_| {

@@ -23,7 +23,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_github_auth::{AppAuth, Endpoints, PrivateKey};
 
 /// What every handler shares: the App (key, JWT, token cache) and the HTTP client.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AppState {
     app: AppAuth,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -69,7 +69,8 @@ async fn repository(
         let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         return Err((code, String::from_utf8_lossy(&body).into_owned()));
     }
-    let json = serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let json =
+        serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
     Ok(Json(json))
 }
 
@@ -83,15 +84,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router(app)).await });
-    println!("backend on http://{addr} (GitHub emulator on {})", github.base_url());
+    println!(
+        "backend on http://{addr} (GitHub emulator on {})",
+        github.base_url()
+    );
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    for path in ["/installations/1/repos/octo/one", "/installations/2/repos/monalisa/hello"] {
+    for path in [
+        "/installations/1/repos/octo/one",
+        "/installations/2/repos/monalisa/hello",
+    ] {
         let response = client.get(format!("http://{addr}{path}").parse()?).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         let repo: serde_json::Value = serde_json::from_slice(&body)?;
-        println!("GET {path} -> {status}: {} as {}", repo["full_name"], repo["emulator"]);
+        println!(
+            "GET {path} -> {status}: {} as {}",
+            repo["full_name"], repo["emulator"]
+        );
     }
     println!(
         "installation tokens minted: {}",

@@ -15,9 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_github_auth::{
-    ActionAuth, AppAuth, Endpoints, PrivateKey, TokenAuth, Unauthenticated,
-};
+use tower_github_auth::{ActionAuth, AppAuth, Endpoints, PrivateKey, TokenAuth, Unauthenticated};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -28,11 +26,16 @@ fn http_client() -> impl Service<
     Error = BoxError,
     Future: Send,
 > + Clone
-       + Send
-       + 'static {
++ Send
++ 'static {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     tower::util::MapRequestLayer::new(|req: Request<Full<Bytes>>| {
-        println!("    sent {} {}  [{}]", req.method(), req.uri(), describe(req.headers()));
+        println!(
+            "    sent {} {}  [{}]",
+            req.method(),
+            req.uri(),
+            describe(req.headers())
+        );
         req
     })
     .layer(client)
@@ -103,9 +106,14 @@ async fn main() -> Result<(), BoxError> {
     println!("AppAuth: the GitHub App itself, with a JWT signed once and reused");
     let key = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1)?;
     let app = AppAuth::new(1, key).endpoints(endpoints.clone());
-    let svc = ServiceBuilder::new().layer(app.clone()).service(http_client());
+    let svc = ServiceBuilder::new()
+        .layer(app.clone())
+        .service(http_client());
     let me = call(&svc, "/app").await?;
-    println!("    GitHub says you are the App: {} (id {})\n", me["slug"], me["id"]);
+    println!(
+        "    GitHub says you are the App: {} (id {})\n",
+        me["slug"], me["id"]
+    );
 
     println!("AppInstallationAuth: app.as_installation(1); the token is minted once, then cached");
     let installation = app.as_installation(1);

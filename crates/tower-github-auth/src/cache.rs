@@ -65,6 +65,19 @@ impl Stamp {
     }
 }
 
+impl<T> fmt::Debug for Entry<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("header", &"***")
+            .field(
+                "expires_at",
+                &self.expires_at.map(humantime::format_rfc3339_seconds),
+            )
+            .field("stamp", &self.stamp)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> Entry<T> {
     pub(crate) fn stamp(&self) -> Stamp {
         self.stamp
@@ -166,7 +179,10 @@ impl<T: Send + Sync + 'static> Slot<T> {
         let Some(entry) = st.current.as_ref() else {
             return Lookup::Cold;
         };
-        if entry.expires.is_some_and(|e| now + self.policy.min_validity >= e) {
+        if entry
+            .expires
+            .is_some_and(|e| now + self.policy.min_validity >= e)
+        {
             return Lookup::Cold;
         }
         let entry = Arc::clone(entry);
@@ -176,7 +192,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         {
             tracing::debug!("credential near expiry: refreshing in the background");
             // Nobody waits on this flight: it runs in its own task and fills the slot.
-            let _ = self.start(&mut st, refresh());
+            drop(self.start(&mut st, refresh()));
         }
         Lookup::Warm(entry)
     }
@@ -235,11 +251,6 @@ impl<T: Send + Sync + 'static> Slot<T> {
             tracing::debug!("credential refused by GitHub: dropped from the cache");
             st.current = None;
         }
-    }
-
-    /// Drops the current credential, whatever it is.
-    pub(crate) fn clear(&self) {
-        self.lock().current = None;
     }
 
     fn start(
@@ -413,7 +424,10 @@ mod tests {
 
     fn slot() -> (Arc<Slot<u32>>, Arc<Clock>) {
         let clock = Arc::new(Clock::default());
-        (Arc::new(Slot::new(Policy::default(), Arc::clone(&clock))), clock)
+        (
+            Arc::new(Slot::new(Policy::default(), Arc::clone(&clock))),
+            clock,
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -491,7 +505,9 @@ mod tests {
         };
         let first = slot.obtain(failing).await.unwrap_err();
         assert_eq!(first.status(), Some(http::StatusCode::BAD_GATEWAY));
-        let during = slot.obtain(|| panic!("no attempt during the backoff")).await;
+        let during = slot
+            .obtain(|| panic!("no attempt during the backoff"))
+            .await;
         assert!(matches!(during, Err(Error::Backoff { failures: 1, .. })));
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(slot.obtain(failing).await.is_err());

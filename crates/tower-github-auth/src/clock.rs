@@ -70,7 +70,11 @@ impl Clock {
             return false;
         }
         // Inside the tolerance of "no skew" we keep zero, so a correct clock stays untouched.
-        let offset = if offset.abs() <= SKEW_TOLERANCE_MS { 0 } else { offset };
+        let offset = if offset.abs() <= SKEW_TOLERANCE_MS {
+            0
+        } else {
+            offset
+        };
         self.offset_ms.store(offset, Ordering::Relaxed);
         tracing::info!(
             offset_ms = offset,
@@ -94,11 +98,7 @@ impl Clock {
 
 fn shift(time: SystemTime, offset_ms: i64) -> SystemTime {
     let by = Duration::from_millis(offset_ms.unsigned_abs());
-    if offset_ms >= 0 {
-        time + by
-    } else {
-        time - by
-    }
+    if offset_ms >= 0 { time + by } else { time - by }
 }
 
 #[cfg(test)]
@@ -117,11 +117,17 @@ mod tests {
 
         let ahead = clock.local_now() + Duration::from_secs(3600);
         assert!(clock.observe_date(&date(ahead)));
-        let diff = clock.github_now().duration_since(clock.local_now()).unwrap();
+        let diff = clock
+            .github_now()
+            .duration_since(clock.local_now())
+            .unwrap();
         assert!(diff > Duration::from_secs(3598) && diff < Duration::from_secs(3602));
         // Time passes; the offset is remembered.
         tokio::time::advance(Duration::from_secs(600)).await;
-        let diff = clock.github_now().duration_since(clock.local_now()).unwrap();
+        let diff = clock
+            .github_now()
+            .duration_since(clock.local_now())
+            .unwrap();
         assert!(diff > Duration::from_secs(3598));
     }
 
@@ -133,7 +139,10 @@ mod tests {
         let expiry = clock.github_now() + Duration::from_secs(60);
         let at = clock.instant_of(expiry);
         let left = at - Instant::now();
-        assert!(left > Duration::from_secs(57) && left < Duration::from_secs(63), "{left:?}");
+        assert!(
+            left > Duration::from_secs(57) && left < Duration::from_secs(63),
+            "{left:?}"
+        );
     }
 
     #[test]

@@ -80,7 +80,10 @@ impl Base {
             return false;
         }
         // Fast path: the authority exactly as configured.
-        if authority.as_str().eq_ignore_ascii_case(self.authority.as_str()) {
+        if authority
+            .as_str()
+            .eq_ignore_ascii_case(self.authority.as_str())
+        {
             return true;
         }
         if !authority.host().eq_ignore_ascii_case(self.authority.host()) {

@@ -170,7 +170,9 @@ pub enum Error {
     StateMismatch,
 
     /// A user token cannot be refreshed: no refresh token, or it has expired.
-    #[error("the user token has expired and cannot be refreshed: {reason}; send the user through the login flow again")]
+    #[error(
+        "the user token has expired and cannot be refreshed: {reason}; send the user through the login flow again"
+    )]
     RefreshImpossible {
         /// Why.
         reason: &'static str,

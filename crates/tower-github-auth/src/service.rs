@@ -63,7 +63,11 @@ impl fmt::Debug for Auth {
 }
 
 impl Auth {
-    pub(crate) fn new(endpoints: Endpoints, clock: Arc<Clock>, credential: Arc<dyn Credential>) -> Self {
+    pub(crate) fn new(
+        endpoints: Endpoints,
+        clock: Arc<Clock>,
+        credential: Arc<dyn Credential>,
+    ) -> Self {
         Self {
             endpoints,
             clock,
@@ -205,7 +209,9 @@ where
 fn add_default_headers(headers: &mut http::HeaderMap) {
     headers.entry(USER_AGENT).or_insert(USER_AGENT_VALUE);
     headers.entry(ACCEPT).or_insert(ACCEPT_VALUE);
-    headers.entry(API_VERSION_HEADER).or_insert(API_VERSION_VALUE);
+    headers
+        .entry(API_VERSION_HEADER)
+        .or_insert(API_VERSION_VALUE);
 }
 
 /// A request on its way, with what is needed to replay it after a 401.
@@ -283,7 +289,9 @@ where
             State::Calling { .. } => "Calling",
             State::Waiting { .. } => "Waiting",
         };
-        f.debug_struct("ResponseFuture").field("state", &state).finish()
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
     }
 }
 
@@ -446,7 +454,9 @@ fn try_clone<B: 'static>(req: &Request<B>) -> Option<Request<B>> {
 fn clone_body<B: 'static>(body: &B) -> Option<B> {
     fn as_clone<T: Clone + 'static, B: 'static>(body: &B) -> Option<B> {
         let mut out = Some((body as &dyn Any).downcast_ref::<T>()?.clone());
-        (&mut out as &mut dyn Any).downcast_mut::<Option<B>>()?.take()
+        (&mut out as &mut dyn Any)
+            .downcast_mut::<Option<B>>()?
+            .take()
     }
     as_clone::<http_body_util::Full<Bytes>, B>(body)
         .or_else(|| as_clone::<http_body_util::Empty<Bytes>, B>(body))
@@ -464,6 +474,8 @@ mod tests {
 
     #[test]
     fn clonable_bodies_are_copied() {
+        type Stream =
+            StreamBody<futures_util::stream::Empty<Result<http_body::Frame<Bytes>, BoxError>>>;
         let req = Request::post("/x")
             .header("x-a", "1")
             .body(Full::new(Bytes::from_static(b"hi")))
@@ -473,8 +485,8 @@ mod tests {
         assert_eq!(copy.method(), http::Method::POST);
         assert!(try_clone(&Request::new(String::from("s"))).is_some());
 
-        type Stream = StreamBody<futures_util::stream::Empty<Result<http_body::Frame<Bytes>, BoxError>>>;
-        let streaming: Request<Stream> = Request::new(StreamBody::new(futures_util::stream::empty()));
+        let streaming: Request<Stream> =
+            Request::new(StreamBody::new(futures_util::stream::empty()));
         assert!(try_clone(&streaming).is_none());
     }
 

@@ -25,8 +25,9 @@ use crate::service::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VA
 /// The largest answer a side request reads (GitHub's are a few hundred bytes).
 const MAX_BODY: usize = 1024 * 1024;
 
-type SendFn =
-    dyn Fn(Request<Bytes>) -> BoxFuture<'static, Result<Response<Bytes>, SharedError>> + Send + Sync;
+type SendFn = dyn Fn(Request<Bytes>) -> BoxFuture<'static, Result<Response<Bytes>, SharedError>>
+    + Send
+    + Sync;
 
 /// A way to send side requests through (a clone of) the inner service.
 #[derive(Clone)]
@@ -116,24 +117,6 @@ impl Side {
         })
     }
 
-    /// A REST call with an optional bearer credential and JSON body; a non-2xx status is an error.
-    pub(crate) async fn rest<T: DeserializeOwned>(
-        &self,
-        exchange: Exchange,
-        method: Method,
-        path: &str,
-        authorization: Option<&HeaderValue>,
-        body: Option<&serde_json::Value>,
-    ) -> Result<T, Error> {
-        let answer = self
-            .rest_raw(exchange, method, path, authorization, body)
-            .await?;
-        if !answer.status.is_success() {
-            return Err(github_error(exchange, &answer));
-        }
-        decode_json(exchange, &answer.body)
-    }
-
     /// A REST call whose status the caller wants to inspect.
     pub(crate) async fn rest_raw(
         &self,
@@ -207,7 +190,10 @@ impl Side {
 }
 
 /// Reads GitHub's JSON answer.
-pub(crate) fn decode_json<T: DeserializeOwned>(exchange: Exchange, body: &[u8]) -> Result<T, Error> {
+pub(crate) fn decode_json<T: DeserializeOwned>(
+    exchange: Exchange,
+    body: &[u8],
+) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| Error::InvalidResponse {
         exchange,
         reason: e.to_string(),
@@ -216,12 +202,12 @@ pub(crate) fn decode_json<T: DeserializeOwned>(exchange: Exchange, body: &[u8]) 
 
 /// An error status answer as [`Error::GitHub`] (or [`Error::OAuth`] when it carries `error`).
 pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
-    if let Some(err) = oauth_error(exchange, &answer.body) {
-        return err;
-    }
     #[derive(serde::Deserialize)]
     struct Message {
         message: String,
+    }
+    if let Some(err) = oauth_error(exchange, &answer.body) {
+        return err;
     }
     let message = serde_json::from_slice::<Message>(&answer.body).map_or_else(
         |_| {
@@ -275,7 +261,9 @@ mod tests {
     fn github_errors_carry_the_message() {
         let answer = Answer {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            body: Bytes::from_static(br#"{"message":"There is at least one repository that does not exist"}"#),
+            body: Bytes::from_static(
+                br#"{"message":"There is at least one repository that does not exist"}"#,
+            ),
         };
         let e = github_error(Exchange::InstallationToken, &answer);
         assert_eq!(e.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));

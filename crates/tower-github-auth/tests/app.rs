@@ -54,7 +54,10 @@ async fn stacks_built_per_request_share_the_token() {
     let other = ServiceBuilder::new()
         .layer(app.as_installation(2))
         .service(client());
-    assert_eq!(send(&other, get("/repos/monalisa/hello")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        send(&other, get("/repos/monalisa/hello")).await.unwrap().0,
+        StatusCode::OK
+    );
     assert_eq!(github.counters().installation_token_exchanges, 2);
     assert_eq!(app.cache().len(), 2);
 }
@@ -75,16 +78,37 @@ async fn refresh_ahead_happens_in_the_background() {
     let started = tokio::time::Instant::now();
     let answers = join_all((0..50).map(|_| send(&svc, get("/repos/octo/one")))).await;
     let waited = started.elapsed();
-    assert!(answers.iter().all(|a| a.as_ref().unwrap().0 == StatusCode::OK));
-    assert!(waited < Duration::from_secs(30), "warm requests waited {waited:?}");
-    assert_eq!(github.counters().installation_token_exchanges, 2, "one refresh");
-    assert_eq!(github.counters().installation_tokens_minted, 1, "still held");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_ref().unwrap().0 == StatusCode::OK)
+    );
+    assert!(
+        waited < Duration::from_secs(30),
+        "warm requests waited {waited:?}"
+    );
+    assert_eq!(
+        github.counters().installation_token_exchanges,
+        2,
+        "one refresh"
+    );
+    assert_eq!(
+        github.counters().installation_tokens_minted,
+        1,
+        "still held"
+    );
 
     tokio::time::sleep(Duration::from_secs(31)).await;
     assert_eq!(github.counters().installation_tokens_minted, 2);
     let second = installation.cached_token().unwrap();
-    assert_ne!(first.token().expose_secret(), second.token().expose_secret());
-    assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    assert_ne!(
+        first.token().expose_secret(),
+        second.token().expose_secret()
+    );
+    assert_eq!(
+        send(&svc, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
     assert_eq!(github.counters().installation_token_exchanges, 2);
 }
 
@@ -126,14 +150,25 @@ async fn failed_exchanges_are_typed_and_backed_off() {
 }
 
 async fn survives_clock_offset(offset: i64, refusal: &str) {
-    let github = Emulator::builder().clock_offset(offset).start().await.unwrap();
+    let github = Emulator::builder()
+        .clock_offset(offset)
+        .start()
+        .await
+        .unwrap();
     let app = app(&github);
     let svc = ServiceBuilder::new()
         .layer(app.as_installation(1))
         .service(client());
-    assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        send(&svc, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
     assert_eq!(github.counters().refusals_for(refusal), 1, "one correction");
-    assert!((app.clock_offset_secs() - offset).abs() <= 2, "{}", app.clock_offset_secs());
+    assert!(
+        (app.clock_offset_secs() - offset).abs() <= 2,
+        "{}",
+        app.clock_offset_secs()
+    );
 
     // The offset is kept: new JWTs, for other installations and after the first expired, are good.
     let as_app = ServiceBuilder::new().layer(app.clone()).service(client());
@@ -146,7 +181,10 @@ async fn survives_clock_offset(offset: i64, refusal: &str) {
     let other = ServiceBuilder::new()
         .layer(app.as_installation(2))
         .service(client());
-    assert_eq!(send(&other, get("/repos/monalisa/hello")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        send(&other, get("/repos/monalisa/hello")).await.unwrap().0,
+        StatusCode::OK
+    );
     let counters = github.counters();
     assert_eq!(counters.refusals_for(refusal), 1, "{counters:?}");
     assert!(counters.distinct_jwts >= 3, "{counters:?}");
@@ -174,7 +212,10 @@ async fn a_fresh_token_refused_during_replication_is_retried() {
     assert_eq!(repo["emulator"]["credential"], "installation");
     let counters = github.counters();
     assert_eq!(counters.refusals_for("replication_lag"), 1);
-    assert_eq!(counters.installation_token_exchanges, 1, "the token was not dropped");
+    assert_eq!(
+        counters.installation_token_exchanges, 1,
+        "the token was not dropped"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -194,9 +235,15 @@ async fn a_token_refused_with_401_is_never_reused() {
     let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     let renewed = installation.cached_token().unwrap();
-    assert_ne!(revoked.token().expose_secret(), renewed.token().expose_secret());
+    assert_ne!(
+        revoked.token().expose_secret(),
+        renewed.token().expose_secret()
+    );
     for _ in 0..5 {
-        assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+        assert_eq!(
+            send(&svc, get("/repos/octo/one")).await.unwrap().0,
+            StatusCode::OK
+        );
     }
     let counters = github.counters();
     assert_eq!(counters.installation_token_exchanges, 2);
@@ -211,14 +258,22 @@ async fn narrowing_is_sent_and_keyed() {
         .installation_for_repository("octo", "one")
         .repositories(["one"])
         .permission("contents", "read");
-    let svc = ServiceBuilder::new().layer(narrow.clone()).service(client());
-    assert_eq!(send(&svc, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
+    let svc = ServiceBuilder::new()
+        .layer(narrow.clone())
+        .service(client());
+    assert_eq!(
+        send(&svc, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
     assert_eq!(
         github.last_access_token_request().unwrap(),
         serde_json::json!({ "repositories": ["one"], "permissions": { "contents": "read" } })
     );
     // The narrowed token does not reach the other repository.
-    assert_eq!(send(&svc, get("/repos/octo/two")).await.unwrap().0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&svc, get("/repos/octo/two")).await.unwrap().0,
+        StatusCode::NOT_FOUND
+    );
 
     let token = narrow.token(&client()).await.unwrap();
     assert_eq!(token.installation_id(), 1);
@@ -228,10 +283,19 @@ async fn narrowing_is_sent_and_keyed() {
 
     // Another narrowing is another token; the installation lookup is remembered.
     let requests_before = github.counters().requests;
-    let by_id = app.installation_for_repository("octo", "one").repository_ids([1000]);
+    let by_id = app
+        .installation_for_repository("octo", "one")
+        .repository_ids([1000]);
     let wide = ServiceBuilder::new().layer(by_id).service(client());
-    assert_eq!(send(&wide, get("/repos/octo/one")).await.unwrap().0, StatusCode::OK);
-    assert_eq!(github.counters().requests - requests_before, 2, "exchange + request, no lookup");
+    assert_eq!(
+        send(&wide, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        github.counters().requests - requests_before,
+        2,
+        "exchange + request, no lookup"
+    );
     assert_eq!(github.counters().installation_token_exchanges, 2);
 }
 
@@ -242,7 +306,11 @@ async fn a_bad_narrowing_is_a_typed_error() {
         .layer(app(&github).as_installation(1).repositories(["not-there"]))
         .service(client());
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::UNPROCESSABLE_ENTITY), "{err}");
+    assert_eq!(
+        err.status(),
+        Some(StatusCode::UNPROCESSABLE_ENTITY),
+        "{err}"
+    );
     let missing = ServiceBuilder::new()
         .layer(app(&github).as_installation(999))
         .service(client());
@@ -259,7 +327,14 @@ async fn installations_are_found_by_repository_organization_and_user() {
         (app.installation_for_organization("octo"), 1),
         (app.installation_for_user("monalisa"), 2),
     ] {
-        assert_eq!(installation.token(&client()).await.unwrap().installation_id(), id);
+        assert_eq!(
+            installation
+                .token(&client())
+                .await
+                .unwrap()
+                .installation_id(),
+            id
+        );
     }
 }
 

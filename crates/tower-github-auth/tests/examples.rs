@@ -32,7 +32,10 @@ async fn axum_app_calls_github_as_the_installation_in_the_request() {
                 .unwrap();
             let status = response.status();
             let body = response.into_body().collect().await.unwrap().to_bytes();
-            (status, serde_json::from_slice::<serde_json::Value>(&body).ok())
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).ok(),
+            )
         }
     };
     let answers = join_all((0..20).map(|i| {

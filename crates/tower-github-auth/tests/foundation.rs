@@ -39,7 +39,9 @@ async fn a_request_to_another_host_carries_no_credential() {
         )
         .service(client());
 
-    let (status, seen) = send(&svc, get(&format!("{elsewhere}/steal"))).await.unwrap();
+    let (status, seen) = send(&svc, get(&format!("{elsewhere}/steal")))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(seen["authorization"], serde_json::Value::Null);
     // Untouched: not even our User-Agent.
@@ -89,7 +91,9 @@ async fn action_auth_uses_the_variables() {
         _ => None,
     })
     .unwrap();
-    let svc = ServiceBuilder::new().layer(action.clone()).service(client());
+    let svc = ServiceBuilder::new()
+        .layer(action.clone())
+        .service(client());
     let (status, user) = send(&svc, get("/user")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(user["login"], "octocat");

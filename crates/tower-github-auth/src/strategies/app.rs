@@ -79,7 +79,9 @@ impl PrivateKey {
             return Err(invalid("the key is empty"));
         }
         if text.contains("PUBLIC KEY-----") {
-            return Err(invalid("this is a public key; the App's private key is needed"));
+            return Err(invalid(
+                "this is a public key; the App's private key is needed",
+            ));
         }
         if !text.contains("-----BEGIN") {
             return Err(invalid("not PEM (no `-----BEGIN` line)"));
@@ -360,6 +362,10 @@ impl AppAuth {
         target: &InstallationTarget,
         side: &Side,
     ) -> Result<u64, Error> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            id: u64,
+        }
         let path = match target {
             InstallationTarget::Id(id) => return Ok(*id),
             InstallationTarget::Repository { owner, repo } => {
@@ -372,10 +378,6 @@ impl AppAuth {
         let ids = &self.shared.installation_ids;
         if let Some(id) = ids.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(*id);
-        }
-        #[derive(serde::Deserialize)]
-        struct Found {
-            id: u64,
         }
         let exchange = Exchange::InstallationLookup;
         let answer = self
@@ -430,10 +432,14 @@ impl AppJwt {
             exp: secs(exp),
             iss: &self.shared.issuer,
         };
-        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.shared.key.key)
-            .map_err(|e| Error::InvalidPrivateKey {
-                reason: format!("signing failed ({e})"),
-            })?;
+        let jwt = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &self.shared.key.key,
+        )
+        .map_err(|e| Error::InvalidPrivateKey {
+            reason: format!("signing failed ({e})"),
+        })?;
         tracing::debug!(issuer = %self.shared.issuer, "signed a new App JWT");
         Ok(Fresh {
             header: sensitive_header("Bearer", &jwt, "App JWT")?,
@@ -475,7 +481,9 @@ impl Mint for AppJwt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use github_auth_emulator::{TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY};
+    use github_auth_emulator::{
+        TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY,
+    };
 
     #[test]
     fn keys_in_both_formats_load() {
@@ -517,10 +525,10 @@ mod tests {
 
     #[tokio::test]
     async fn one_jwt_is_reused() {
+        use secrecy::ExposeSecret;
         let app = AppAuth::from_pem(1, TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
         let a = app.jwt().await.unwrap();
         let b = app.as_installation(3).app().jwt().await.unwrap();
-        use secrecy::ExposeSecret;
         assert_eq!(a.expose_secret(), b.expose_secret());
         assert!(!format!("{app:?}").contains(a.expose_secret()));
     }

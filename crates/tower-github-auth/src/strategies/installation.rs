@@ -46,13 +46,13 @@ use serde::Deserialize;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::AppIssuer;
 use crate::cache::{Fresh, InstallationKey, Lookup, Slot};
 use crate::credential::{Mint, sensitive_header};
 use crate::error::{BoxError, Error, Exchange};
 use crate::service::{Auth, AuthService};
 use crate::side::{Side, decode_json, github_error};
 use crate::strategies::app::{AppAuth, PrivateKey};
-use crate::AppIssuer;
 
 /// Which installation: by id, or found through what it is installed on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -99,7 +99,10 @@ impl Narrowing {
             body.insert("repositories".into(), serde_json::json!(self.repositories));
         }
         if !self.repository_ids.is_empty() {
-            body.insert("repository_ids".into(), serde_json::json!(self.repository_ids));
+            body.insert(
+                "repository_ids".into(),
+                serde_json::json!(self.repository_ids),
+            );
         }
         if !self.permissions.is_empty() {
             body.insert("permissions".into(), serde_json::json!(self.permissions));
@@ -127,7 +130,10 @@ impl fmt::Debug for InstallationToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstallationToken")
             .field("token", &"***")
-            .field("expires_at", &humantime::format_rfc3339_seconds(self.expires_at))
+            .field(
+                "expires_at",
+                &humantime::format_rfc3339_seconds(self.expires_at),
+            )
             .field("installation_id", &self.installation_id)
             .field("permissions", &self.permissions)
             .field("repository_selection", &self.repository_selection)
@@ -224,9 +230,7 @@ impl AppInstallationAuth {
 
     /// Narrow the token to a permission level, such as `("contents", "read")`.
     pub fn permission(mut self, name: impl Into<String>, level: impl Into<String>) -> Self {
-        self.narrowing
-            .permissions
-            .insert(name.into(), level.into());
+        self.narrowing.permissions.insert(name.into(), level.into());
         self
     }
 

@@ -242,7 +242,10 @@ mod tests {
             ("GITHUB_API_URL", "https://ghe.example.com/api/v3"),
         ]))
         .unwrap();
-        assert_eq!(ghes.endpoints().api_base(), "https://ghe.example.com/api/v3");
+        assert_eq!(
+            ghes.endpoints().api_base(),
+            "https://ghe.example.com/api/v3"
+        );
         assert_eq!(ghes.endpoints().web_base(), "https://ghe.example.com");
     }
 
@@ -251,7 +254,10 @@ mod tests {
         let err = ActionAuth::from_vars(vars(&[("GITHUB_TOKEN", "  ")])).unwrap_err();
         assert!(matches!(err, Error::MissingActionsToken));
         let text = err.to_string();
-        assert!(text.contains("GITHUB_TOKEN") && text.contains("INPUT_GITHUB_TOKEN"), "{text}");
+        assert!(
+            text.contains("GITHUB_TOKEN") && text.contains("INPUT_GITHUB_TOKEN"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -22,10 +22,16 @@ pub fn get(uri: &str) -> Request<Full<Bytes>> {
 }
 
 /// Sends one request through a clone of `svc`; the status and the JSON body.
-pub async fn send<S>(svc: &S, req: Request<Full<Bytes>>) -> Result<(StatusCode, serde_json::Value), Error>
+pub async fn send<S>(
+    svc: &S,
+    req: Request<Full<Bytes>>,
+) -> Result<(StatusCode, serde_json::Value), Error>
 where
-    S: Service<Request<Full<Bytes>>, Response = http::Response<hyper::body::Incoming>, Error = Error>
-        + Clone,
+    S: Service<
+            Request<Full<Bytes>>,
+            Response = http::Response<hyper::body::Incoming>,
+            Error = Error,
+        > + Clone,
 {
     let response = svc.clone().oneshot(req).await?;
     let status = response.status();
