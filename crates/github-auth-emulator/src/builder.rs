@@ -1,0 +1,204 @@
+//! Setting up and starting an emulator.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::sync::watch;
+
+use crate::{
+    config::{Config, DeviceOutcome, Installation, OAuthApp, PersonalAccessToken, WebFlowCode},
+    handle::EmulatorHandle,
+    server,
+    state::Shared,
+};
+
+/// Entry point: [`Emulator::builder()`] to set the emulator up, or [`Emulator::start()`] for the
+/// defaults.
+#[derive(Debug)]
+pub struct Emulator;
+
+impl Emulator {
+    /// A builder holding the default setup ([`Config::default()`]).
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// Starts an emulator with the default setup.
+    pub async fn start() -> std::io::Result<EmulatorHandle> {
+        Self::builder().start().await
+    }
+}
+
+/// Sets an emulator up; every method returns the builder. [`start`](Self::start) runs it.
+#[derive(Clone, Debug, Default)]
+pub struct EmulatorBuilder {
+    config: Config,
+    /// Whether [`installation`](Self::installation) adds (true) or first clears the list.
+    installations_replaced: bool,
+}
+
+impl EmulatorBuilder {
+    /// A builder holding `config` as is; [`installation`](Self::installation) then adds to the
+    /// configuration's installations.
+    pub fn from_config(config: Config) -> Self {
+        Self {
+            config,
+            installations_replaced: true,
+        }
+    }
+
+    /// The configuration built so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Port to listen on at `127.0.0.1` (default 0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.port = port;
+        self
+    }
+
+    /// The GitHub App's id (the JWT `iss`).
+    pub fn app_id(mut self, id: u64) -> Self {
+        self.config.app_id = id;
+        self
+    }
+
+    /// The GitHub App's client id (also accepted as the JWT `iss`).
+    pub fn app_client_id(mut self, id: impl Into<String>) -> Self {
+        self.config.app_client_id = id.into();
+        self
+    }
+
+    /// The GitHub App's client secret.
+    pub fn app_client_secret(mut self, s: impl Into<String>) -> Self {
+        self.config.app_client_secret = s.into();
+        self
+    }
+
+    /// The PEM public key JWTs are checked against (default: the bundled test key).
+    pub fn app_public_key_pem(mut self, pem: impl Into<String>) -> Self {
+        self.config.app_public_key_pem = pem.into();
+        self
+    }
+
+    /// Adds an installation; the first call on a fresh builder drops the two default ones.
+    pub fn installation(mut self, inst: Installation) -> Self {
+        if !self.installations_replaced {
+            self.config.installations.clear();
+            self.installations_replaced = true;
+        }
+        self.config.installations.push(inst);
+        self
+    }
+
+    /// Adds an OAuth app (the default one stays).
+    pub fn oauth_app(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.config.oauth_apps.push(OAuthApp {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        });
+        self
+    }
+
+    /// Adds a personal access token owned by `login`.
+    pub fn personal_access_token(
+        mut self,
+        token: impl Into<String>,
+        login: impl Into<String>,
+    ) -> Self {
+        self.config
+            .personal_access_tokens
+            .push(PersonalAccessToken {
+                token: token.into(),
+                login: login.into(),
+            });
+        self
+    }
+
+    /// Adds a ready-made web-flow code for `login`: valid once, for any known client id.
+    pub fn web_flow_code(mut self, code: impl Into<String>, login: impl Into<String>) -> Self {
+        self.config.web_flow_codes.push(WebFlowCode {
+            code: code.into(),
+            login: login.into(),
+        });
+        self
+    }
+
+    /// Whether the GitHub App's user tokens expire and come with a refresh token (default true).
+    pub fn expiring_user_tokens(mut self, on: bool) -> Self {
+        self.config.expiring_user_tokens = on;
+        self
+    }
+
+    /// Shifts the emulator's clock by `secs` from the machine's.
+    pub fn clock_offset(mut self, secs: i64) -> Self {
+        self.config.clock_offset_secs = secs;
+        self
+    }
+
+    /// Waits `d` before answering each request to the token endpoints (millisecond precision).
+    pub fn latency(mut self, d: Duration) -> Self {
+        self.config.latency_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Lifetime of installation tokens (whole seconds; default one hour).
+    pub fn installation_token_ttl(mut self, d: Duration) -> Self {
+        self.config.installation_token_ttl_secs = d.as_secs();
+        self
+    }
+
+    /// Lifetime of expiring user tokens (whole seconds; default 8 hours).
+    pub fn user_token_ttl(mut self, d: Duration) -> Self {
+        self.config.user_token_ttl_secs = d.as_secs();
+        self
+    }
+
+    /// Lifetime of refresh tokens (whole seconds; default 15811200 s).
+    pub fn refresh_token_ttl(mut self, d: Duration) -> Self {
+        self.config.refresh_token_ttl_secs = d.as_secs();
+        self
+    }
+
+    /// How the device flow's user behaves (default `ApproveAfter(2)`).
+    pub fn device_outcome(mut self, o: DeviceOutcome) -> Self {
+        self.config.device_outcome = o;
+        self
+    }
+
+    /// The `interval` of new device codes, in seconds (default 5).
+    pub fn device_interval(mut self, secs: u64) -> Self {
+        self.config.device_interval_secs = secs;
+        self
+    }
+
+    /// The `expires_in` of new device codes, in seconds (default 900).
+    pub fn device_expires_in(mut self, secs: u64) -> Self {
+        self.config.device_expires_in_secs = secs;
+        self
+    }
+
+    /// Binds `127.0.0.1` (port 0 unless configured) and serves in a task of the current tokio
+    /// runtime. Fails if the port is taken or the public key is not an RSA PEM.
+    pub async fn start(self) -> std::io::Result<EmulatorHandle> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            self.config.port,
+        )))
+        .await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(&self.config, format!("http://{addr}"))?);
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(server::serve(listener, Arc::clone(&shared), stopped));
+        tracing::debug!(%addr, "github-auth-emulator started");
+        Ok(EmulatorHandle::new(shared, addr, stop))
+    }
+}

@@ -1,0 +1,200 @@
+//! The handle on a running emulator: its address, counters and knobs.
+
+use std::{collections::BTreeMap, fmt, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    config::DeviceOutcome,
+    state::{CODE_LIFETIME, Code, Shared, random_alnum},
+};
+
+/// A snapshot of what the emulator has seen, from [`EmulatorHandle::counters`].
+///
+/// Refusals are counted by reason; see the crate documentation for the list of reasons.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Every HTTP request received.
+    pub requests: u64,
+    /// Every request to the two token endpoints (`POST /app/installations/{id}/access_tokens`
+    /// and `POST /login/oauth/access_token`), whatever the outcome: what
+    /// [`Counters::exchanges`] returns.
+    pub token_endpoint_requests: u64,
+    /// POSTs to `/app/installations/{id}/access_tokens` received (any outcome).
+    pub installation_token_exchanges: u64,
+    /// Installation tokens handed out.
+    pub installation_tokens_minted: u64,
+    /// Code grants received at `/login/oauth/access_token` (any outcome).
+    pub oauth_code_exchanges: u64,
+    /// Successful `refresh_token` grants.
+    pub refreshes: u64,
+    /// `refresh_token` grants received (any outcome).
+    pub refresh_attempts: u64,
+    /// `POST /login/device/code` received.
+    pub device_code_requests: u64,
+    /// Device-code grants received (polls, any outcome).
+    pub device_polls: u64,
+    /// Polls that came sooner than the current interval after the previous poll of the same
+    /// device code.
+    pub device_polls_too_fast: u64,
+    /// JWTs that passed every check.
+    pub jwts_verified: u64,
+    /// Distinct JWT strings that passed every check.
+    pub distinct_jwts: u64,
+    /// Requests refused for want of a `User-Agent` header.
+    pub requests_without_user_agent: u64,
+    /// Refusals by reason, e.g. `"jwt_expired"` → 2.
+    pub refusals: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    /// How many refusals were counted under `reason` (0 if none).
+    pub fn refusals_for(&self, reason: &str) -> u64 {
+        self.refusals.get(reason).copied().unwrap_or(0)
+    }
+
+    /// All requests to the token endpoints, whatever their grant or outcome.
+    pub fn exchanges(&self) -> u64 {
+        self.token_endpoint_requests
+    }
+}
+
+/// A running emulator. Cheap to clone; the server stops on [`shutdown`](Self::shutdown) or
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct EmulatorHandle {
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+impl fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorHandle")
+            .field("base_url", &self.inner.shared.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorHandle {
+    pub(crate) fn new(shared: Arc<Shared>, addr: SocketAddr, stop: watch::Sender<bool>) -> Self {
+        Self {
+            inner: Arc::new(HandleInner { shared, addr, stop }),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// `http://127.0.0.1:PORT`: both the REST API base and the web (OAuth) base.
+    pub fn base_url(&self) -> String {
+        self.shared().base_url.clone()
+    }
+
+    /// The address the emulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.shared().lock().counters.clone()
+    }
+
+    /// Shifts the emulator's clock by `secs` from the machine's (replaces the previous offset).
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared().lock().knobs.clock_offset = secs;
+    }
+
+    /// Waits `d` before answering each request to the token endpoints.
+    pub fn set_latency(&self, d: Duration) {
+        self.shared().lock().knobs.latency = d;
+    }
+
+    /// The next `n` requests to the token endpoints answer 500
+    /// `{"message":"emulated server error"}` (refusal `injected_error`).
+    pub fn fail_next_exchanges(&self, n: u32) {
+        self.shared().lock().knobs.fail_next = n;
+    }
+
+    /// While on, every installation token minted is refused once (401 Bad credentials,
+    /// refusal `replication_lag`) at its first use, as GitHub does while a new token replicates.
+    pub fn set_replication_lag(&self, on: bool) {
+        self.shared().lock().knobs.replication_lag = on;
+    }
+
+    /// Lifetime of installation tokens minted from now on.
+    pub fn set_installation_token_ttl(&self, d: Duration) {
+        self.shared().lock().knobs.installation_token_ttl = d;
+    }
+
+    /// Lifetime of expiring user tokens issued from now on.
+    pub fn set_user_token_ttl(&self, d: Duration) {
+        self.shared().lock().knobs.user_token_ttl = d;
+    }
+
+    /// Lifetime of refresh tokens issued from now on.
+    pub fn set_refresh_token_ttl(&self, d: Duration) {
+        self.shared().lock().knobs.refresh_token_ttl = d;
+    }
+
+    /// How the device flow's user behaves from now on (applies to existing device codes too).
+    pub fn set_device_outcome(&self, o: DeviceOutcome) {
+        self.shared().lock().knobs.device_outcome = o;
+    }
+
+    /// The next `n` device polls answer `slow_down` (interval + 5 s each), whatever their timing.
+    /// They do not count in [`Counters::device_polls_too_fast`].
+    pub fn set_device_slow_down(&self, n: u32) {
+        self.shared().lock().knobs.device_slow_down = n;
+    }
+
+    /// A fresh web-flow code for `login`: valid once, for 10 minutes, for any known client id,
+    /// without a redirect URI or PKCE challenge.
+    pub fn issue_web_flow_code(&self, login: &str) -> String {
+        let code = random_alnum(20);
+        let mut state = self.shared().lock();
+        state.user_id(login);
+        state.codes.insert(
+            code.clone(),
+            Code {
+                login: login.to_owned(),
+                client_id: None,
+                redirect_uri: None,
+                challenge: None,
+                scopes: Vec::new(),
+                expires: Some(Instant::now() + CODE_LIFETIME),
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// The body last POSTed to `/app/installations/{id}/access_tokens`: `None` before the first,
+    /// `Some(Value::Null)` for an empty body, a JSON string for a body that is not JSON.
+    pub fn last_access_token_request(&self) -> Option<serde_json::Value> {
+        self.shared().lock().last_access_token_request.clone()
+    }
+
+    /// Makes `token` invalid from now on: access tokens and PATs answer 401 Bad credentials
+    /// (refusal `token_revoked`), refresh tokens `bad_refresh_token`, JWTs 401.
+    pub fn revoke(&self, token: &str) {
+        self.shared().lock().revoked.insert(token.to_owned());
+    }
+
+    /// Stops the server: no new connections; open ones close once their request is answered.
+    pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+    }
+}

@@ -1,0 +1,200 @@
+//! A loopback GitHub authentication server for tests and examples: what `wiremock` is to HTTP,
+//! for GitHub's authentication.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use github_auth_emulator::{DEFAULT_PAT, Emulator};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let emulator = Emulator::builder()
+//!     .installation_token_ttl(Duration::from_secs(600))
+//!     .start()
+//!     .await?;
+//! // `base_url()` is both the REST API base and the web (OAuth) base.
+//! assert!(emulator.base_url().starts_with("http://127.0.0.1:"));
+//!
+//! // Any HTTP client works; here a bare HTTP/1.1 request.
+//! let mut stream = tokio::net::TcpStream::connect(emulator.addr()).await?;
+//! let request = format!(
+//!     "GET /user HTTP/1.1\r\nHost: {}\r\nUser-Agent: doc-test\r\n\
+//!      Authorization: Bearer {DEFAULT_PAT}\r\nConnection: close\r\n\r\n",
+//!     emulator.addr()
+//! );
+//! stream.write_all(request.as_bytes()).await?;
+//! let mut answer = String::new();
+//! stream.read_to_string(&mut answer).await?;
+//! assert!(answer.starts_with("HTTP/1.1 200"));
+//! assert!(answer.contains(r#""login":"octocat""#));
+//!
+//! // The counters tell a test what the code under test did.
+//! let counters = emulator.counters();
+//! assert_eq!(counters.requests, 1);
+//! assert_eq!(counters.exchanges(), 0);
+//! assert_eq!(counters.refusals_for("bad_credentials"), 0);
+//! emulator.shutdown();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The emulator plays github.com's part: it checks GitHub App JWTs, mints installation tokens,
+//! runs the OAuth web and device flows, refreshes user tokens, and answers a few REST routes that
+//! show which credential a request carried. It follows GitHub's documented behaviour (errors of
+//! the OAuth endpoints under HTTP 200, a `Date` header to correct clock skew from, 10-minute JWTs,
+//! rotating refresh tokens...) and adds knobs to provoke the awkward cases: clock skew, latency,
+//! server errors, replication lag, expiry, slow-down.
+//!
+//! Start one per test with [`Emulator::builder()`]; [`EmulatorBuilder::start`] binds
+//! `127.0.0.1` on a free port and serves in a task of the current tokio runtime. The returned
+//! [`EmulatorHandle`] gives the [`base_url`](EmulatorHandle::base_url), a snapshot of
+//! [`Counters`], and the knobs; the server stops on [`EmulatorHandle::shutdown`] or when the last
+//! clone of the handle is dropped. The `github-auth-emulator` binary serves the same from a TOML
+//! [`Config`] (see `emulator.example.toml`).
+//!
+//! # Default world
+//! - GitHub App [`DEFAULT_APP_ID`], client id [`DEFAULT_APP_CLIENT_ID`], secret
+//!   [`DEFAULT_APP_CLIENT_SECRET`]; JWTs must be signed with the bundled test key
+//!   ([`TEST_APP_PRIVATE_KEY_PKCS1`] or [`TEST_APP_PRIVATE_KEY_PKCS8`]).
+//! - Installation 1 on the organization `octo` (`octo/one` id 1000, `octo/two` id 1001) and
+//!   installation 2 on the user `monalisa` (`monalisa/hello` id 1002), both with
+//!   `contents: write`, `issues: write`, `metadata: read`.
+//! - The OAuth app [`DEFAULT_OAUTH_CLIENT_ID`] / [`DEFAULT_OAUTH_CLIENT_SECRET`].
+//! - The personal access token [`DEFAULT_PAT`] and the web-flow code [`DEFAULT_WEB_FLOW_CODE`],
+//!   both for `octocat` (user id 1).
+//!
+//! # Routes
+//! Every request needs a `User-Agent` (else 403). Credentials go in `Authorization` as
+//! `Bearer X` or `token X`. Every answer carries a `Date` from the emulator's clock. REST
+//! errors are `{"message","documentation_url","status"}`; unknown routes answer 404
+//! `{"message":"Not Found",...}`. The REST routes also answer under a `/api/v3` prefix, as on
+//! GitHub Enterprise Server.
+//!
+//! | route | credential | answer |
+//! | --- | --- | --- |
+//! | `GET /app` | app JWT | the app: `id`, `slug` (`emulator-app`), `client_id`, `owner`, ... |
+//! | `GET /app/installations` | app JWT | the installations |
+//! | `GET /app/installations/{id}` | app JWT | one installation, or 404 |
+//! | `POST /app/installations/{id}/access_tokens` | app JWT | 201 `{"token":"ghs_...","expires_at",...}`; 404 unknown installation; 422 bad narrowing |
+//! | `GET /repos/{owner}/{repo}/installation`, `GET /orgs/{org}/installation`, `GET /users/{username}/installation` | app JWT | the installation, or 404 |
+//! | `GET /user` | user token, PAT | `{"login","id","type":"User"}`; 403 for installation tokens; 401 for a JWT or nothing |
+//! | `GET /installation/repositories` | installation token | `{"total_count","repository_selection","repositories"}`; 403 for user tokens and PATs |
+//! | `GET /repos/{owner}/{repo}` | any token, or none | the repository plus `"emulator":{"credential","login","installation_id"}`; 404 outside an installation token's reach |
+//! | `GET /login/oauth/authorize` | none | approves at once as `octocat` (or a known `login`): 302 to `redirect_uri?code=...&state=...` |
+//! | `POST /login/oauth/access_token` | client id (+ secret) | code, `refresh_token` and device-code grants |
+//! | `POST /login/device/code` | client id | `{"device_code","user_code","verification_uri","expires_in","interval"}` |
+//! | `POST`/`PATCH`/`DELETE /applications/{client_id}/token` | `Basic` client credentials | check, reset, delete a user token |
+//!
+//! JWTs must be RS256 with `iss` = the app id (number or string) or the client id, `iat` not in
+//! the future (1 s of rounding), `exp` after now, at most 10 minutes (+1 s) ahead, and
+//! `exp − iat` at most 11 minutes (GitHub's own sample back-dates `iat` by 60 s). Installation
+//! tokens last an hour; a token request may narrow with `repositories` (names),
+//! `repository_ids` and `permissions` (levels `read` < `write` < `admin`).
+//!
+//! The OAuth token endpoint takes form or JSON bodies (or query parameters, or `Basic` client
+//! credentials) and answers form-encoded unless the request has `Accept: application/json`.
+//! All its errors come under HTTP 200 as `{"error","error_description","error_uri"}`. A code
+//! works once, for 10 minutes, for its client, with its `redirect_uri` and PKCE challenge
+//! (`S256`, or `plain`). GitHub App user tokens (`ghu_`) expire after 8 hours and come with a
+//! `ghr_` refresh token (unless [`EmulatorBuilder::expiring_user_tokens`] is off); OAuth-app
+//! tokens (`gho_`) never expire. A refresh spends the refresh token and ends the old access
+//! token; tokens from the device flow refresh without the client secret.
+//!
+//! # Knobs
+//! On the builder, and at run time on the handle: clock offset
+//! ([`EmulatorHandle::set_clock_offset`]), latency of the token endpoints
+//! ([`EmulatorHandle::set_latency`]), injected 500s ([`EmulatorHandle::fail_next_exchanges`]),
+//! replication lag ([`EmulatorHandle::set_replication_lag`]), token lifetimes, the device-flow
+//! outcome ([`DeviceOutcome`]) and forced `slow_down`s ([`EmulatorHandle::set_device_slow_down`]),
+//! fresh codes ([`EmulatorHandle::issue_web_flow_code`]), revocation
+//! ([`EmulatorHandle::revoke`]), and the last token request body
+//! ([`EmulatorHandle::last_access_token_request`]).
+//!
+//! # Time
+//! The emulator's clock is the wall clock at start, plus the time elapsed since on
+//! [`tokio::time::Instant`], plus the offset. Tests running under `tokio::time::pause()` (for
+//! example `#[tokio::test(start_paused = true)]`) in the same runtime move the emulator's time
+//! with `tokio::time::advance`: token expiry, the 10-minute code lifetime and device-poll
+//! spacing all follow the paused clock.
+//!
+//! # Refusal reasons
+//! [`Counters::refusals`] counts every refusal by reason:
+//!
+//! | reason | when |
+//! | --- | --- |
+//! | `no_user_agent` | no `User-Agent` header (403) |
+//! | `no_credentials` | no credential where one is needed (401) |
+//! | `jwt_required` | a token or `Basic` on a JWT-only route (401) |
+//! | `jwt_malformed`, `jwt_bad_algorithm` | not a JWT, or not RS256 (401) |
+//! | `jwt_bad_signature` | not signed with the app's key (401) |
+//! | `jwt_bad_issuer` | `iss` missing or not the app (401) |
+//! | `jwt_bad_iat`, `jwt_iat_in_future` | `iat` missing or not a number; in the future (401) |
+//! | `jwt_bad_exp`, `jwt_expired`, `jwt_exp_too_far` | `exp` missing or not a number; past; too far ahead (401) |
+//! | `jwt_not_allowed` | a JWT on a route that takes tokens only (401) |
+//! | `bad_credentials` | an unknown token (401) |
+//! | `token_expired` | an expired token (401) |
+//! | `token_revoked` | a revoked token, or an access token replaced by a refresh or reset (401) |
+//! | `replication_lag` | a fresh installation token's first use while the knob is on (401) |
+//! | `resource_not_accessible` | an installation token on `/user` (403) |
+//! | `installation_token_required` | a user token or PAT on `/installation/repositories` (403) |
+//! | `injected_error` | a failure from [`EmulatorHandle::fail_next_exchanges`] (500) |
+//! | `unknown_installation` | no such installation (404) |
+//! | `repository_not_found`, `repository_not_accessible` | no such repository; outside the token's reach (404) |
+//! | `bad_narrowing` | a token request naming a repository or permission the installation lacks (422) |
+//! | `bad_json` | a token request body that is not a JSON object (400) |
+//! | `unknown_client`, `client_mismatch`, `token_not_found`, `validation_failed` | authorize and `/applications/{client_id}/token` refusals (404, 404, 404, 422) |
+//! | `incorrect_client_credentials` | wrong client id or secret (OAuth error, or 401 on `/applications`) |
+//! | `unknown_route`, `body_too_large` | 404; 413 |
+//!
+//! and, under HTTP 200, every OAuth `error` by its own name: `bad_verification_code`,
+//! `redirect_uri_mismatch`, `bad_refresh_token`, `unsupported_grant_type`,
+//! `authorization_pending`, `slow_down`, `expired_token`, `access_denied`,
+//! `incorrect_device_code`, `device_flow_disabled`.
+
+mod api;
+mod builder;
+mod config;
+mod handle;
+mod jwt;
+mod oauth;
+mod server;
+mod state;
+
+pub use builder::{Emulator, EmulatorBuilder};
+pub use config::{
+    AccountType, Config, DeviceOutcome, Installation, OAuthApp, PersonalAccessToken, WebFlowCode,
+};
+pub use handle::{Counters, EmulatorHandle};
+
+/// The private key of the test GitHub App, PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), the
+/// form GitHub hands out. The emulator checks JWTs against [`TEST_APP_PUBLIC_KEY`] by default.
+/// A test key: never use it for anything real.
+pub const TEST_APP_PRIVATE_KEY_PKCS1: &str = include_str!("../keys/test-app-key.pkcs1.pem");
+
+/// The same private key as [`TEST_APP_PRIVATE_KEY_PKCS1`], PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+pub const TEST_APP_PRIVATE_KEY_PKCS8: &str = include_str!("../keys/test-app-key.pkcs8.pem");
+
+/// The public half of the test key (`-----BEGIN PUBLIC KEY-----`), the emulator's default.
+pub const TEST_APP_PUBLIC_KEY: &str = include_str!("../keys/test-app-key.pub.pem");
+
+/// The default GitHub App id.
+pub const DEFAULT_APP_ID: u64 = 1;
+
+/// The default GitHub App client id.
+pub const DEFAULT_APP_CLIENT_ID: &str = "Iv1.emulatorapp";
+
+/// The default GitHub App client secret.
+pub const DEFAULT_APP_CLIENT_SECRET: &str = "emulator-app-secret";
+
+/// The default OAuth app's client id.
+pub const DEFAULT_OAUTH_CLIENT_ID: &str = "emulator-oauth-client";
+
+/// The default OAuth app's client secret.
+pub const DEFAULT_OAUTH_CLIENT_SECRET: &str = "emulator-oauth-secret";
+
+/// The default personal access token, owned by `octocat`.
+pub const DEFAULT_PAT: &str = "ghp_emulatorpersonaltoken";
+
+/// The default web-flow code: for `octocat`, valid once for any known client id.
+pub const DEFAULT_WEB_FLOW_CODE: &str = "emulator-code";

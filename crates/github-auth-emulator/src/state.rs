@@ -1,0 +1,461 @@
+//! The emulator's world: fixed setup, mutable records (tokens, codes, device codes), knobs,
+//! counters and the shifted clock.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Mutex, MutexGuard, PoisonError},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use jsonwebtoken::DecodingKey;
+use tokio::time::Instant;
+
+use crate::{
+    config::{AccountType, Config, DEFAULT_LOGIN, DeviceOutcome},
+    handle::Counters,
+};
+
+/// How long an OAuth web-flow code stays valid.
+pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// A repository known to the emulator.
+pub(crate) struct Repo {
+    pub(crate) id: u64,
+    pub(crate) owner: String,
+    pub(crate) name: String,
+    pub(crate) full_name: String,
+}
+
+/// An installation, with its repositories resolved to indices into [`Shared::repos`].
+pub(crate) struct InstallationRecord {
+    pub(crate) id: u64,
+    pub(crate) account: String,
+    pub(crate) account_type: AccountType,
+    pub(crate) repos: Vec<usize>,
+    pub(crate) permissions: BTreeMap<String, String>,
+}
+
+/// Which kind of OAuth client a client id names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientKind {
+    /// The GitHub App's own client credentials: `ghu_` user tokens, maybe expiring.
+    App,
+    /// An OAuth app: `gho_` user tokens that never expire.
+    OAuth,
+}
+
+/// A client id with its secret and kind.
+pub(crate) struct Client<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) secret: &'a str,
+    pub(crate) kind: ClientKind,
+}
+
+/// What a minted access token stands for.
+#[derive(Clone)]
+pub(crate) enum TokenKind {
+    /// An installation token (`ghs_`), maybe narrowed to some repositories.
+    Installation {
+        installation: u64,
+        permissions: BTreeMap<String, String>,
+        /// Indices into [`Shared::repos`] when narrowed; `None` for all of the installation's.
+        repos: Option<Vec<usize>>,
+    },
+    /// A user token (`ghu_` or `gho_`).
+    User {
+        login: String,
+        client_id: String,
+        scopes: Vec<String>,
+    },
+}
+
+/// A minted access token.
+#[derive(Clone)]
+pub(crate) struct Token {
+    pub(crate) id: u64,
+    pub(crate) kind: TokenKind,
+    /// When it stops working (emulator instant); `None` never.
+    pub(crate) expires: Option<Instant>,
+    /// The `expires_at` reported for it.
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) created_at: SystemTime,
+    /// Refused once at its first use (replication-lag knob).
+    pub(crate) lagging: bool,
+}
+
+/// A refresh token.
+pub(crate) struct Refresh {
+    pub(crate) access_token: String,
+    pub(crate) client_id: String,
+    pub(crate) login: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) from_device: bool,
+    pub(crate) expires: Instant,
+    pub(crate) spent: bool,
+}
+
+/// An OAuth web-flow code.
+pub(crate) struct Code {
+    pub(crate) login: String,
+    /// `None`: valid for any known client.
+    pub(crate) client_id: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    /// `(challenge, method)`.
+    pub(crate) challenge: Option<(String, String)>,
+    pub(crate) scopes: Vec<String>,
+    /// `None`: no time limit (configured codes).
+    pub(crate) expires: Option<Instant>,
+    pub(crate) used: bool,
+}
+
+/// A device code of the device flow.
+pub(crate) struct Device {
+    pub(crate) client_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires: Instant,
+    pub(crate) interval: u64,
+    pub(crate) last_poll: Option<Instant>,
+    pub(crate) polls: u32,
+    pub(crate) redeemed: bool,
+}
+
+/// Settings that can change while the emulator runs.
+pub(crate) struct Knobs {
+    pub(crate) clock_offset: i64,
+    pub(crate) latency: Duration,
+    pub(crate) fail_next: u32,
+    pub(crate) replication_lag: bool,
+    pub(crate) installation_token_ttl: Duration,
+    pub(crate) user_token_ttl: Duration,
+    pub(crate) refresh_token_ttl: Duration,
+    pub(crate) device_outcome: DeviceOutcome,
+    pub(crate) device_slow_down: u32,
+    pub(crate) device_interval: u64,
+    pub(crate) device_expires_in: u64,
+}
+
+/// Everything that changes, behind one lock (never held across an `.await`).
+pub(crate) struct Mutable {
+    pub(crate) knobs: Knobs,
+    pub(crate) counters: Counters,
+    pub(crate) verified_jwts: HashSet<String>,
+    /// Logins in order; a login's id is its position + 1 (`octocat` is 1).
+    pub(crate) users: Vec<String>,
+    pub(crate) tokens: HashMap<String, Token>,
+    pub(crate) refresh_tokens: HashMap<String, Refresh>,
+    pub(crate) codes: HashMap<String, Code>,
+    pub(crate) devices: HashMap<String, Device>,
+    pub(crate) revoked: HashSet<String>,
+    pub(crate) last_access_token_request: Option<serde_json::Value>,
+    pub(crate) next_token_id: u64,
+}
+
+impl Mutable {
+    /// Counts a refusal under `reason`.
+    pub(crate) fn refuse(&mut self, reason: &str) {
+        *self.counters.refusals.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// The numeric id of `login`, registering it if new.
+    pub(crate) fn user_id(&mut self, login: &str) -> u64 {
+        if let Some(index) = self.find_user(login) {
+            return index as u64 + 1;
+        }
+        self.users.push(login.to_owned());
+        self.users.len() as u64
+    }
+
+    /// The index of a known login (case-insensitive).
+    pub(crate) fn find_user(&self, login: &str) -> Option<usize> {
+        self.users
+            .iter()
+            .position(|u| u.eq_ignore_ascii_case(login))
+    }
+
+    /// A fresh id for a token record.
+    pub(crate) fn token_id(&mut self) -> u64 {
+        self.next_token_id += 1;
+        self.next_token_id
+    }
+}
+
+/// The shared state of one running emulator.
+pub(crate) struct Shared {
+    pub(crate) base_url: String,
+    pub(crate) app_id: u64,
+    pub(crate) app_client_id: String,
+    pub(crate) app_client_secret: String,
+    pub(crate) app_key: DecodingKey,
+    pub(crate) expiring_user_tokens: bool,
+    pub(crate) installations: Vec<InstallationRecord>,
+    pub(crate) repos: Vec<Repo>,
+    pub(crate) oauth_apps: Vec<(String, String)>,
+    pub(crate) pats: HashMap<String, String>,
+    start_wall: SystemTime,
+    start: Instant,
+    state: Mutex<Mutable>,
+}
+
+impl Shared {
+    /// Builds the state from a configuration; fails on an unreadable public key.
+    pub(crate) fn new(config: &Config, base_url: String) -> std::io::Result<Self> {
+        let app_key =
+            DecodingKey::from_rsa_pem(config.app_public_key_pem.as_bytes()).map_err(|err| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("app_public_key_pem is not an RSA public key PEM: {err}"),
+                )
+            })?;
+
+        let mut users = vec![DEFAULT_LOGIN.to_owned()];
+        let mut add_user = |login: &str| {
+            if !users.iter().any(|u| u.eq_ignore_ascii_case(login)) {
+                users.push(login.to_owned());
+            }
+        };
+        let mut repos: Vec<Repo> = Vec::new();
+        let mut installations = Vec::new();
+        for inst in &config.installations {
+            add_user(&inst.account);
+            let mut indices = Vec::new();
+            for full_name in &inst.repositories {
+                let (owner, name) = full_name
+                    .split_once('/')
+                    .unwrap_or((inst.account.as_str(), full_name.as_str()));
+                let full_name = format!("{owner}/{name}");
+                let known = repos
+                    .iter()
+                    .position(|r| r.full_name.eq_ignore_ascii_case(&full_name));
+                let index = known.unwrap_or_else(|| {
+                    repos.push(Repo {
+                        id: 1000 + repos.len() as u64,
+                        owner: owner.to_owned(),
+                        name: name.to_owned(),
+                        full_name,
+                    });
+                    repos.len() - 1
+                });
+                if !indices.contains(&index) {
+                    indices.push(index);
+                }
+            }
+            installations.push(InstallationRecord {
+                id: inst.id,
+                account: inst.account.clone(),
+                account_type: inst.account_type,
+                repos: indices,
+                permissions: inst.permissions.clone(),
+            });
+        }
+        for repo in &repos {
+            add_user(&repo.owner);
+        }
+        for pat in &config.personal_access_tokens {
+            add_user(&pat.login);
+        }
+        for code in &config.web_flow_codes {
+            add_user(&code.login);
+        }
+
+        let codes = config
+            .web_flow_codes
+            .iter()
+            .map(|c| {
+                (
+                    c.code.clone(),
+                    Code {
+                        login: c.login.clone(),
+                        client_id: None,
+                        redirect_uri: None,
+                        challenge: None,
+                        scopes: Vec::new(),
+                        expires: None,
+                        used: false,
+                    },
+                )
+            })
+            .collect();
+
+        let state = Mutable {
+            knobs: Knobs {
+                clock_offset: config.clock_offset_secs,
+                latency: Duration::from_millis(config.latency_ms),
+                fail_next: 0,
+                replication_lag: false,
+                installation_token_ttl: Duration::from_secs(config.installation_token_ttl_secs),
+                user_token_ttl: Duration::from_secs(config.user_token_ttl_secs),
+                refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
+                device_outcome: config.device_outcome,
+                device_slow_down: 0,
+                device_interval: config.device_interval_secs,
+                device_expires_in: config.device_expires_in_secs,
+            },
+            counters: Counters::default(),
+            verified_jwts: HashSet::new(),
+            users,
+            tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            codes,
+            devices: HashMap::new(),
+            revoked: HashSet::new(),
+            last_access_token_request: None,
+            next_token_id: 0,
+        };
+
+        Ok(Self {
+            base_url,
+            app_id: config.app_id,
+            app_client_id: config.app_client_id.clone(),
+            app_client_secret: config.app_client_secret.clone(),
+            app_key,
+            expiring_user_tokens: config.expiring_user_tokens,
+            installations,
+            repos,
+            oauth_apps: config
+                .oauth_apps
+                .iter()
+                .map(|a| (a.client_id.clone(), a.client_secret.clone()))
+                .collect(),
+            pats: config
+                .personal_access_tokens
+                .iter()
+                .map(|p| (p.token.clone(), p.login.clone()))
+                .collect(),
+            start_wall: SystemTime::now(),
+            start: Instant::now(),
+            state: Mutex::new(state),
+        })
+    }
+
+    /// Takes the lock on the mutable state.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Mutable> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The emulator's wall clock for a given offset: start time + elapsed (tokio) time + offset.
+    pub(crate) fn wall_at(&self, offset: i64) -> SystemTime {
+        let unshifted = self.start_wall + Instant::now().saturating_duration_since(self.start);
+        let shift = Duration::from_secs(offset.unsigned_abs());
+        if offset >= 0 {
+            unshifted + shift
+        } else {
+            unshifted.checked_sub(shift).unwrap_or(UNIX_EPOCH)
+        }
+    }
+
+    /// The emulator's wall clock, taking the lock briefly for the offset.
+    pub(crate) fn now_wall(&self) -> SystemTime {
+        let offset = self.lock().knobs.clock_offset;
+        self.wall_at(offset)
+    }
+
+    /// A known OAuth client by id: the GitHub App's client credentials or an OAuth app.
+    pub(crate) fn client(&self, id: &str) -> Option<Client<'_>> {
+        if id == self.app_client_id {
+            return Some(Client {
+                id: &self.app_client_id,
+                secret: &self.app_client_secret,
+                kind: ClientKind::App,
+            });
+        }
+        self.oauth_apps
+            .iter()
+            .find(|(client_id, _)| client_id == id)
+            .map(|(client_id, secret)| Client {
+                id: client_id,
+                secret,
+                kind: ClientKind::OAuth,
+            })
+    }
+
+    /// An installation by id.
+    pub(crate) fn installation(&self, id: u64) -> Option<&InstallationRecord> {
+        self.installations.iter().find(|i| i.id == id)
+    }
+
+    /// A repository's index by `owner/name` (case-insensitive).
+    pub(crate) fn repo_index(&self, owner: &str, name: &str) -> Option<usize> {
+        self.repos
+            .iter()
+            .position(|r| r.owner.eq_ignore_ascii_case(owner) && r.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Seconds since the UNIX epoch (0 before it).
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form of GitHub's `expires_at`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let secs = unix_secs(t);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_date(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    // Shift the epoch to 0000-03-01 so that leap days fall at the end of each cycle.
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = era * 400 + year_of_era + i64::from(month <= 2);
+    (year, month as u32, day as u32)
+}
+
+/// `len` random characters from `[0-9A-Za-z]`.
+pub(crate) fn random_alnum(len: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    random_from(ALPHABET, len)
+}
+
+/// `len` random characters from `alphabet` (at most 256 characters).
+pub(crate) fn random_from(alphabet: &[u8], len: usize) -> String {
+    let mut bytes = vec![0_u8; len];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator failed");
+    bytes
+        .iter()
+        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_468_275_250);
+        assert_eq!(rfc3339(t), "2016-07-11T22:14:10Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+        let later = UNIX_EPOCH + Duration::from_secs(4_102_444_799);
+        assert_eq!(rfc3339(later), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn random_tokens_differ() {
+        let a = random_alnum(36);
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, random_alnum(36));
+    }
+}
