@@ -39,6 +39,10 @@
 //! | [`ActionAuth`] | the GitHub Actions token from the environment |
 //! | [`AppAuth`] | the App's JWT (for `/app` routes) |
 //! | [`AppInstallationAuth`] | installation tokens, minted and refreshed ahead of expiry |
+//! | [`OAuthAppAuth`] | an OAuth client's id and secret (`Basic`), on `/applications/{client_id}/...` |
+//! | [`OAuthWebAuth`] | a user, from a web-flow code exchanged on first use ([`OAuthAppAuth::authorize_url`] builds the URL) |
+//! | [`OAuthDeviceAuth`] | a user, from the device flow run on first use |
+//! | [`OAuthTokenAuth`] | a user token you have, refreshed ahead of expiry (rotating refresh tokens, `on_refresh` hook) |
 //!
 //! # What every strategy does
 //! - **Host pinning**: a credential is added only to requests for the configured API base
@@ -74,6 +78,10 @@ pub use error::{BoxError, Error, Exchange, SharedError};
 pub use service::{AuthService, ResponseFuture};
 pub use strategies::app::{AppAuth, AppIssuer, PrivateKey};
 pub use strategies::installation::{AppInstallationAuth, InstallationTarget, InstallationToken};
+pub use strategies::oauth_app::{OAuthAppAuth, TokenInfo};
+pub use strategies::oauth_device::{DeviceCode, OAuthDeviceAuth};
+pub use strategies::oauth_token::{OAuthTokenAuth, TokenSet};
+pub use strategies::oauth_web::{AuthorizeState, AuthorizeUrl, OAuthWebAuth};
 pub use strategies::token::{ActionAuth, TokenAuth, Unauthenticated};
 
 /// Re-exported so that users name secrets the same way this crate does.

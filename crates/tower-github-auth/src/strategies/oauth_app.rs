@@ -1,0 +1,385 @@
+//! [`OAuthAppAuth`]: acting as an OAuth client (an OAuth app, or a GitHub App's client
+//! credentials), and the starting point of the user flows.
+//!
+//! ```
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_github_auth::{AppAuth, Endpoints, OAuthAppAuth};
+//! use github_auth_emulator::{DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
+//! let github = github_auth_emulator::Emulator::builder().start().await?;
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+//!
+//! // A GitHub App with its OAuth client credentials; or `OAuthAppAuth::new(id, secret)`.
+//! let app = AppAuth::from_pem(1, github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?
+//!     .endpoints(Endpoints::single(&github.base_url())?)
+//!     .oauth_credentials(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET);
+//! let oauth_app: OAuthAppAuth = app.as_oauth_app().expect("oauth_credentials were set");
+//!
+//! // A user signs in (web flow); their token is what the app manages below.
+//! let code = github.issue_web_flow_code("octocat");
+//! let user = oauth_app.as_web_user(code).exchange_token(&client).await?;
+//! let token = user.token_set().access_token.expect("exchanged");
+//!
+//! // Check, reset and delete user tokens with the client's Basic credentials.
+//! let info = oauth_app.check_token(&client, &token).await?.expect("a valid token");
+//! assert_eq!(info.login.as_deref(), Some("octocat"));
+//! let reset = oauth_app.reset_token(&client, &token).await?;   // a new token; the old one ends
+//! assert!(oauth_app.check_token(&client, &token).await?.is_none());
+//! oauth_app.delete_token(&client, &reset.token).await?;
+//!
+//! // As a layer, the Basic header goes only on `/applications/{client_id}/...`.
+//! let as_client = ServiceBuilder::new().layer(oauth_app.clone()).service(client);
+//! let request = http::Request::post(format!("/applications/{DEFAULT_APP_CLIENT_ID}/token"))
+//!     .body(Full::from(r#"{"access_token":"ghu_unknown"}"#))?;
+//! assert_eq!(as_client.oneshot(request).await?.status(), 404); // authenticated; unknown token
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! GitHub's rules: the client credentials go as `Authorization: Basic base64(client_id:secret)`;
+//! `POST`, `PATCH` and `DELETE /applications/{client_id}/token` (with `{"access_token": ...}`)
+//! check, reset and delete a user token of this client. A token that is not valid answers 404.
+//! The user flows start here: [`as_web_user`](OAuthAppAuth::as_web_user) (a code from the web
+//! flow) and [`authorize_url`](OAuthAppAuth::authorize_url) (where to send the user).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::clock::Clock;
+use crate::credential::{Fixed, sensitive_header};
+use crate::endpoints::Endpoints;
+use crate::error::{BoxError, Error, Exchange};
+use crate::service::{Auth, AuthService};
+use crate::side::{Side, decode_json, github_error};
+use crate::strategies::app::AppAuth;
+use crate::strategies::oauth_token::{Grant, OAuthTokenAuth, TokenSet};
+use crate::strategies::oauth_web::{AuthorizeUrl, OAuthWebAuth};
+
+/// Authenticates as an OAuth client with its id and secret (`Authorization: Basic`), on the
+/// `/applications/{client_id}/...` routes only; other requests pass without a credential.
+///
+/// Also the starting point for acting as a user: [`as_web_user`](Self::as_web_user),
+/// [`authorize_url`](Self::authorize_url), [`as_user`](Self::as_user). Made by
+/// [`OAuthAppAuth::new`] or [`AppAuth::as_oauth_app`]. `Debug` shows the secret as `***`.
+#[derive(Clone)]
+pub struct OAuthAppAuth {
+    client_id: String,
+    pub(crate) client_secret: SecretString,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) clock: Arc<Clock>,
+}
+
+impl fmt::Debug for OAuthAppAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthAppAuth")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppAuth {
+    /// The App's OAuth client (for the user flows and the `/applications` routes), with this App's
+    /// endpoints; `None` unless [`oauth_credentials`](AppAuth::oauth_credentials) were set.
+    pub fn as_oauth_app(&self) -> Option<OAuthAppAuth> {
+        let credentials = self.oauth.as_ref()?;
+        Some(OAuthAppAuth {
+            client_id: credentials.client_id.clone(),
+            client_secret: credentials.client_secret.clone(),
+            endpoints: self.endpoints.clone(),
+            clock: Arc::clone(&self.shared.clock),
+        })
+    }
+}
+
+impl OAuthAppAuth {
+    /// An OAuth client on github.com: an OAuth app's client id and secret, or a GitHub App's.
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<SecretString>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            endpoints: Endpoints::default(),
+            clock: Arc::new(Clock::default()),
+        }
+    }
+
+    /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Act as the user who came back from the authorize page with `code` (exchanged on first use).
+    /// Add [`redirect_uri`](OAuthWebAuth::redirect_uri) and
+    /// [`pkce_verifier`](OAuthWebAuth::pkce_verifier) if the authorize URL had them, or let
+    /// [`AuthorizeState::finish`](crate::AuthorizeState::finish) do it.
+    pub fn as_web_user(&self, code: impl Into<SecretString>) -> OAuthWebAuth {
+        OAuthWebAuth::new(self, code.into())
+    }
+
+    /// Builds the URL of GitHub's authorize page for this client, with a random `state`.
+    pub fn authorize_url(&self) -> AuthorizeUrl {
+        AuthorizeUrl::new(self.client_id.clone(), self.endpoints.clone())
+    }
+
+    /// Act as a user whose token set you stored; refreshes with this client's credentials.
+    pub fn as_user(&self, set: TokenSet) -> OAuthTokenAuth {
+        OAuthTokenAuth::with_grant(
+            self.client_id.clone(),
+            Some(self.client_secret.clone()),
+            Grant::Given,
+            set,
+            self.endpoints.clone(),
+            Arc::clone(&self.clock),
+        )
+    }
+
+    /// Checks a user token of this client: its details, or `None` if GitHub does not know it (any
+    /// more). Sent through `inner`, your HTTP client.
+    pub async fn check_token<S, B, RB>(
+        &self,
+        inner: &S,
+        token: &SecretString,
+    ) -> Result<Option<TokenInfo>, Error>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        let exchange = Exchange::TokenCheck;
+        let side = self.side(inner);
+        let answer = self
+            .token_route(&side, exchange, Method::POST, token)
+            .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(github_error(exchange, &answer));
+        }
+        let found: Authorization = decode_json(exchange, &answer.body)?;
+        found.into_info(exchange).map(Some)
+    }
+
+    /// Resets a user token of this client: GitHub issues a new token (in the result) and the old
+    /// one stops working at once.
+    pub async fn reset_token<S, B, RB>(
+        &self,
+        inner: &S,
+        token: &SecretString,
+    ) -> Result<TokenInfo, Error>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        let exchange = Exchange::TokenReset;
+        let side = self.side(inner);
+        let answer = self
+            .token_route(&side, exchange, Method::PATCH, token)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(github_error(exchange, &answer));
+        }
+        let reset: Authorization = decode_json(exchange, &answer.body)?;
+        reset.into_info(exchange)
+    }
+
+    /// Deletes (revokes) a user token of this client.
+    pub async fn delete_token<S, B, RB>(&self, inner: &S, token: &SecretString) -> Result<(), Error>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        let exchange = Exchange::TokenDelete;
+        let side = self.side(inner);
+        let answer = self
+            .token_route(&side, exchange, Method::DELETE, token)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(github_error(exchange, &answer));
+        }
+        Ok(())
+    }
+
+    /// `Basic base64(client_id:client_secret)`, marked sensitive.
+    fn basic(&self) -> HeaderValue {
+        let pair = format!("{}:{}", self.client_id, self.client_secret.expose_secret());
+        sensitive_header("Basic", &STANDARD.encode(pair), "OAuth client credentials")
+            .expect("base64 is always a valid header value")
+    }
+
+    async fn token_route(
+        &self,
+        side: &Side,
+        exchange: Exchange,
+        method: Method,
+        token: &SecretString,
+    ) -> Result<crate::side::Answer, Error> {
+        let path = format!("/applications/{}/token", self.client_id);
+        let body = serde_json::json!({ "access_token": token.expose_secret() });
+        side.rest_raw(exchange, method, &path, Some(&self.basic()), Some(&body))
+            .await
+    }
+
+    fn side<S, B, RB>(&self, inner: &S) -> Side
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        Side::new(
+            inner.clone(),
+            self.endpoints.clone(),
+            Arc::clone(&self.clock),
+        )
+    }
+}
+
+impl<S> Layer<S> for OAuthAppAuth {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let credential = Fixed {
+            header: self.basic(),
+            path_prefix: Some(format!("/applications/{}/", self.client_id)),
+        };
+        let auth = Auth::new(
+            self.endpoints.clone(),
+            Arc::clone(&self.clock),
+            Arc::new(credential),
+        );
+        AuthService::new(inner, auth)
+    }
+}
+
+/// A user token as GitHub describes it to its OAuth client (check and reset). `Debug` shows the
+/// token as `***`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TokenInfo {
+    /// The authorization's id.
+    pub id: u64,
+    /// The token: the one checked, or the new one after a reset.
+    pub token: SecretString,
+    /// Its last eight characters, for display.
+    pub token_last_eight: Option<String>,
+    /// Its OAuth scopes.
+    pub scopes: Vec<String>,
+    /// The login of the user it acts for.
+    pub login: Option<String>,
+    /// When it expires; `None` if it does not.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl fmt::Debug for TokenInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenInfo")
+            .field("id", &self.id)
+            .field("token", &"***")
+            .field("token_last_eight", &self.token_last_eight)
+            .field("scopes", &self.scopes)
+            .field("login", &self.login)
+            .field(
+                "expires_at",
+                &self.expires_at.map(humantime::format_rfc3339_seconds),
+            )
+            .finish()
+    }
+}
+
+/// GitHub's `authorization` object, the parts we keep.
+#[derive(Deserialize)]
+struct Authorization {
+    id: u64,
+    token: String,
+    token_last_eight: Option<String>,
+    scopes: Option<Vec<String>>,
+    user: Option<User>,
+    expires_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    login: String,
+}
+
+impl Authorization {
+    fn into_info(self, exchange: Exchange) -> Result<TokenInfo, Error> {
+        let expires_at = self
+            .expires_at
+            .map(|at| {
+                humantime::parse_rfc3339_weak(&at).map_err(|e| Error::InvalidResponse {
+                    exchange,
+                    reason: format!("`expires_at` is not a timestamp ({e})"),
+                })
+            })
+            .transpose()?;
+        Ok(TokenInfo {
+            id: self.id,
+            token: SecretString::from(self.token),
+            token_last_eight: self.token_last_eight,
+            scopes: self.scopes.unwrap_or_default(),
+            login: self.user.map(|u| u.login),
+            expires_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let app = OAuthAppAuth::new("Iv1.abc", "very-s3cret");
+        let text = format!("{app:?}");
+        assert!(
+            !text.contains("very-s3cret") && text.contains("Iv1.abc"),
+            "{text}"
+        );
+        let basic = app.basic();
+        assert!(basic.is_sensitive());
+        assert_eq!(basic, "Basic SXYxLmFiYzp2ZXJ5LXMzY3JldA==");
+    }
+}

@@ -1,0 +1,360 @@
+//! [`OAuthDeviceAuth`]: the OAuth device flow, for programs without a browser (command lines).
+//!
+//! ```
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_github_auth::{DeviceCode, Endpoints, OAuthDeviceAuth};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
+//! let github = github_auth_emulator::Emulator::builder().start().await?;
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+//!
+//! // The callback tells the person where to go and what to type. `new` takes an async one.
+//! let device = OAuthDeviceAuth::new_sync(
+//!     github_auth_emulator::DEFAULT_APP_CLIENT_ID,
+//!     |code: DeviceCode| eprintln!("Open {} and enter {}", code.verification_uri, code.user_code),
+//!     ["repo"],
+//! )
+//! .endpoints(Endpoints::single(&github.base_url())?);
+//!
+//! // As a layer: the first request runs the flow (once, however many requests wait on it).
+//! let github_as_user = ServiceBuilder::new().layer(device.clone()).service(client.clone());
+//! let response = github_as_user
+//!     .oneshot(http::Request::get("/user").body(Full::default())?)
+//!     .await?;
+//! assert_eq!(response.status(), 200);
+//!
+//! // Or switch to the token (here: the one that request obtained), to store or refresh it.
+//! let token = device.exchange_token(&client).await?;
+//! assert!(token.token_set().access_token.is_some());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! GitHub's rules: `POST {web}/login/device/code` with the client id and scopes gives a
+//! `device_code`, a `user_code` to show the person with the `verification_uri`, `expires_in` and
+//! an `interval`. Then `POST {web}/login/oauth/access_token` with the device code
+//! (`grant_type=urn:ietf:params:oauth:grant-type:device_code`), no faster than `interval`, until
+//! the person approves. `authorization_pending` means keep polling; `slow_down` means wait longer
+//! (the body carries the new `interval`; otherwise it grows by 5 seconds). Any other error ends the
+//! flow as [`Error::OAuth`] with GitHub's code: `expired_token` (start again), `access_denied`
+//! (the person refused), `device_flow_disabled` (turn it on in the app's settings),
+//! `incorrect_client_credentials`, `incorrect_device_code`, `unsupported_grant_type`. No client
+//! secret is needed, and tokens from the device flow refresh without one.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use http_body::Body;
+use serde::Deserialize;
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::clock::Clock;
+use crate::endpoints::Endpoints;
+use crate::error::{BoxError, Error, Exchange};
+use crate::service::AuthService;
+use crate::side::{Side, decode_json, github_error, oauth_error};
+use crate::strategies::oauth_token::{ACCESS_TOKEN_PATH, Grant, Granted, OAuthTokenAuth, TokenSet};
+
+/// The device-code grant type.
+const DEVICE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// The poll interval when GitHub gives none.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// What `slow_down` adds when its body carries no new interval.
+const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// What to show the person who approves the device: made by GitHub, given to the callback.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeviceCode {
+    /// The code the person types, such as `WDJB-MJHT`.
+    pub user_code: String,
+    /// Where they type it, such as `https://github.com/login/device`.
+    pub verification_uri: String,
+    /// How long the codes stay valid.
+    pub expires_in: Duration,
+    /// The poll interval GitHub asked for.
+    pub interval: Duration,
+}
+
+type Prompt = Arc<dyn Fn(DeviceCode) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The device flow, waiting to run.
+#[derive(Clone)]
+pub(crate) struct DeviceGrant {
+    scopes: Vec<String>,
+    prompt: Prompt,
+}
+
+#[derive(Deserialize)]
+struct DeviceCodeAnswer {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    expires_in: u64,
+    interval: Option<u64>,
+}
+
+/// What one poll said.
+enum Poll {
+    Granted(Granted),
+    Pending,
+    SlowDown(Option<Duration>),
+}
+
+impl DeviceGrant {
+    /// Asks for a device code, shows it, polls until the person answers.
+    pub(crate) async fn run(&self, side: &Side, client_id: &str) -> Result<Granted, Error> {
+        let scope = self.scopes.join(" ");
+        let mut form = vec![("client_id", client_id)];
+        if !scope.is_empty() {
+            form.push(("scope", &scope));
+        }
+        let answer: DeviceCodeAnswer = side
+            .oauth(Exchange::DeviceCode, "/login/device/code", &form)
+            .await?;
+        let mut interval = answer
+            .interval
+            .map_or(DEFAULT_INTERVAL, Duration::from_secs)
+            .max(Duration::from_secs(1));
+        let expires_in = Duration::from_secs(answer.expires_in);
+        let deadline = Instant::now() + expires_in;
+        tracing::debug!(%client_id, ?interval, "device flow: waiting for the user");
+        (self.prompt)(DeviceCode {
+            user_code: answer.user_code,
+            verification_uri: answer.verification_uri,
+            expires_in,
+            interval,
+        })
+        .await;
+        let poll = [
+            ("client_id", client_id),
+            ("device_code", answer.device_code.as_str()),
+            ("grant_type", DEVICE_GRANT_TYPE),
+        ];
+        loop {
+            tokio::time::sleep(interval).await;
+            let answer = side
+                .oauth_answer(Exchange::DevicePoll, ACCESS_TOKEN_PATH, &poll)
+                .await?;
+            match read_poll(&answer)? {
+                Poll::Granted(granted) => return Ok(granted),
+                Poll::Pending => {}
+                Poll::SlowDown(next) => {
+                    interval = next.unwrap_or(interval + SLOW_DOWN_STEP).max(interval);
+                    tracing::debug!(?interval, "device flow: GitHub asked to slow down");
+                }
+            }
+            if Instant::now() >= deadline + interval {
+                // GitHub says `expired_token` itself; this only stops a server that never does.
+                return Err(Error::OAuth {
+                    exchange: Exchange::DevicePoll,
+                    error: "expired_token".to_owned(),
+                    description: Some("the device code expired before the user approved it".into()),
+                    uri: None,
+                });
+            }
+        }
+    }
+}
+
+/// Reads a poll's answer: a token, keep polling, slow down, or the error that ends the flow.
+fn read_poll(answer: &crate::side::Answer) -> Result<Poll, Error> {
+    let exchange = Exchange::DevicePoll;
+    if let Some(err) = oauth_error(exchange, &answer.body) {
+        return match err.oauth_error() {
+            Some("authorization_pending") => Ok(Poll::Pending),
+            Some("slow_down") => {
+                #[derive(Deserialize)]
+                struct SlowDown {
+                    interval: Option<u64>,
+                }
+                let next = serde_json::from_slice::<SlowDown>(&answer.body)
+                    .ok()
+                    .and_then(|s| s.interval)
+                    .map(Duration::from_secs);
+                Ok(Poll::SlowDown(next))
+            }
+            _ => Err(err),
+        };
+    }
+    if !answer.status.is_success() {
+        return Err(github_error(exchange, answer));
+    }
+    decode_json(exchange, &answer.body).map(Poll::Granted)
+}
+
+/// Authenticates as the user who approves this device: runs GitHub's device flow on first use,
+/// then uses and refreshes the token like an [`OAuthTokenAuth`].
+///
+/// As a layer, the first request runs the flow and every request waits on that one flow (a
+/// failure, such as `access_denied`, is reported to each; a later request starts a new flow
+/// after a backoff). [`exchange_token`](Self::exchange_token) runs it without an API request.
+/// Clones share the flow and the token.
+#[derive(Clone)]
+pub struct OAuthDeviceAuth {
+    token: OAuthTokenAuth,
+}
+
+impl fmt::Debug for OAuthDeviceAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthDeviceAuth")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl OAuthDeviceAuth {
+    /// The device flow of the OAuth client `client_id` on github.com, asking for `scopes` (none
+    /// for a GitHub App: `[] as [&str; 0]`). `on_user_code` is awaited before polling starts; it
+    /// should show the code and URI to the person (see [`new_sync`](Self::new_sync) for a plain
+    /// closure).
+    pub fn new<F, Fut, I, N>(client_id: impl Into<String>, on_user_code: F, scopes: I) -> Self
+    where
+        F: Fn(DeviceCode) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        let prompt: Prompt = Arc::new(move |code| on_user_code(code).boxed());
+        let grant = Grant::Device(DeviceGrant {
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            prompt,
+        });
+        Self {
+            token: OAuthTokenAuth::with_grant(
+                client_id.into(),
+                None,
+                grant,
+                TokenSet::default(),
+                Endpoints::default(),
+                Arc::new(Clock::default()),
+            ),
+        }
+    }
+
+    /// Like [`new`](Self::new), with a synchronous callback (it must not block for long).
+    pub fn new_sync<F, I, N>(client_id: impl Into<String>, on_user_code: F, scopes: I) -> Self
+    where
+        F: Fn(DeviceCode) + Send + Sync + 'static,
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        Self::new(
+            client_id,
+            move |code| {
+                on_user_code(code);
+                std::future::ready(())
+            },
+            scopes,
+        )
+    }
+
+    /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.token = self.token.endpoints(endpoints);
+        self
+    }
+
+    /// Calls `hook` with the token set of the flow and of every refresh, before any request uses
+    /// it (see [`OAuthTokenAuth::on_refresh`]).
+    pub fn on_refresh<F, Fut, E>(mut self, hook: F) -> Self
+    where
+        F: Fn(TokenSet) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.token = self.token.on_refresh(hook);
+        self
+    }
+
+    /// Runs the device flow through `inner` (your HTTP client, the service this layer would
+    /// wrap), or waits for the one a request started, and returns the user's token, which shares
+    /// its state with this layer (refresh token included).
+    pub async fn exchange_token<S, B, RB>(&self, inner: &S) -> Result<OAuthTokenAuth, Error>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        self.token.obtain(inner).await?;
+        Ok(self.token.clone())
+    }
+
+    /// The user's token set: empty until the flow succeeded.
+    pub fn token_set(&self) -> TokenSet {
+        self.token.token_set()
+    }
+}
+
+impl<S> Layer<S> for OAuthDeviceAuth {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.token.layer(inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::StatusCode;
+
+    fn answer(body: &'static str) -> crate::side::Answer {
+        crate::side::Answer {
+            status: StatusCode::OK,
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn polls_are_read() {
+        assert!(matches!(
+            read_poll(&answer(r#"{"error":"authorization_pending"}"#)),
+            Ok(Poll::Pending)
+        ));
+        assert!(matches!(
+            read_poll(&answer(r#"{"error":"slow_down","interval":10}"#)),
+            Ok(Poll::SlowDown(Some(d))) if d == Duration::from_secs(10)
+        ));
+        assert!(matches!(
+            read_poll(&answer(r#"{"error":"slow_down"}"#)),
+            Ok(Poll::SlowDown(None))
+        ));
+        let denied = read_poll(&answer(r#"{"error":"access_denied"}"#))
+            .err()
+            .unwrap();
+        assert_eq!(denied.oauth_error(), Some("access_denied"));
+        assert!(matches!(
+            read_poll(&answer(r#"{"access_token":"ghu_x","token_type":"bearer"}"#)),
+            Ok(Poll::Granted(_))
+        ));
+    }
+
+    #[test]
+    fn debug_shows_no_callback_internals() {
+        let device = OAuthDeviceAuth::new_sync("Iv1.abc", |_code| {}, ["repo"]);
+        let text = format!("{device:?}");
+        assert!(
+            text.contains("Iv1.abc") && text.contains("device flow"),
+            "{text}"
+        );
+    }
+}
