@@ -8,14 +8,21 @@
 use std::error::Error as StdError;
 
 use bytes::Bytes;
-use github_auth_emulator::{DEFAULT_PAT, Emulator, TEST_APP_PRIVATE_KEY_PKCS1};
+use github_auth_emulator::{
+    DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_OAUTH_CLIENT_ID,
+    DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, Emulator,
+    TEST_APP_PRIVATE_KEY_PKCS1,
+};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_github_auth::{ActionAuth, AppAuth, Endpoints, PrivateKey, TokenAuth, Unauthenticated};
+use tower_github_auth::{
+    ActionAuth, AppAuth, Endpoints, OAuthAppAuth, OAuthDeviceAuth, PrivateKey, TokenAuth, TokenSet,
+    Unauthenticated,
+};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -45,6 +52,9 @@ fn http_client() -> impl Service<
 /// The credential on a request, described without revealing it.
 fn describe(headers: &http::HeaderMap) -> String {
     let Some(auth) = headers.get(http::header::AUTHORIZATION) else {
+        if headers.contains_key(http::header::CONTENT_TYPE) {
+            return "OAuth form, client credentials in the body".into();
+        }
         return "no credential".into();
     };
     let text = auth.to_str().unwrap_or_default();
@@ -52,10 +62,33 @@ fn describe(headers: &http::HeaderMap) -> String {
     let kind = match secret {
         s if s.starts_with("ghs_") => "installation token",
         s if s.starts_with("ghp_") => "personal access token",
+        s if s.starts_with("ghu_") => "GitHub App user token",
+        s if s.starts_with("gho_") => "OAuth app user token",
         s if s.starts_with("eyJ") => "App JWT",
         _ => "credential",
     };
     format!("Authorization: {scheme} <{kind}, {} chars>", secret.len())
+}
+
+/// A token set, described without revealing it.
+fn describe_set(what: &str, set: &TokenSet) {
+    let expires = set.expires_at.map_or_else(
+        || "never".to_owned(),
+        |t| humantime::format_rfc3339_seconds(t).to_string(),
+    );
+    println!(
+        "    {what}: access token {}, expires {expires}, refresh token {}",
+        if set.access_token.is_some() {
+            "present"
+        } else {
+            "absent"
+        },
+        if set.refresh_token.is_some() {
+            "present (rotated on every refresh)"
+        } else {
+            "none"
+        },
+    );
 }
 
 async fn call<S>(svc: &S, path: &str) -> Result<serde_json::Value, BoxError>
@@ -74,7 +107,7 @@ where
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let github = Emulator::builder().start().await?;
+    let github = Emulator::builder().device_interval(1).start().await?;
     let endpoints = Endpoints::single(&github.base_url())?;
     println!("GitHub emulator listening on {}\n", github.base_url());
 
@@ -132,10 +165,93 @@ async fn main() -> Result<(), BoxError> {
         token.permissions()
     );
 
+    println!("\nOAuthAppAuth -> as_web_user(code): the code is exchanged on the first request");
+    let oauth_app = OAuthAppAuth::new(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
+        .endpoints(endpoints.clone());
+    let (authorize, _state) = oauth_app
+        .authorize_url()
+        .redirect_uri("http://127.0.0.1/callback")
+        .scopes(["repo"])
+        .pkce()
+        .build();
+    println!("    (a web app would first send the user to {authorize})");
+    let web_user = oauth_app.as_web_user(DEFAULT_WEB_FLOW_CODE);
+    let svc = ServiceBuilder::new()
+        .layer(web_user.clone())
+        .service(http_client());
+    let user = call(&svc, "/user").await?;
+    println!("    GitHub says you are: {}", user["login"]);
+    describe_set(
+        "the user's token set after the request",
+        &web_user.token_set(),
+    );
+    let check = oauth_app
+        .check_token(
+            &http_client(),
+            web_user.token_set().access_token.as_ref().unwrap(),
+        )
+        .await?;
+    println!(
+        "    OAuthAppAuth::check_token (Basic auth): valid = {}\n",
+        check.is_some()
+    );
+
+    println!(
+        "AppAuth -> as_oauth_app() -> as_web_user(code) -> exchange_token(): an expiring user token"
+    );
+    let app_client = app
+        .clone()
+        .oauth_credentials(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET)
+        .as_oauth_app()
+        .expect("the App has OAuth credentials");
+    let code = github.issue_web_flow_code("octocat");
+    let user_token = app_client
+        .as_web_user(code)
+        .on_refresh(|set: TokenSet| async move {
+            // Store the rotated refresh token here (database, keychain) before it is used.
+            describe_set("on_refresh hook received", &set);
+            Ok::<(), std::io::Error>(())
+        })
+        .exchange_token(&http_client())
+        .await?;
+    let svc = ServiceBuilder::new()
+        .layer(user_token.clone())
+        .service(http_client());
+    let user = call(&svc, "/user").await?;
+    println!("    GitHub says you are: {}", user["login"]);
+    println!("    a manual refresh (automatic ones happen 5 minutes before expiry):");
+    user_token.refresh(&http_client()).await?;
+    call(&svc, "/user").await?;
+
+    println!("\nOAuthDeviceAuth: the device flow, polling no faster than GitHub's interval");
+    let device = OAuthDeviceAuth::new_sync(
+        DEFAULT_APP_CLIENT_ID,
+        |code| {
+            println!(
+                "    show the person: open {} and enter {}",
+                code.verification_uri, code.user_code
+            );
+        },
+        ["repo"],
+    )
+    .endpoints(endpoints.clone());
+    let svc = ServiceBuilder::new()
+        .layer(device.clone())
+        .service(http_client());
+    let user = call(&svc, "/user").await?;
+    println!("    GitHub says you are: {}", user["login"]);
+
     let counters = github.counters();
     println!(
-        "\nThe emulator counted {} requests, {} installation token exchange(s), {} JWT(s) verified.",
-        counters.requests, counters.installation_token_exchanges, counters.jwts_verified
+        "\nThe emulator counted {} requests: {} installation token exchange(s), {} JWT(s) \
+         verified, {} code exchange(s), {} refresh(es), {} device poll(s) ({} too fast).",
+        counters.requests,
+        counters.installation_token_exchanges,
+        counters.jwts_verified,
+        counters.oauth_code_exchanges,
+        counters.refreshes,
+        counters.device_polls,
+        counters.device_polls_too_fast,
     );
     Ok(())
 }
