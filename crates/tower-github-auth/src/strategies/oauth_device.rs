@@ -51,20 +51,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use http::{Request, Response};
-use http_body::Body;
 use serde::Deserialize;
 use tokio::time::Instant;
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
-use crate::error::{BoxError, Error, Exchange};
-use crate::service::AuthService;
+use crate::error::{Error, Exchange};
 use crate::side::{Side, decode_json, github_error, oauth_error};
 use crate::strategies::oauth_token::{ACCESS_TOKEN_PATH, Grant, Granted, OAuthTokenAuth, TokenSet};
 
@@ -261,55 +255,9 @@ impl OAuthDeviceAuth {
             scopes,
         )
     }
-
-    /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
-    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
-        self.token = self.token.endpoints(endpoints);
-        self
-    }
-
-    /// Calls `hook` with the token set of the flow and of every refresh, before any request uses
-    /// it (see [`OAuthTokenAuth::on_refresh`]).
-    pub fn on_refresh<F, Fut, E>(mut self, hook: F) -> Self
-    where
-        F: Fn(TokenSet) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError>,
-    {
-        self.token = self.token.on_refresh(hook);
-        self
-    }
-
-    /// Runs the device flow through `inner` (your HTTP client, the service this layer would
-    /// wrap), or waits for the one a request started, and returns the user's token, which shares
-    /// its state with this layer (refresh token included).
-    pub async fn exchange_token<S, B, RB>(&self, inner: &S) -> Result<OAuthTokenAuth, Error>
-    where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
-    {
-        self.token.obtain(inner).await?;
-        Ok(self.token.clone())
-    }
-
-    /// The user's token set: empty until the flow succeeded.
-    pub fn token_set(&self) -> TokenSet {
-        self.token.token_set()
-    }
 }
 
-impl<S> Layer<S> for OAuthDeviceAuth {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        self.token.layer(inner)
-    }
-}
+crate::strategies::oauth_token::user_flow!(OAuthDeviceAuth, "the device flow");
 
 #[cfg(test)]
 mod tests {

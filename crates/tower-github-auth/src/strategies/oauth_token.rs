@@ -402,6 +402,70 @@ impl fmt::Debug for OAuthTokenAuth {
     }
 }
 
+/// What the user flows ([`OAuthWebAuth`](crate::OAuthWebAuth), [`OAuthDeviceAuth`](crate::OAuthDeviceAuth))
+/// share: each wraps the user's [`OAuthTokenAuth`] in a field `token` and hands it on.
+macro_rules! user_flow {
+    ($flow:ty, $first:literal) => {
+        impl $flow {
+            /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
+            pub fn endpoints(mut self, endpoints: $crate::Endpoints) -> Self {
+                self.token = self.token.endpoints(endpoints);
+                self
+            }
+
+            #[doc = concat!("Calls `hook` with the token set of ", $first, " and of every refresh, ")]
+            /// before any request uses it (see
+            /// [`OAuthTokenAuth::on_refresh`](crate::OAuthTokenAuth::on_refresh)).
+            pub fn on_refresh<F, Fut, E>(mut self, hook: F) -> Self
+            where
+                F: Fn($crate::TokenSet) -> Fut + Send + Sync + 'static,
+                Fut: ::std::future::Future<Output = Result<(), E>> + Send + 'static,
+                E: Into<$crate::BoxError>,
+            {
+                self.token = self.token.on_refresh(hook);
+                self
+            }
+
+            #[doc = concat!("Runs ", $first, " through `inner` (your HTTP client, the service this")]
+            /// layer would wrap), or waits for the one a request started, and returns the user's
+            /// token, which shares its state with this layer (refresh token included).
+            pub async fn exchange_token<S, B, RB>(
+                &self,
+                inner: &S,
+            ) -> Result<$crate::OAuthTokenAuth, $crate::Error>
+            where
+                S: ::tower_service::Service<::http::Request<B>, Response = ::http::Response<RB>>
+                    + Clone
+                    + Send
+                    + 'static,
+                S::Future: Send + 'static,
+                S::Error: Into<$crate::BoxError>,
+                B: From<::bytes::Bytes> + Send + 'static,
+                RB: ::http_body::Body + Send + 'static,
+                RB::Data: Send,
+                RB::Error: Into<$crate::BoxError>,
+            {
+                self.token.obtain(inner).await?;
+                Ok(self.token.clone())
+            }
+
+            #[doc = concat!("The user's token set: empty until ", $first, " succeeded.")]
+            pub fn token_set(&self) -> $crate::TokenSet {
+                self.token.token_set()
+            }
+        }
+
+        impl<S> ::tower_layer::Layer<S> for $flow {
+            type Service = $crate::AuthService<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                self.token.layer(inner)
+            }
+        }
+    };
+}
+pub(crate) use user_flow;
+
 impl OAuthTokenAuth {
     /// A user token of the OAuth client `client_id` (an OAuth app, or a GitHub App's client
     /// credentials), on github.com. Add [`expires_at`](Self::expires_at) and

@@ -56,22 +56,15 @@
 //! [`OAuthTokenAuth`]: it refreshes when it expires.
 
 use std::fmt;
-use std::future::Future;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body::Body;
 use secrecy::{ExposeSecret, SecretString};
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::endpoints::Endpoints;
-use crate::error::{BoxError, Error, Exchange};
-use crate::service::AuthService;
+use crate::error::{Error, Exchange};
 use crate::side::Side;
 use crate::strategies::oauth_app::OAuthAppAuth;
 use crate::strategies::oauth_token::{ACCESS_TOKEN_PATH, Grant, Granted, OAuthTokenAuth, TokenSet};
@@ -169,55 +162,9 @@ impl OAuthWebAuth {
         });
         self
     }
-
-    /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
-    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
-        self.token = self.token.endpoints(endpoints);
-        self
-    }
-
-    /// Calls `hook` with the token set of the exchange and of every refresh, before any request
-    /// uses it (see [`OAuthTokenAuth::on_refresh`]).
-    pub fn on_refresh<F, Fut, E>(mut self, hook: F) -> Self
-    where
-        F: Fn(TokenSet) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError>,
-    {
-        self.token = self.token.on_refresh(hook);
-        self
-    }
-
-    /// Exchanges the code through `inner` (your HTTP client, the service this layer would wrap),
-    /// or waits for the exchange a request started, and returns the user's token, which shares
-    /// its state with this layer (refresh token included).
-    pub async fn exchange_token<S, B, RB>(&self, inner: &S) -> Result<OAuthTokenAuth, Error>
-    where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
-    {
-        self.token.obtain(inner).await?;
-        Ok(self.token.clone())
-    }
-
-    /// The user's token set: empty until the code was exchanged.
-    pub fn token_set(&self) -> TokenSet {
-        self.token.token_set()
-    }
 }
 
-impl<S> Layer<S> for OAuthWebAuth {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        self.token.layer(inner)
-    }
-}
+crate::strategies::oauth_token::user_flow!(OAuthWebAuth, "the code exchange");
 
 /// 32 random bytes, base64url: an OAuth `state`, or a PKCE verifier (43 characters).
 fn random_token() -> SecretString {
