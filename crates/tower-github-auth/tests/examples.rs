@@ -4,13 +4,19 @@
 #[path = "../examples/axum_app.rs"]
 mod axum_app;
 
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../examples/axum_oauth_login.rs"]
+mod axum_oauth_login;
+
 use bytes::Bytes;
 use futures_util::future::join_all;
-use github_auth_emulator::{Emulator, TEST_APP_PRIVATE_KEY_PKCS1};
+use github_auth_emulator::{
+    DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Emulator, TEST_APP_PRIVATE_KEY_PKCS1,
+};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tower_github_auth::{AppAuth, Endpoints};
+use tower_github_auth::{AppAuth, Endpoints, OAuthAppAuth};
 
 #[tokio::test]
 async fn axum_app_calls_github_as_the_installation_in_the_request() {
@@ -58,4 +64,139 @@ async fn axum_app_calls_github_as_the_installation_in_the_request() {
     // An installation that does not cover the repository: GitHub's 404 comes through.
     let (status, _) = fetch("/installations/2/repos/octo/one").await;
     assert_eq!(status, 404);
+}
+
+/// What a hand-driven browser needs of an answer: its status, `Location`, `Set-Cookie`s, body.
+struct Answer {
+    status: http::StatusCode,
+    location: Option<String>,
+    cookies: Vec<String>,
+    body: Bytes,
+}
+
+impl Answer {
+    /// The `name=value` of the `Set-Cookie` named `name`, with its attributes.
+    fn cookie(&self, name: &str) -> Option<(String, String)> {
+        self.cookies.iter().find_map(|c| {
+            let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
+            pair.strip_prefix(&format!("{name}="))
+                .map(|_| (pair.to_owned(), attributes.to_owned()))
+        })
+    }
+}
+
+/// `GET url` as a browser would, with `cookie` as the `Cookie` header; redirects are not
+/// followed.
+async fn get(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    url: &str,
+    cookie: Option<&str>,
+) -> Answer {
+    // Like a browser: GitHub refuses requests without a User-Agent.
+    let mut request = http::Request::get(url).header(http::header::USER_AGENT, "test-browser");
+    if let Some(cookie) = cookie {
+        request = request.header(http::header::COOKIE, cookie);
+    }
+    let response = client
+        .request(request.body(Full::default()).unwrap())
+        .await
+        .unwrap();
+    let headers = response.headers();
+    let location = headers
+        .get(http::header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let cookies = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        location,
+        cookies,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn axum_oauth_login_walks_the_whole_flow() {
+    let github = Emulator::builder().start().await.unwrap();
+    let oauth_app = OAuthAppAuth::new(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
+        .endpoints(Endpoints::single(&github.base_url()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum_oauth_login::router(oauth_app, &base);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+
+    // Not signed in yet.
+    assert_eq!(get(&client, &format!("{base}/me"), None).await.status, 401);
+
+    // /login: to GitHub's authorize page, with state, PKCE and our callback; a pending cookie.
+    let login = get(&client, &format!("{base}/login"), None).await;
+    assert!(login.status.is_redirection(), "{}", login.status);
+    let authorize = login.location.clone().unwrap();
+    let authorize_prefix = format!(
+        "{}/login/oauth/authorize?client_id={DEFAULT_OAUTH_CLIENT_ID}&",
+        github.base_url()
+    );
+    assert!(authorize.starts_with(&authorize_prefix), "{authorize}");
+    for part in ["&state=", "&code_challenge=", "&code_challenge_method=S256"] {
+        assert!(authorize.contains(part), "{authorize}");
+    }
+    let (pending, attributes) = login.cookie("oauth_pending").unwrap();
+    assert!(attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"));
+
+    // GitHub approves as octocat and sends the browser back with a code and the state.
+    let approved = get(&client, &authorize, None).await;
+    assert_eq!(approved.status, 302);
+    let callback = approved.location.unwrap();
+    assert!(
+        callback.starts_with(&format!("{base}/callback?code=")),
+        "{callback}"
+    );
+    assert!(callback.contains("&state="), "{callback}");
+    assert_eq!(github.counters().oauth_code_exchanges, 0);
+
+    // /callback: state checked, code exchanged, session cookie, to /me.
+    let signed_in = get(&client, &callback, Some(&pending)).await;
+    assert!(signed_in.status.is_redirection(), "{}", signed_in.status);
+    assert_eq!(signed_in.location.as_deref(), Some("/me"));
+    let (session, attributes) = signed_in.cookie("session").unwrap();
+    assert!(attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"));
+    assert_eq!(github.counters().oauth_code_exchanges, 1);
+
+    // /me: GitHub's `GET /user` as the signed-in user.
+    let me = get(&client, &format!("{base}/me"), Some(&session)).await;
+    assert_eq!(me.status, 200);
+    let me: serde_json::Value = serde_json::from_slice(&me.body).unwrap();
+    assert_eq!(me, serde_json::json!({ "login": "octocat" }));
+    assert_eq!(github.counters().oauth_code_exchanges, 1);
+
+    // The same callback again: the state was spent, nothing is exchanged.
+    let replayed = get(&client, &callback, Some(&pending)).await;
+    assert_eq!(replayed.status, 400);
+    assert!(signed_in_cookie_absent(&replayed));
+
+    // A forged state, with a good code and a real pending sign-in: refused before any exchange.
+    let login = get(&client, &format!("{base}/login"), None).await;
+    let (pending, _) = login.cookie("oauth_pending").unwrap();
+    let code = github.issue_web_flow_code("octocat");
+    let forged_url = format!("{base}/callback?code={code}&state=forged");
+    let forged = get(&client, &forged_url, Some(&pending)).await;
+    assert_eq!(forged.status, 400);
+    let message = String::from_utf8_lossy(&forged.body);
+    assert!(message.contains("state"), "{message}");
+    assert!(signed_in_cookie_absent(&forged));
+    // The pending sign-in is spent too, and a forged callback without one is refused as well.
+    assert_eq!(get(&client, &forged_url, Some(&pending)).await.status, 400);
+    assert_eq!(get(&client, &forged_url, None).await.status, 400);
+    assert_eq!(github.counters().oauth_code_exchanges, 1);
+}
+
+/// No session was opened by this answer.
+fn signed_in_cookie_absent(answer: &Answer) -> bool {
+    answer.cookie("session").is_none()
 }
