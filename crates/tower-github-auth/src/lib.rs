@@ -75,7 +75,7 @@ mod strategies;
 pub use cache::TokenCache;
 pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, SharedError};
-pub use service::{AuthService, ResponseFuture};
+pub use service::{AuthService, HttpClient, RequestBody, ResponseBody, ResponseFuture};
 pub use strategies::app::{AppAuth, AppIssuer, PrivateKey};
 pub use strategies::installation::{AppInstallationAuth, InstallationTarget, InstallationToken};
 pub use strategies::oauth_app::{OAuthAppAuth, TokenInfo};

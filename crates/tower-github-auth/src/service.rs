@@ -43,6 +43,43 @@ pub(crate) const USER_AGENT_VALUE: HeaderValue =
 const ACCEPT_VALUE: HeaderValue = HeaderValue::from_static(GITHUB_JSON);
 const API_VERSION_VALUE: HeaderValue = HeaderValue::from_static(API_VERSION);
 
+/// The HTTP clients the layers wrap, and send their token exchanges through: any cloneable
+/// `tower::Service<http::Request<B>>` answering `http::Response<RB>`, such as a hyper-util
+/// client. Implemented for every such service; you never implement it.
+pub trait HttpClient<B, RB>:
+    Service<Request<B>, Response = Response<RB>, Error: Into<BoxError>, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B, RB> HttpClient<B, RB> for S
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+}
+
+/// A request body the layers can build a token exchange with (`Full<Bytes>`, axum's `Body`,
+/// `String`, ...): anything made `From<Bytes>`. Implemented for every such type.
+pub trait RequestBody: From<Bytes> + Send + 'static {}
+
+impl<B: From<Bytes> + Send + 'static> RequestBody for B {}
+
+/// A response body the layers can read an exchange's answer from (hyper's `Incoming`,
+/// `Full<Bytes>`, ...). Implemented for every such type.
+pub trait ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<RB> ResponseBody for RB
+where
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<BoxError>,
+{
+}
+
 /// What a layer gives its services: where GitHub is, the clock, and the credential.
 #[derive(Clone)]
 pub(crate) struct Auth {
@@ -78,13 +115,9 @@ impl Auth {
 
     pub(crate) fn side<S, B, RB>(&self, inner: S) -> Side
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         Side::new(inner, self.endpoints.clone(), Arc::clone(&self.clock))
     }
@@ -140,13 +173,10 @@ impl<S> AuthService<S> {
 
 impl<S, B, RB> Service<Request<B>> for AuthService<S>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: From<Bytes> + Send + 'static,
-    RB: Body + Send + 'static,
-    RB::Data: Send,
-    RB::Error: Into<BoxError>,
+    // `Response = ...` here names RB for the impl; HttpClient says the rest.
+    S: Service<Request<B>, Response = Response<RB>> + HttpClient<B, RB>,
+    B: RequestBody,
+    RB: ResponseBody,
 {
     type Response = Response<RB>;
     type Error = Error;
@@ -319,13 +349,10 @@ where
 
 impl<S, B, RB> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: From<Bytes> + Send + 'static,
-    RB: Body + Send + 'static,
-    RB::Data: Send,
-    RB::Error: Into<BoxError>,
+    // `Response = ...` here names RB for the impl; HttpClient says the rest.
+    S: Service<Request<B>, Response = Response<RB>> + HttpClient<B, RB>,
+    B: RequestBody,
+    RB: ResponseBody,
 {
     type Output = Result<Response<RB>, Error>;
 
@@ -390,13 +417,9 @@ fn after_unauthorized<S, B, RB>(
     response: &Response<RB>,
 ) -> Option<State<S, B>>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: From<Bytes> + Send + 'static,
-    RB: Body + Send + 'static,
-    RB::Data: Send,
-    RB::Error: Into<BoxError>,
+    S: HttpClient<B, RB>,
+    B: RequestBody,
+    RB: ResponseBody,
 {
     let stamp = p.stamp?;
     let decision = p

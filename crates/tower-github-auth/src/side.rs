@@ -12,15 +12,16 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{ACCEPT, CONTENT_TYPE, DATE, USER_AGENT};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
-use tower_service::Service;
 
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
-use crate::error::{BoxError, Error, Exchange, SharedError};
-use crate::service::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VALUE};
+use crate::error::{Error, Exchange, SharedError};
+use crate::service::{
+    API_VERSION, API_VERSION_HEADER, GITHUB_JSON, HttpClient, RequestBody, ResponseBody,
+    USER_AGENT_VALUE,
+};
 
 /// The largest answer a side request reads (GitHub's are a few hundred bytes).
 const MAX_BODY: usize = 1024 * 1024;
@@ -55,13 +56,9 @@ impl Side {
     /// Wraps a clone of the inner service.
     pub(crate) fn new<S, B, RB>(inner: S, endpoints: Endpoints, clock: Arc<Clock>) -> Self
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         // A Mutex makes the closure Sync without asking the service to be Sync.
         let inner = Mutex::new(inner);

@@ -36,21 +36,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use http::{Method, Request, Response, StatusCode};
-use http_body::Body;
+use http::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::AppIssuer;
 use crate::cache::{Fresh, InstallationKey, Lookup, Slot};
 use crate::credential::{Mint, sensitive_header};
-use crate::error::{BoxError, Error, Exchange};
-use crate::service::{Auth, AuthService};
+use crate::error::{Error, Exchange};
+use crate::service::{Auth, AuthService, HttpClient, RequestBody, ResponseBody};
 use crate::side::{Side, decode_json, github_error};
 use crate::strategies::app::{AppAuth, PrivateKey};
 
@@ -249,13 +246,9 @@ impl AppInstallationAuth {
     /// background refresh, like a request would.
     pub async fn token<S, B, RB>(&self, inner: &S) -> Result<InstallationToken, Error>
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         let credential = self.credential();
         let side = || {

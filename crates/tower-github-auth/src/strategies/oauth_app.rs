@@ -54,19 +54,16 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Body;
+use http::{HeaderValue, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::clock::Clock;
 use crate::credential::{Fixed, sensitive_header};
 use crate::endpoints::Endpoints;
-use crate::error::{BoxError, Error, Exchange};
-use crate::service::{Auth, AuthService};
+use crate::error::{Error, Exchange};
+use crate::service::{Auth, AuthService, HttpClient, RequestBody, ResponseBody};
 use crate::side::{Side, decode_json, github_error};
 use crate::strategies::app::AppAuth;
 use crate::strategies::oauth_token::{Grant, OAuthTokenAuth, TokenSet};
@@ -165,13 +162,9 @@ impl OAuthAppAuth {
         token: &SecretString,
     ) -> Result<Option<TokenInfo>, Error>
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         let exchange = Exchange::TokenCheck;
         let side = self.side(inner);
@@ -196,13 +189,9 @@ impl OAuthAppAuth {
         token: &SecretString,
     ) -> Result<TokenInfo, Error>
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         let exchange = Exchange::TokenReset;
         let side = self.side(inner);
@@ -219,13 +208,9 @@ impl OAuthAppAuth {
     /// Deletes (revokes) a user token of this client.
     pub async fn delete_token<S, B, RB>(&self, inner: &S, token: &SecretString) -> Result<(), Error>
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         let exchange = Exchange::TokenDelete;
         let side = self.side(inner);
@@ -260,13 +245,9 @@ impl OAuthAppAuth {
 
     fn side<S, B, RB>(&self, inner: &S) -> Side
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         Side::new(
             inner.clone(),

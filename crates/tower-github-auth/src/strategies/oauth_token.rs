@@ -71,22 +71,18 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use http::{Request, Response};
-use http_body::Body;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::cache::{Fresh, Policy, Slot};
 use crate::clock::Clock;
 use crate::credential::{Mint, sensitive_header};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error, Exchange};
-use crate::service::{Auth, AuthService};
+use crate::service::{Auth, AuthService, HttpClient, RequestBody, ResponseBody};
 use crate::side::Side;
 use crate::strategies::oauth_device::DeviceGrant;
 use crate::strategies::oauth_web::CodeGrant;
@@ -434,16 +430,9 @@ macro_rules! user_flow {
                 inner: &S,
             ) -> Result<$crate::OAuthTokenAuth, $crate::Error>
             where
-                S: ::tower_service::Service<::http::Request<B>, Response = ::http::Response<RB>>
-                    + Clone
-                    + Send
-                    + 'static,
-                S::Future: Send + 'static,
-                S::Error: Into<$crate::BoxError>,
-                B: From<::bytes::Bytes> + Send + 'static,
-                RB: ::http_body::Body + Send + 'static,
-                RB::Data: Send,
-                RB::Error: Into<$crate::BoxError>,
+                S: $crate::HttpClient<B, RB>,
+                B: $crate::RequestBody,
+                RB: $crate::ResponseBody,
             {
                 self.token.obtain(inner).await?;
                 Ok(self.token.clone())
@@ -603,13 +592,9 @@ impl OAuthTokenAuth {
     /// The hook gets the new set before this returns it.
     pub async fn refresh<S, B, RB>(&self, inner: &S) -> Result<TokenSet, Error>
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         let side = self.side(inner);
         let user = Arc::clone(&self.user);
@@ -624,13 +609,9 @@ impl OAuthTokenAuth {
     /// A usable token set: the cached one, or obtained (first exchange, refresh) through `inner`.
     pub(crate) async fn obtain<S, B, RB>(&self, inner: &S) -> Result<TokenSet, Error>
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         let side = self.side(inner);
         let credential = UserCredential(Arc::clone(&self.user));
@@ -640,13 +621,9 @@ impl OAuthTokenAuth {
 
     fn side<S, B, RB>(&self, inner: &S) -> Side
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: From<Bytes> + Send + 'static,
-        RB: Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
     {
         Side::new(
             inner.clone(),
