@@ -90,6 +90,15 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
 }
 
 /// A JWT where only tokens are accepted.
+/// A route that needs a credential, called without one.
+pub(crate) const fn requires_authentication() -> Refusal {
+    Refusal::new(
+        StatusCode::UNAUTHORIZED,
+        "Requires authentication",
+        "no_credentials",
+    )
+}
+
 const fn jwt_not_allowed() -> Refusal {
     Refusal::new(StatusCode::UNAUTHORIZED, NOT_DECODABLE, "jwt_not_allowed")
 }
@@ -445,11 +454,7 @@ pub(crate) fn get_user(shared: &Shared, req: &Incoming) -> Response {
             "resource_not_accessible",
         ),
         Ok(Caller::Jwt) => jwt_not_allowed(),
-        Ok(Caller::Anonymous) => Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "Requires authentication",
-            "no_credentials",
-        ),
+        Ok(Caller::Anonymous) => requires_authentication(),
         Err(refusal) => refusal,
     };
     refusal.answer(&mut state)
@@ -529,11 +534,7 @@ pub(crate) fn installation_repositories(shared: &Shared, req: &Incoming) -> Resp
             "installation_token_required",
         ),
         Ok(Caller::Jwt) => jwt_not_allowed(),
-        Ok(Caller::Anonymous) => Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "Requires authentication",
-            "no_credentials",
-        ),
+        Ok(Caller::Anonymous) => requires_authentication(),
         Err(refusal) => refusal,
     };
     refusal.answer(&mut state)

@@ -601,12 +601,7 @@ pub(crate) fn application_token(shared: &Shared, req: &Incoming, client_id: &str
             }
         }
         _ => {
-            return Refusal::new(
-                StatusCode::UNAUTHORIZED,
-                "Requires authentication",
-                "no_credentials",
-            )
-            .answer(&mut state);
+            return crate::api::requires_authentication().answer(&mut state);
         }
     }
     let given = serde_json::from_slice::<Value>(&req.body)
