@@ -193,42 +193,37 @@ where
         let auth = &self.auth;
 
         auth.endpoints.resolve(req.uri_mut());
-        let credential = match auth.endpoints.api_path(req.uri()) {
-            // Host pin: a request to any other host carries no GitHub credential.
+        let applies = match auth.endpoints.api_path(req.uri()) {
+            // Host pin: a request to any other host carries no GitHub credential, and is untouched.
             None => return ResponseFuture::passthrough(inner.call(req)),
             Some(path) => auth.credential.applies_to(path),
         };
-        add_default_headers(req.headers_mut());
-        if !credential {
-            return ResponseFuture::passthrough(inner.call(req));
-        }
-
-        let current = auth.credential.current(&|| auth.side(inner.clone()));
+        let current = if applies {
+            auth.credential.current(&|| auth.side(inner.clone()))
+        } else {
+            Current::Nothing
+        };
         match current {
-            Current::Nothing => ResponseFuture::passthrough(inner.call(req)),
-            Current::Header(value, stamp) => {
-                req.headers_mut().insert(AUTHORIZATION, value);
-                let Some(stamp) = stamp else {
-                    return ResponseFuture::passthrough(inner.call(req));
-                };
-                let pending = Pending::new(inner, req, Arc::clone(auth), stamp);
-                ResponseFuture::calling(pending)
+            Current::Nothing => {
+                add_default_headers(req.headers_mut());
+                ResponseFuture::passthrough(inner.call(req))
+            }
+            Current::Header(value, None) => {
+                prepare(&mut req, value);
+                ResponseFuture::passthrough(inner.call(req))
+            }
+            Current::Header(value, Some(stamp)) => {
+                let pending = Pending::new(inner, Arc::clone(auth), None);
+                ResponseFuture {
+                    state: pending.send(req, value, stamp),
+                }
             }
             Current::Cold => {
                 let fetch = auth.credential.fetch(auth.side(inner.clone()));
                 ResponseFuture {
                     state: State::Fetching {
                         fetch,
-                        pending: Some(Box::new(Pending {
-                            inner,
-                            req: Some(req),
-                            copy: None,
-                            auth: Arc::clone(auth),
-                            stamp: None,
-                            ready: true,
-                            replays: 0,
-                            renewed: false,
-                        })),
+                        pending: Some(Pending::new(inner, Arc::clone(auth), Some(req))),
                     },
                 }
             }
@@ -244,14 +239,23 @@ fn add_default_headers(headers: &mut http::HeaderMap) {
         .or_insert(API_VERSION_VALUE);
 }
 
-/// A request on its way, with what is needed to replay it after a 401.
+/// Makes a request as it goes to GitHub: required headers where absent, and the credential.
+fn prepare<B>(req: &mut Request<B>, credential: HeaderValue) {
+    let headers = req.headers_mut();
+    add_default_headers(headers);
+    headers.insert(AUTHORIZATION, credential);
+}
+
+/// A request on its way with a cached credential, and what is needed to replay it after a 401.
 struct Pending<S, B> {
     inner: S,
-    /// The request to send next.
-    req: Option<Request<B>>,
-    /// A copy kept for a replay (only when the body can be cloned).
-    copy: Option<Request<B>>,
     auth: Arc<Auth>,
+    /// The caller's request as given (no credential, no default headers): before a call, the one
+    /// to send; during a call, a copy kept for a replay (only when its body can be cloned).
+    req: Option<Request<B>>,
+    /// The credential to send it with; `None`: look the current one up.
+    credential: Option<(HeaderValue, Stamp)>,
+    /// The credential the request in flight carries.
     stamp: Option<Stamp>,
     /// Whether `inner` was polled ready for the next call.
     ready: bool,
@@ -261,19 +265,43 @@ struct Pending<S, B> {
     renewed: bool,
 }
 
-impl<S, B: 'static> Pending<S, B> {
-    fn new(inner: S, req: Request<B>, auth: Arc<Auth>, stamp: Stamp) -> Box<Self> {
-        let copy = if auth.replay { try_clone(&req) } else { None };
+impl<S, B> Pending<S, B>
+where
+    S: Service<Request<B>>,
+    B: 'static,
+{
+    fn new(inner: S, auth: Arc<Auth>, req: Option<Request<B>>) -> Box<Self> {
         Box::new(Self {
             inner,
-            req: Some(req),
-            copy,
             auth,
-            stamp: Some(stamp),
+            req,
+            credential: None,
+            stamp: None,
             ready: true,
             replays: 0,
             renewed: false,
         })
+    }
+
+    /// Sends `req` with `value` through the ready inner service. The copy for a replay is taken
+    /// before our headers go in: for the usual request that is a copy of an empty header map.
+    fn send(
+        mut self: Box<Self>,
+        mut req: Request<B>,
+        value: HeaderValue,
+        stamp: Stamp,
+    ) -> State<S, B> {
+        debug_assert!(self.ready, "the inner service must be ready");
+        if self.auth.replay {
+            self.req = try_clone(&req);
+        }
+        prepare(&mut req, value);
+        self.stamp = Some(stamp);
+        self.ready = false;
+        State::Calling {
+            fut: self.inner.call(req),
+            pending: Some(self),
+        }
     }
 }
 
@@ -334,17 +362,6 @@ where
             state: State::Passthrough { fut },
         }
     }
-
-    fn calling(mut pending: Box<Pending<S, B>>) -> Self {
-        let req = pending.req.take().expect("a pending request");
-        pending.ready = false;
-        Self {
-            state: State::Calling {
-                fut: pending.inner.call(req),
-                pending: Some(pending),
-            },
-        }
-    }
 }
 
 impl<S, B, RB> Future for ResponseFuture<S, B>
@@ -363,15 +380,9 @@ where
                     return fut.poll(cx).map_err(Error::inner);
                 }
                 StateProj::Fetching { fetch, pending } => {
-                    let (value, stamp) = ready!(fetch.as_mut().poll(cx))?;
+                    let credential = ready!(fetch.as_mut().poll(cx))?;
                     let mut pending = pending.take().expect("polled after completion");
-                    let mut req = pending.req.take().expect("a pending request");
-                    req.headers_mut().insert(AUTHORIZATION, value);
-                    pending.stamp = Some(stamp);
-                    if pending.auth.replay && pending.copy.is_none() {
-                        pending.copy = try_clone(&req);
-                    }
-                    pending.req = Some(req);
+                    pending.credential = Some(credential);
                     State::Waiting {
                         sleep: None,
                         pending: Some(pending),
@@ -387,20 +398,39 @@ where
                         p.ready = true;
                     }
                     let mut pending = pending.take().expect("polled after completion");
-                    let req = pending.req.take().expect("a pending request");
-                    pending.ready = false;
-                    State::Calling {
-                        fut: pending.inner.call(req),
-                        pending: Some(pending),
-                    }
+                    let req = pending.req.take().expect("a request to send");
+                    let credential = match pending.credential.take() {
+                        Some(credential) => credential,
+                        // After a replication pause: the credential now in the cache.
+                        None => match pending
+                            .auth
+                            .credential
+                            .current(&|| pending.auth.side(pending.inner.clone()))
+                        {
+                            Current::Header(value, Some(stamp)) => (value, stamp),
+                            Current::Header(..) | Current::Nothing | Current::Cold => {
+                                let fetch = pending
+                                    .auth
+                                    .credential
+                                    .fetch(pending.auth.side(pending.inner.clone()));
+                                pending.req = Some(req);
+                                self.as_mut().project().state.set(State::Fetching {
+                                    fetch,
+                                    pending: Some(pending),
+                                });
+                                continue;
+                            }
+                        },
+                    };
+                    pending.send(req, credential.0, credential.1)
                 }
                 StateProj::Calling { fut, pending } => {
                     let response = ready!(fut.poll(cx)).map_err(Error::inner)?;
                     if response.status() != StatusCode::UNAUTHORIZED {
                         return Poll::Ready(Ok(response));
                     }
-                    let mut p = pending.take().expect("polled after completion");
-                    let Some(next) = after_unauthorized(&mut p, &response) else {
+                    let p = pending.take().expect("polled after completion");
+                    let Some(next) = after_unauthorized(p, &response) else {
                         return Poll::Ready(Ok(response));
                     };
                     next
@@ -413,49 +443,36 @@ where
 
 /// GitHub refused the credential: drop it (or wait for it to replicate), and decide on a replay.
 fn after_unauthorized<S, B, RB>(
-    p: &mut Pending<S, B>,
+    mut p: Box<Pending<S, B>>,
     response: &Response<RB>,
 ) -> Option<State<S, B>>
 where
-    S: HttpClient<B, RB>,
+    S: Service<Request<B>, Response = Response<RB>> + HttpClient<B, RB>,
     B: RequestBody,
     RB: ResponseBody,
 {
-    let stamp = p.stamp?;
+    let stamp = p.stamp.take()?;
     let decision = p
         .auth
         .credential
         .rejected(stamp, response.headers().get(DATE), p.replays);
-    let copy = p.copy.take()?;
-    let mut pending = Box::new(Pending {
-        inner: p.inner.clone(),
-        req: None,
-        copy: None,
-        auth: Arc::clone(&p.auth),
-        stamp: None,
-        ready: false,
-        replays: p.replays,
-        renewed: p.renewed,
-    });
+    // Without a copy the 401 goes to the caller; the cache has already learned from it.
+    p.req.as_ref()?;
     match decision {
         Rejected::Wait(pause) => {
-            pending.copy = try_clone(&copy);
-            pending.req = Some(copy);
-            pending.stamp = Some(stamp);
-            pending.replays += 1;
+            p.replays += 1;
             Some(State::Waiting {
                 sleep: Some(tokio::time::sleep(pause)),
-                pending: Some(pending),
+                pending: Some(p),
             })
         }
         Rejected::Renew if !p.renewed => {
             tracing::debug!("GitHub refused a cached credential: replaying once with a fresh one");
-            pending.renewed = true;
-            pending.req = Some(copy);
+            p.renewed = true;
             let fetch = p.auth.credential.fetch(p.auth.side(p.inner.clone()));
             Some(State::Fetching {
                 fetch,
-                pending: Some(pending),
+                pending: Some(p),
             })
         }
         Rejected::Renew => None,

@@ -355,3 +355,83 @@ async fn client_id_as_issuer_and_pkcs8_keys() {
     }
     assert_eq!(github.counters().jwts_verified, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_is_the_callers_request_again_with_a_fresh_token() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http::{HeaderMap, Method, Request, Response};
+    use http_body_util::{BodyExt, Full};
+    use tower::{ServiceExt, service_fn};
+
+    // A GitHub that refuses the first token it minted (`ghs_1`) and records every API request.
+    let seen: Arc<Mutex<Vec<(Method, HeaderMap, Bytes)>>> = Arc::default();
+    let minted = Arc::new(AtomicUsize::new(0));
+    let github = {
+        let seen = Arc::clone(&seen);
+        service_fn(move |req: Request<Full<Bytes>>| {
+            let seen = Arc::clone(&seen);
+            let minted = Arc::clone(&minted);
+            async move {
+                let (parts, body) = req.into_parts();
+                if parts.uri.path().ends_with("/access_tokens") {
+                    let n = minted.fetch_add(1, Ordering::SeqCst) + 1;
+                    let expires = std::time::SystemTime::now() + Duration::from_secs(3600);
+                    let body = format!(
+                        r#"{{"token":"ghs_{n}","expires_at":"{}"}}"#,
+                        humantime::format_rfc3339_seconds(expires)
+                    );
+                    let mut res = Response::new(Full::new(Bytes::from(body)));
+                    *res.status_mut() = StatusCode::CREATED;
+                    return Ok::<_, std::convert::Infallible>(res);
+                }
+                let body = body.collect().await.unwrap().to_bytes();
+                let refused = parts.headers[http::header::AUTHORIZATION] == "Bearer ghs_1";
+                seen.lock()
+                    .unwrap()
+                    .push((parts.method, parts.headers, body));
+                let mut res = Response::new(Full::new(Bytes::new()));
+                if refused {
+                    *res.status_mut() = StatusCode::UNAUTHORIZED;
+                }
+                Ok(res)
+            }
+        })
+    };
+    let key = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(tower_github_auth::AppInstallationAuth::new(1, key, 1))
+        .service(github);
+
+    let request = Request::post("/repos/octo/one/issues")
+        .header("x-custom", "kept")
+        .body(Full::new(Bytes::from_static(b"{\"title\":\"hi\"}")))
+        .unwrap();
+    let response = svc.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let seen = seen.lock().unwrap();
+    // Refused as maybe not yet replicated: three pauses with the same token, then a new token.
+    assert_eq!(seen.len(), 5);
+    for (i, (method, headers, body)) in seen.iter().enumerate() {
+        assert_eq!(method, Method::POST);
+        assert_eq!(headers["x-custom"], "kept");
+        assert_eq!(
+            headers[http::header::USER_AGENT],
+            concat!("tower-github-auth/", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(
+            headers.get_all(http::header::AUTHORIZATION).iter().count(),
+            1
+        );
+        assert_eq!(&body[..], b"{\"title\":\"hi\"}");
+        let expected = if i < 4 {
+            "Bearer ghs_1"
+        } else {
+            "Bearer ghs_2"
+        };
+        assert_eq!(headers[http::header::AUTHORIZATION], expected);
+    }
+}
