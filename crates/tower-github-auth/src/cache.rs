@@ -1,8 +1,8 @@
 //! The one token cache: every strategy that mints or refreshes a credential keeps it in a [`Slot`].
 //!
 //! A slot holds the current credential and at most one exchange in flight:
-//! - **warm**: a valid credential is read under a short lock (no await while it is held) and its
-//!   `HeaderValue` cloned;
+//! - **warm**: the current credential is read without a lock (one atomic pointer load), checked
+//!   against the clock, and its prepared headers copied onto the request;
 //! - **single flight**: however many requests find the slot empty or expired, one exchange runs
 //!   (in its own task, so a cancelled request does not cancel it) and all of them wait on it;
 //! - **refresh ahead**: once less than the refresh margin is left, the first request to notice starts
@@ -17,10 +17,12 @@
 
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::{ArcSwapOption, Guard};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use http::HeaderValue;
@@ -28,6 +30,7 @@ use lru::LruCache;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
+use crate::credential::Authorization;
 use crate::error::Error;
 use crate::strategies::installation::InstallationToken;
 
@@ -43,10 +46,12 @@ pub(crate) struct Fresh<T> {
 
 /// A cached credential.
 pub(crate) struct Entry<T> {
-    pub(crate) header: HeaderValue,
+    /// The header, and the headers a request gets with it.
+    pub(crate) authorization: Arc<Authorization>,
     pub(crate) expires_at: Option<SystemTime>,
     pub(crate) value: T,
-    expires: Option<Instant>,
+    /// From this instant on the credential is no longer sent (expiry minus the minimum validity).
+    unusable_at: Option<Instant>,
     refresh_at: Option<Instant>,
     stamp: Stamp,
 }
@@ -110,8 +115,8 @@ impl Default for Policy {
 
 type Flight<T> = Shared<BoxFuture<'static, Result<Arc<Entry<T>>, Error>>>;
 
+/// Everything but the current entry: changed only under the slot's lock.
 struct State<T> {
-    current: Option<Arc<Entry<T>>>,
     flight: Option<Flight<T>>,
     failures: u32,
     retry_at: Option<Instant>,
@@ -120,7 +125,11 @@ struct State<T> {
 }
 
 /// One credential, its single in-flight exchange, and its backoff.
+///
+/// The current entry is read without a lock; it is replaced only while the lock is held, so the
+/// decisions taken under the lock (start an exchange, drop a refused token) see a stable value.
 pub(crate) struct Slot<T> {
+    current: ArcSwapOption<Entry<T>>,
     state: Mutex<State<T>>,
     policy: Policy,
     clock: Arc<Clock>,
@@ -130,19 +139,23 @@ impl<T> fmt::Debug for Slot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.lock();
         f.debug_struct("Slot")
-            .field("cached", &st.current.is_some())
+            .field("cached", &self.current.load().is_some())
             .field("in_flight", &st.flight.is_some())
             .field("failures", &st.failures)
             .finish_non_exhaustive()
     }
 }
 
-/// What a warm look-up found.
-pub(crate) enum Lookup<T> {
-    /// A usable credential.
-    Warm(Arc<Entry<T>>),
-    /// Nothing usable: the caller must wait on [`Slot::obtain`].
-    Cold,
+/// A usable credential found by a warm look-up, borrowed from the slot without a lock or a
+/// reference count (an `arc-swap` guard: hold it briefly).
+pub(crate) struct Warm<T>(Guard<Option<Arc<Entry<T>>>>);
+
+impl<T> Deref for Warm<T> {
+    type Target = Entry<T>;
+
+    fn deref(&self) -> &Entry<T> {
+        self.0.as_deref().expect("a warm look-up holds an entry")
+    }
 }
 
 impl<T> Slot<T> {
@@ -155,8 +168,8 @@ impl<T> Slot<T> {
 impl<T: Send + Sync + 'static> Slot<T> {
     pub(crate) fn new(policy: Policy, clock: Arc<Clock>) -> Self {
         Self {
+            current: ArcSwapOption::empty(),
             state: Mutex::new(State {
-                current: None,
                 flight: None,
                 failures: 0,
                 retry_at: None,
@@ -168,38 +181,49 @@ impl<T: Send + Sync + 'static> Slot<T> {
         }
     }
 
-    /// The warm path: the current credential if usable. When it is due for refresh and no
-    /// exchange is running, `refresh` is called once to start one in the background.
+    /// The warm path: the current credential if usable (`None`: wait on [`Slot::obtain`]).
+    /// When it is due for refresh and no exchange is running, `refresh` is called once to start
+    /// one in the background. No lock is taken unless a refresh is due.
     pub(crate) fn lookup(
         self: &Arc<Self>,
         refresh: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
-    ) -> Lookup<T> {
-        let now = Instant::now();
-        let mut st = self.lock();
-        let Some(entry) = st.current.as_ref() else {
-            return Lookup::Cold;
-        };
-        if entry
-            .expires
-            .is_some_and(|e| now + self.policy.min_validity >= e)
-        {
-            return Lookup::Cold;
+    ) -> Option<Warm<T>> {
+        let guard = self.current.load();
+        let entry = guard.as_deref()?;
+        if entry.unusable_at.is_some() || entry.refresh_at.is_some() {
+            let now = Instant::now();
+            if entry.unusable_at.is_some_and(|at| now >= at) {
+                return None;
+            }
+            if entry.refresh_at.is_some_and(|at| now >= at) {
+                self.refresh_ahead(entry.stamp, now, refresh);
+            }
         }
-        let entry = Arc::clone(entry);
-        if entry.refresh_at.is_some_and(|r| now >= r)
-            && st.flight.is_none()
+        Some(Warm(guard))
+    }
+
+    /// Starts one background refresh of the entry stamped `seen`, unless one runs, the entry was
+    /// replaced meanwhile, or a backoff is in force.
+    fn refresh_ahead(
+        self: &Arc<Self>,
+        seen: Stamp,
+        now: Instant,
+        refresh: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
+    ) {
+        let mut st = self.lock();
+        if st.flight.is_none()
+            && st.generation == seen.generation
             && st.retry_at.is_none_or(|r| now >= r)
         {
             tracing::debug!("credential near expiry: refreshing in the background");
             // Nobody waits on this flight: it runs in its own task and fills the slot.
             drop(self.start(&mut st, refresh()));
         }
-        Lookup::Warm(entry)
     }
 
     /// The current entry, usable or not, without side effects.
     pub(crate) fn peek(&self) -> Option<Arc<Entry<T>>> {
-        self.lock().current.clone()
+        self.current.load_full()
     }
 
     /// The cold path: a usable credential, joining the exchange in flight or starting one.
@@ -209,12 +233,10 @@ impl<T: Send + Sync + 'static> Slot<T> {
     ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
         let now = Instant::now();
         let mut st = self.lock();
-        if let Some(entry) = &st.current
-            && entry
-                .expires
-                .is_none_or(|e| now + self.policy.min_validity < e)
+        if let Some(entry) = self.current.load_full()
+            && entry.unusable_at.is_none_or(|at| now < at)
         {
-            return std::future::ready(Ok(Arc::clone(entry))).boxed();
+            return std::future::ready(Ok(entry)).boxed();
         }
         if let Some(flight) = &st.flight {
             return flight.clone().boxed();
@@ -246,10 +268,15 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
     /// Drops the credential a request carried (after a 401), unless it was already replaced.
     pub(crate) fn invalidate(&self, stamp: Stamp) {
-        let mut st = self.lock();
-        if st.current.as_ref().is_some_and(|c| c.stamp == stamp) {
+        let _st = self.lock();
+        if self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|c| c.stamp == stamp)
+        {
             tracing::debug!("credential refused by GitHub: dropped from the cache");
-            st.current = None;
+            self.current.store(None);
         }
     }
 
@@ -284,7 +311,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 st.retry_at = None;
                 st.last_error = None;
                 let entry = Arc::new(self.entry(fresh, st.generation, now));
-                st.current = Some(Arc::clone(&entry));
+                self.current.store(Some(Arc::clone(&entry)));
                 Ok(entry)
             }
             Err(err) => {
@@ -310,10 +337,14 @@ impl<T: Send + Sync + 'static> Slot<T> {
             expires - self.policy.refresh_margin.min(lifetime / 2)
         });
         Entry {
-            header: fresh.header,
+            authorization: Arc::new(Authorization::new(fresh.header)),
             expires_at: fresh.expires_at,
             value: fresh.value,
-            expires: clock_expiry,
+            unusable_at: clock_expiry.map(|expires| {
+                expires
+                    .checked_sub(self.policy.min_validity)
+                    .unwrap_or(expires)
+            }),
             refresh_at,
             stamp: Stamp {
                 generation,
@@ -466,7 +497,7 @@ mod tests {
         for _ in 0..10 {
             let started = Arc::clone(&started);
             let c = Arc::clone(&clock);
-            let Lookup::Warm(entry) = slot.lookup(move || {
+            let Some(entry) = slot.lookup(move || {
                 started.fetch_add(1, Ordering::SeqCst);
                 async move {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -480,10 +511,46 @@ mod tests {
         }
         assert_eq!(started.load(Ordering::SeqCst), 1, "one background refresh");
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let Lookup::Warm(entry) = slot.lookup(|| unreachable_fetch()) else {
+        let Some(entry) = slot.lookup(|| unreachable_fetch()) else {
             panic!("refreshed token expected");
         };
         assert_eq!(entry.value, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_holding_a_replaced_entry_does_not_refresh_again() {
+        let (slot, clock) = slot();
+        let c = Arc::clone(&clock);
+        let old = slot
+            .obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(56 * 60)).await;
+        // A reader saw the old entry due for refresh; meanwhile the refresh finished.
+        let c = Arc::clone(&clock);
+        slot.renew(move || async move { Ok(fresh(2, Duration::from_secs(3600), &c)) }.boxed())
+            .await
+            .unwrap();
+        slot.refresh_ahead(old.stamp(), Instant::now(), || {
+            panic!("the entry was already replaced: no second refresh")
+        });
+        assert_eq!(slot.lookup(unreachable_fetch).unwrap().value, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_is_not_sent_in_its_last_seconds() {
+        let (slot, clock) = slot();
+        let c = Arc::clone(&clock);
+        slot.obtain(move || async move { Ok(fresh(1, Duration::from_secs(600), &c)) }.boxed())
+            .await
+            .unwrap();
+        // 600 s of life, refresh from half-life; unusable in the last 30 s (min_validity).
+        tokio::time::advance(Duration::from_secs(569)).await;
+        // Still sent (a background refresh starts; here it fails, which does not drop it).
+        assert!(slot.lookup(unreachable_fetch).is_some());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let during = slot.lookup(unreachable_fetch);
+        assert!(during.is_none(), "30 s before expiry the token is not sent");
     }
 
     fn unreachable_fetch() -> BoxFuture<'static, Result<Fresh<u32>, Error>> {

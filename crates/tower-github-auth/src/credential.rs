@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use http::HeaderValue;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
 
-use crate::cache::{Fresh, Lookup, Slot, Stamp};
+use crate::cache::{Fresh, Slot, Stamp};
 use crate::error::Error;
+use crate::service::add_default_headers;
 use crate::side::Side;
 
 /// A fresh token may be refused while it replicates inside GitHub: retry it this many times.
@@ -23,13 +25,54 @@ pub(crate) const REPLICATION_WINDOW: Duration = Duration::from_secs(10);
 /// Pause before replaying with a token GitHub has not replicated yet (times the attempt number).
 pub(crate) const REPLICATION_PAUSE: Duration = Duration::from_millis(500);
 
-/// What a warm look-up gives the middleware.
-pub(crate) enum Current {
-    /// Send the request as it is.
+/// A credential ready to go on requests: its `Authorization` value, and the whole header set
+/// (GitHub's default headers plus this one) prepared once, for requests without headers of
+/// their own, the usual case, which then get one map copy instead of four inserts.
+pub(crate) struct Authorization {
+    value: HeaderValue,
+    prepared: HeaderMap,
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Authorization(***)")
+    }
+}
+
+impl Authorization {
+    /// `value` must already be marked sensitive ([`sensitive_header`]).
+    pub(crate) fn new(value: HeaderValue) -> Self {
+        let mut prepared = HeaderMap::with_capacity(4);
+        add_default_headers(&mut prepared);
+        prepared.insert(AUTHORIZATION, value.clone());
+        Self { value, prepared }
+    }
+
+    /// The `Authorization` header value.
+    pub(crate) fn value(&self) -> &HeaderValue {
+        &self.value
+    }
+
+    /// Adds GitHub's default headers where absent, and this credential (replacing any other).
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
+        if headers.is_empty() {
+            headers.clone_from(&self.prepared);
+        } else {
+            add_default_headers(headers);
+            headers.insert(AUTHORIZATION, self.value.clone());
+        }
+    }
+}
+
+/// What the warm path did to a request's headers.
+pub(crate) enum Applied {
+    /// Nothing: the request goes without a credential (the middleware adds the default headers).
     Nothing,
-    /// Add this header; `Some(stamp)` when it came from the cache (and may be dropped on a 401).
-    Header(HeaderValue, Option<Stamp>),
-    /// Wait for [`Credential::fetch`].
+    /// A credential that never changes.
+    Fixed,
+    /// The cached credential stamped so: dropped if GitHub answers 401.
+    Cached(Stamp),
+    /// Nothing usable is cached: wait for [`Credential::fetch`].
     Cold,
 }
 
@@ -49,11 +92,17 @@ pub(crate) trait Credential: fmt::Debug + Send + Sync + 'static {
         true
     }
 
-    /// The warm path. `side` builds a side-request helper, only if a refresh must start.
-    fn current(&self, side: &dyn Fn() -> Side) -> Current;
+    /// Whether the credential is cached (so a 401 can drop it, and a replay can fetch another).
+    fn cached(&self) -> bool {
+        false
+    }
+
+    /// The warm path: puts the current credential (with the default headers) on `headers`.
+    /// `side` builds a side-request helper, only if a refresh must start.
+    fn apply(&self, headers: &mut HeaderMap, side: &dyn Fn() -> Side) -> Applied;
 
     /// The cold path: wait for a usable credential.
-    fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(HeaderValue, Stamp), Error>>;
+    fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>>;
 
     /// GitHub refused the credential stamped `stamp` with 401; `replays` is how many times this
     /// request was already replayed with a fresh-token pause.
@@ -88,17 +137,24 @@ impl<M: Mint> Credential for M {
         Mint::applies_to(self, api_path)
     }
 
-    fn current(&self, side: &dyn Fn() -> Side) -> Current {
+    fn cached(&self) -> bool {
+        true
+    }
+
+    fn apply(&self, headers: &mut HeaderMap, side: &dyn Fn() -> Side) -> Applied {
         match self.slot().lookup(|| self.mint(side())) {
-            Lookup::Warm(entry) => Current::Header(entry.header.clone(), Some(entry.stamp())),
-            Lookup::Cold => Current::Cold,
+            Some(entry) => {
+                entry.authorization.apply(headers);
+                Applied::Cached(entry.stamp())
+            }
+            None => Applied::Cold,
         }
     }
 
-    fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(HeaderValue, Stamp), Error>> {
+    fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
         self.slot()
             .obtain(|| self.mint(side))
-            .map(|entry| entry.map(|e| (e.header.clone(), e.stamp())))
+            .map(|entry| entry.map(|e| (Arc::clone(&e.authorization), e.stamp())))
             .boxed()
     }
 
@@ -114,19 +170,20 @@ impl<M: Mint> Credential for M {
 }
 
 /// A credential that never changes: a token, or Basic client credentials.
-#[derive(Clone)]
+#[derive(Debug)]
 pub(crate) struct Fixed {
-    pub(crate) header: HeaderValue,
+    pub(crate) authorization: Authorization,
     /// Only requests whose API path starts with this get it.
     pub(crate) path_prefix: Option<String>,
 }
 
-impl fmt::Debug for Fixed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fixed")
-            .field("header", &"***")
-            .field("path_prefix", &self.path_prefix)
-            .finish()
+impl Fixed {
+    /// `header` must already be marked sensitive.
+    pub(crate) fn new(header: HeaderValue, path_prefix: Option<String>) -> Self {
+        Self {
+            authorization: Authorization::new(header),
+            path_prefix,
+        }
     }
 }
 
@@ -137,11 +194,12 @@ impl Credential for Fixed {
             .is_none_or(|prefix| api_path.starts_with(prefix))
     }
 
-    fn current(&self, _side: &dyn Fn() -> Side) -> Current {
-        Current::Header(self.header.clone(), None)
+    fn apply(&self, headers: &mut HeaderMap, _side: &dyn Fn() -> Side) -> Applied {
+        self.authorization.apply(headers);
+        Applied::Fixed
     }
 
-    fn fetch(&self, _side: Side) -> BoxFuture<'static, Result<(HeaderValue, Stamp), Error>> {
+    fn fetch(&self, _side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
         unreachable_cold()
     }
 
@@ -156,11 +214,11 @@ impl Credential for Fixed {
 pub(crate) struct Anonymous;
 
 impl Credential for Anonymous {
-    fn current(&self, _side: &dyn Fn() -> Side) -> Current {
-        Current::Nothing
+    fn apply(&self, _headers: &mut HeaderMap, _side: &dyn Fn() -> Side) -> Applied {
+        Applied::Nothing
     }
 
-    fn fetch(&self, _side: Side) -> BoxFuture<'static, Result<(HeaderValue, Stamp), Error>> {
+    fn fetch(&self, _side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
         unreachable_cold()
     }
 
@@ -169,8 +227,8 @@ impl Credential for Anonymous {
     }
 }
 
-fn unreachable_cold() -> BoxFuture<'static, Result<(HeaderValue, Stamp), Error>> {
-    // `current` never answers `Cold` for these, so the middleware never asks.
+fn unreachable_cold() -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
+    // `apply` never answers `Cold` for these, so the middleware never asks.
     std::future::ready(Err(Error::TaskFailed)).boxed()
 }
 
@@ -184,4 +242,38 @@ pub(crate) fn sensitive_header(
         .map_err(|_| Error::InvalidCredential { what })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::{ACCEPT, USER_AGENT};
+
+    #[test]
+    fn authorization_on_bare_and_on_dressed_requests() {
+        let authorization = Authorization::new(sensitive_header("Bearer", "t0k", "test").unwrap());
+
+        // No headers of its own: the prepared set, credential marked sensitive.
+        let mut bare = HeaderMap::new();
+        authorization.apply(&mut bare);
+        assert_eq!(bare.len(), 4);
+        assert_eq!(bare[AUTHORIZATION], "Bearer t0k");
+        assert!(bare[AUTHORIZATION].is_sensitive());
+        assert_eq!(bare[ACCEPT], "application/vnd.github+json");
+
+        // Headers of its own: kept, defaults only where absent, any other credential replaced.
+        let mut dressed = HeaderMap::new();
+        dressed.insert(USER_AGENT, HeaderValue::from_static("mine/1"));
+        dressed.insert(AUTHORIZATION, HeaderValue::from_static("token stale"));
+        dressed.insert("x-custom", HeaderValue::from_static("1"));
+        authorization.apply(&mut dressed);
+        assert_eq!(dressed.len(), 5);
+        assert_eq!(dressed[USER_AGENT], "mine/1");
+        assert_eq!(dressed.get_all(AUTHORIZATION).iter().count(), 1);
+        assert_eq!(dressed[AUTHORIZATION], "Bearer t0k");
+        assert!(dressed[AUTHORIZATION].is_sensitive());
+        assert_eq!(dressed["x-github-api-version"], "2022-11-28");
+
+        assert_eq!(format!("{authorization:?}"), "Authorization(***)");
+    }
 }

@@ -189,9 +189,14 @@ impl Endpoints {
 
     /// The path of `uri` below the API base, when it is on the API base.
     pub(crate) fn api_path<'a>(&self, uri: &'a Uri) -> Option<&'a str> {
-        self.is_api(uri)
-            .then(|| uri.path().strip_prefix(self.api.path.as_str()))
-            .flatten()
+        if !self.is_api(uri) {
+            return None;
+        }
+        if self.api.path.is_empty() {
+            // github.com and the emulator: every path on the host is an API path.
+            return Some(uri.path());
+        }
+        uri.path().strip_prefix(self.api.path.as_str())
     }
 }
 

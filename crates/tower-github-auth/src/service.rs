@@ -2,21 +2,22 @@
 //!
 //! For each request: a bare path is resolved against the API base; a request to any other
 //! host passes through untouched; GitHub's required headers are added where absent; the
-//! strategy's credential is inserted (warm: one cached `HeaderValue` clone; cold: the request
-//! waits on the single exchange in flight). A 401 on a cached credential drops it and, when the
+//! strategy's credential is inserted (warm: a lock-free read of the cache and one copy of the
+//! headers prepared with the credential; cold: the request waits on the single exchange in
+//! flight). A 401 on a cached credential drops it and, when the
 //! request can be replayed, sends it once more with a fresh one.
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::header::{ACCEPT, AUTHORIZATION, DATE, USER_AGENT};
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::header::{ACCEPT, DATE, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
@@ -24,7 +25,7 @@ use tower_service::Service;
 
 use crate::cache::Stamp;
 use crate::clock::Clock;
-use crate::credential::{Credential, Current, Rejected};
+use crate::credential::{Applied, Authorization, Credential, Rejected};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error};
 use crate::side::Side;
@@ -193,57 +194,47 @@ where
         let auth = &self.auth;
 
         auth.endpoints.resolve(req.uri_mut());
-        let applies = match auth.endpoints.api_path(req.uri()) {
+        let Some(path) = auth.endpoints.api_path(req.uri()) else {
             // Host pin: a request to any other host carries no GitHub credential, and is untouched.
-            None => return ResponseFuture::passthrough(inner.call(req)),
-            Some(path) => auth.credential.applies_to(path),
+            return ResponseFuture::passthrough(inner.call(req));
         };
-        let current = if applies {
-            auth.credential.current(&|| auth.side(inner.clone()))
-        } else {
-            Current::Nothing
-        };
-        match current {
-            Current::Nothing => {
-                add_default_headers(req.headers_mut());
-                ResponseFuture::passthrough(inner.call(req))
-            }
-            Current::Header(value, None) => {
-                prepare(&mut req, value);
-                ResponseFuture::passthrough(inner.call(req))
-            }
-            Current::Header(value, Some(stamp)) => {
-                let pending = Pending::new(inner, Arc::clone(auth), None);
-                ResponseFuture {
-                    state: pending.send(req, value, stamp),
-                }
-            }
-            Current::Cold => {
-                let fetch = auth.credential.fetch(auth.side(inner.clone()));
-                ResponseFuture {
-                    state: State::Fetching {
-                        fetch,
-                        pending: Some(Pending::new(inner, Arc::clone(auth), Some(req))),
-                    },
-                }
-            }
+        let credential = &*auth.credential;
+        if !credential.applies_to(path) {
+            add_default_headers(req.headers_mut());
+        } else if credential.cached() {
+            return ResponseFuture {
+                state: Pending::new(inner, Arc::clone(auth)).send(req, None),
+            };
+        } else if let Applied::Nothing =
+            credential.apply(req.headers_mut(), &|| auth.side(inner.clone()))
+        {
+            add_default_headers(req.headers_mut());
         }
+        ResponseFuture::passthrough(inner.call(req))
     }
 }
 
-fn add_default_headers(headers: &mut http::HeaderMap) {
+/// GitHub's default headers, prepared once.
+static DEFAULT_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(USER_AGENT, USER_AGENT_VALUE);
+    headers.insert(ACCEPT, ACCEPT_VALUE);
+    headers.insert(API_VERSION_HEADER, API_VERSION_VALUE);
+    headers
+});
+
+/// Adds GitHub's default headers where absent (a request without headers gets a copy of the
+/// prepared set: one copy instead of three inserts).
+pub(crate) fn add_default_headers(headers: &mut HeaderMap) {
+    if headers.is_empty() {
+        headers.clone_from(&DEFAULT_HEADERS);
+        return;
+    }
     headers.entry(USER_AGENT).or_insert(USER_AGENT_VALUE);
     headers.entry(ACCEPT).or_insert(ACCEPT_VALUE);
     headers
         .entry(API_VERSION_HEADER)
         .or_insert(API_VERSION_VALUE);
-}
-
-/// Makes a request as it goes to GitHub: required headers where absent, and the credential.
-fn prepare<B>(req: &mut Request<B>, credential: HeaderValue) {
-    let headers = req.headers_mut();
-    add_default_headers(headers);
-    headers.insert(AUTHORIZATION, credential);
 }
 
 /// A request on its way with a cached credential, and what is needed to replay it after a 401.
@@ -254,7 +245,7 @@ struct Pending<S, B> {
     /// to send; during a call, a copy kept for a replay (only when its body can be cloned).
     req: Option<Request<B>>,
     /// The credential to send it with; `None`: look the current one up.
-    credential: Option<(HeaderValue, Stamp)>,
+    credential: Option<(Arc<Authorization>, Stamp)>,
     /// The credential the request in flight carries.
     stamp: Option<Stamp>,
     /// Whether `inner` was polled ready for the next call.
@@ -265,16 +256,17 @@ struct Pending<S, B> {
     renewed: bool,
 }
 
-impl<S, B> Pending<S, B>
+impl<S, B, RB> Pending<S, B>
 where
-    S: Service<Request<B>>,
-    B: 'static,
+    S: Service<Request<B>, Response = Response<RB>> + HttpClient<B, RB>,
+    B: RequestBody,
+    RB: ResponseBody,
 {
-    fn new(inner: S, auth: Arc<Auth>, req: Option<Request<B>>) -> Box<Self> {
+    fn new(inner: S, auth: Arc<Auth>) -> Box<Self> {
         Box::new(Self {
             inner,
             auth,
-            req,
+            req: None,
             credential: None,
             stamp: None,
             ready: true,
@@ -283,19 +275,43 @@ where
         })
     }
 
-    /// Sends `req` with `value` through the ready inner service. The copy for a replay is taken
-    /// before our headers go in: for the usual request that is a copy of an empty header map.
+    /// Sends `req` (as the caller gave it) through the ready inner service with `given`, or else
+    /// with the cached credential; with nothing cached, waits for the exchange instead. The copy
+    /// for a replay is taken before our headers go in: for the usual request that is a copy of
+    /// an empty header map.
     fn send(
         mut self: Box<Self>,
         mut req: Request<B>,
-        value: HeaderValue,
-        stamp: Stamp,
+        given: Option<(Arc<Authorization>, Stamp)>,
     ) -> State<S, B> {
         debug_assert!(self.ready, "the inner service must be ready");
-        if self.auth.replay {
-            self.req = try_clone(&req);
-        }
-        prepare(&mut req, value);
+        self.req = if self.auth.replay {
+            try_clone(&req)
+        } else {
+            None
+        };
+        let stamp = if let Some((authorization, stamp)) = given {
+            authorization.apply(req.headers_mut());
+            stamp
+        } else {
+            let auth = &self.auth;
+            let inner = &self.inner;
+            match auth
+                .credential
+                .apply(req.headers_mut(), &|| auth.side(inner.clone()))
+            {
+                Applied::Cached(stamp) => stamp,
+                // Only cached credentials get here: `Cold` is the one other answer.
+                Applied::Cold | Applied::Fixed | Applied::Nothing => {
+                    let fetch = auth.credential.fetch(auth.side(inner.clone()));
+                    self.req = Some(req);
+                    return State::Fetching {
+                        fetch,
+                        pending: Some(self),
+                    };
+                }
+            }
+        };
         self.stamp = Some(stamp);
         self.ready = false;
         State::Calling {
@@ -326,7 +342,7 @@ pin_project! {
         Passthrough { #[pin] fut: S::Future },
         /// Waiting for the single exchange in flight.
         Fetching {
-            fetch: BoxFuture<'static, Result<(HeaderValue, Stamp), Error>>,
+            fetch: BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>>,
             pending: Option<Box<Pending<S, B>>>,
         },
         /// Waiting for the inner service, ready to react to a 401.
@@ -399,30 +415,9 @@ where
                     }
                     let mut pending = pending.take().expect("polled after completion");
                     let req = pending.req.take().expect("a request to send");
-                    let credential = match pending.credential.take() {
-                        Some(credential) => credential,
-                        // After a replication pause: the credential now in the cache.
-                        None => match pending
-                            .auth
-                            .credential
-                            .current(&|| pending.auth.side(pending.inner.clone()))
-                        {
-                            Current::Header(value, Some(stamp)) => (value, stamp),
-                            Current::Header(..) | Current::Nothing | Current::Cold => {
-                                let fetch = pending
-                                    .auth
-                                    .credential
-                                    .fetch(pending.auth.side(pending.inner.clone()));
-                                pending.req = Some(req);
-                                self.as_mut().project().state.set(State::Fetching {
-                                    fetch,
-                                    pending: Some(pending),
-                                });
-                                continue;
-                            }
-                        },
-                    };
-                    pending.send(req, credential.0, credential.1)
+                    // After a replication pause there is no credential given: the cached one goes.
+                    let given = pending.credential.take();
+                    pending.send(req, given)
                 }
                 StateProj::Calling { fut, pending } => {
                     let response = ready!(fut.poll(cx)).map_err(Error::inner)?;
@@ -538,5 +533,12 @@ mod tests {
         assert_eq!(headers[USER_AGENT], "mine/1");
         assert_eq!(headers[ACCEPT], GITHUB_JSON);
         assert_eq!(headers[API_VERSION_HEADER], API_VERSION);
+
+        let mut empty = http::HeaderMap::new();
+        add_default_headers(&mut empty);
+        assert_eq!(empty.len(), 3);
+        assert_eq!(empty[USER_AGENT], USER_AGENT_VALUE);
+        assert_eq!(empty[ACCEPT], GITHUB_JSON);
+        assert_eq!(empty[API_VERSION_HEADER], API_VERSION);
     }
 }

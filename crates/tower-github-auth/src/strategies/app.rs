@@ -317,7 +317,7 @@ impl AppAuth {
     /// A JWT for this App, valid for at least 30 seconds (the cached one when it is).
     pub async fn jwt(&self) -> Result<SecretString, Error> {
         let entry = self.jwt_credential().obtain().await?;
-        let header = entry.header.to_str().unwrap_or_default();
+        let header = entry.authorization.value().to_str().unwrap_or_default();
         Ok(SecretString::from(
             header.strip_prefix("Bearer ").unwrap_or(header).to_owned(),
         ))
@@ -344,7 +344,13 @@ impl AppAuth {
         loop {
             let entry = jwt.obtain().await?;
             let answer = side
-                .rest_raw(exchange, method.clone(), path, Some(&entry.header), body)
+                .rest_raw(
+                    exchange,
+                    method.clone(),
+                    path,
+                    Some(entry.authorization.value()),
+                    body,
+                )
                 .await?;
             if answer.status == StatusCode::UNAUTHORIZED && !retried {
                 tracing::info!(%exchange, "GitHub refused the App JWT; signing a new one");

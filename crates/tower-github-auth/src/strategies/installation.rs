@@ -44,7 +44,7 @@ use serde::Deserialize;
 use tower_layer::Layer;
 
 use crate::AppIssuer;
-use crate::cache::{Fresh, InstallationKey, Lookup, Slot};
+use crate::cache::{Fresh, InstallationKey, Slot};
 use crate::credential::{Mint, sensitive_header};
 use crate::error::{Error, Exchange};
 use crate::service::{Auth, AuthService, HttpClient, RequestBody, ResponseBody};
@@ -258,7 +258,7 @@ impl AppInstallationAuth {
                 Arc::clone(&self.app.shared.clock),
             )
         };
-        if let Lookup::Warm(entry) = credential.slot.lookup(|| credential.mint(side())) {
+        if let Some(entry) = credential.slot.lookup(|| credential.mint(side())) {
             return Ok(entry.value.clone());
         }
         let entry = credential.slot.obtain(|| credential.mint(side())).await?;

@@ -261,10 +261,10 @@ impl<S> Layer<S> for OAuthAppAuth {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let credential = Fixed {
-            header: self.basic(),
-            path_prefix: Some(format!("/applications/{}/", self.client_id)),
-        };
+        let credential = Fixed::new(
+            self.basic(),
+            Some(format!("/applications/{}/", self.client_id)),
+        );
         let auth = Auth::new(
             self.endpoints.clone(),
             Arc::clone(&self.clock),

@@ -109,10 +109,7 @@ impl<S> Layer<S> for TokenAuth {
     fn layer(&self, inner: S) -> Self::Service {
         let header = sensitive_header("Bearer", self.token.expose_secret(), "token")
             .expect("validated in TokenAuth::new");
-        let credential = Fixed {
-            header,
-            path_prefix: None,
-        };
+        let credential = Fixed::new(header, None);
         let auth = Auth::new(
             self.endpoints.clone(),
             Arc::new(Clock::default()),
