@@ -17,7 +17,10 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{ACCEPT, DATE, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{
+    Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
+    Version,
+};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
@@ -243,7 +246,7 @@ struct Pending<S, B> {
     auth: Arc<Auth>,
     /// The caller's request as given (no credential, no default headers): before a call, the one
     /// to send; during a call, a copy kept for a replay (only when its body can be cloned).
-    req: Option<Request<B>>,
+    req: Option<Replay<B>>,
     /// The credential to send it with; `None`: look the current one up.
     credential: Option<(Arc<Authorization>, Stamp)>,
     /// The credential the request in flight carries.
@@ -286,7 +289,7 @@ where
     ) -> State<S, B> {
         debug_assert!(self.ready, "the inner service must be ready");
         self.req = if self.auth.replay {
-            try_clone(&req)
+            Replay::copy(&req)
         } else {
             None
         };
@@ -304,7 +307,7 @@ where
                 // Only cached credentials get here: `Cold` is the one other answer.
                 Applied::Cold | Applied::Fixed | Applied::Nothing => {
                     let fetch = auth.credential.fetch(auth.side(inner.clone()));
-                    self.req = Some(req);
+                    self.req = Some(Replay::from(req));
                     return State::Fetching {
                         fetch,
                         pending: Some(self),
@@ -414,7 +417,7 @@ where
                         p.ready = true;
                     }
                     let mut pending = pending.take().expect("polled after completion");
-                    let req = pending.req.take().expect("a request to send");
+                    let req = pending.req.take().expect("a request to send").into();
                     // After a replication pause there is no credential given: the cached one goes.
                     let given = pending.credential.take();
                     pending.send(req, given)
@@ -474,16 +477,55 @@ where
     }
 }
 
-/// Copies a request whose body is one of the common clonable body types; `None` otherwise.
-fn try_clone<B: 'static>(req: &Request<B>) -> Option<Request<B>> {
-    let body = clone_body(req.body())?;
-    let mut copy = Request::new(body);
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    *copy.extensions_mut() = req.extensions().clone();
-    Some(copy)
+/// What a replay needs of the caller's request, kept while the request is out.
+struct Replay<B> {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: B,
+}
+
+impl<B: 'static> Replay<B> {
+    /// Copies a request whose body is one of the common clonable body types; `None` otherwise.
+    /// (Field by field: cheaper than building a `Request` that is sent only after a 401.)
+    fn copy(req: &Request<B>) -> Option<Self> {
+        Some(Self {
+            body: clone_body(req.body())?,
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+            extensions: req.extensions().clone(),
+        })
+    }
+}
+
+impl<B> From<Request<B>> for Replay<B> {
+    fn from(req: Request<B>) -> Self {
+        let (parts, body) = req.into_parts();
+        Self {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers: parts.headers,
+            extensions: parts.extensions,
+            body,
+        }
+    }
+}
+
+impl<B> From<Replay<B>> for Request<B> {
+    fn from(replay: Replay<B>) -> Self {
+        let mut req = Request::new(replay.body);
+        *req.method_mut() = replay.method;
+        *req.uri_mut() = replay.uri;
+        *req.version_mut() = replay.version;
+        *req.headers_mut() = replay.headers;
+        *req.extensions_mut() = replay.extensions;
+        req
+    }
 }
 
 fn clone_body<B: 'static>(body: &B) -> Option<B> {
@@ -515,14 +557,24 @@ mod tests {
             .header("x-a", "1")
             .body(Full::new(Bytes::from_static(b"hi")))
             .unwrap();
-        let copy = try_clone(&req).unwrap();
+        let copy: Request<_> = Replay::copy(&req).unwrap().into();
         assert_eq!(copy.headers()["x-a"], "1");
         assert_eq!(copy.method(), http::Method::POST);
-        assert!(try_clone(&Request::new(String::from("s"))).is_some());
+        assert_eq!(copy.uri(), "/x");
+        assert_eq!(
+            futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(
+                copy.into_body()
+            ))
+            .unwrap()
+            .unwrap()
+            .to_bytes(),
+            "hi"
+        );
+        assert!(Replay::copy(&Request::new(String::from("s"))).is_some());
 
         let streaming: Request<Stream> =
             Request::new(StreamBody::new(futures_util::stream::empty()));
-        assert!(try_clone(&streaming).is_none());
+        assert!(Replay::copy(&streaming).is_none());
     }
 
     #[test]
