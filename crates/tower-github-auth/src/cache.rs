@@ -100,6 +100,10 @@ pub(crate) struct Policy {
     pub(crate) backoff_base: Duration,
     /// Longest backoff.
     pub(crate) backoff_max: Duration,
+    /// Whether minting a new credential revokes the current one (a user-token refresh does:
+    /// GitHub ends the old access token with it). Then, once the refresh is due, requests wait
+    /// for it instead of going out with a token about to be refused.
+    pub(crate) refresh_revokes: bool,
 }
 
 impl Default for Policy {
@@ -109,6 +113,7 @@ impl Default for Policy {
             min_validity: Duration::from_secs(30),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            refresh_revokes: false,
         }
     }
 }
@@ -117,6 +122,7 @@ type Flight<T> = Shared<BoxFuture<'static, Result<Arc<Entry<T>>, Error>>>;
 
 /// Everything but the current entry: changed only under the slot's lock.
 struct State<T> {
+    policy: Policy,
     flight: Option<Flight<T>>,
     failures: u32,
     retry_at: Option<Instant>,
@@ -131,7 +137,8 @@ struct State<T> {
 pub(crate) struct Slot<T> {
     current: ArcSwapOption<Entry<T>>,
     state: Mutex<State<T>>,
-    policy: Policy,
+    /// [`Policy::refresh_revokes`], read without the lock.
+    refresh_revokes: bool,
     clock: Arc<Clock>,
 }
 
@@ -169,14 +176,15 @@ impl<T: Send + Sync + 'static> Slot<T> {
     pub(crate) fn new(policy: Policy, clock: Arc<Clock>) -> Self {
         Self {
             current: ArcSwapOption::empty(),
+            refresh_revokes: policy.refresh_revokes,
             state: Mutex::new(State {
+                policy,
                 flight: None,
                 failures: 0,
                 retry_at: None,
                 last_error: None,
                 generation: 0,
             }),
-            policy,
             clock,
         }
     }
@@ -196,6 +204,10 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 return None;
             }
             if entry.refresh_at.is_some_and(|at| now >= at) {
+                if self.refresh_revokes {
+                    // The refresh will end this token: wait for it ([`Slot::obtain`]).
+                    return None;
+                }
                 self.refresh_ahead(entry.stamp, now, refresh);
             }
         }
@@ -221,6 +233,12 @@ impl<T: Send + Sync + 'static> Slot<T> {
         }
     }
 
+    /// Changes how soon before expiry the next credential is refreshed (the current one keeps
+    /// the time it was given).
+    pub(crate) fn set_refresh_margin(&self, margin: Duration) {
+        self.lock().policy.refresh_margin = margin;
+    }
+
     /// The current entry, usable or not, without side effects.
     pub(crate) fn peek(&self) -> Option<Arc<Entry<T>>> {
         self.current.load_full()
@@ -233,17 +251,25 @@ impl<T: Send + Sync + 'static> Slot<T> {
     ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
         let now = Instant::now();
         let mut st = self.lock();
-        if let Some(entry) = self.current.load_full()
-            && entry.unusable_at.is_none_or(|at| now < at)
+        let usable = self
+            .current
+            .load_full()
+            .filter(|entry| entry.unusable_at.is_none_or(|at| now < at));
+        if let Some(entry) = &usable
+            && !(self.refresh_revokes && entry.refresh_at.is_some_and(|at| now >= at))
         {
-            return std::future::ready(Ok(entry)).boxed();
+            return std::future::ready(Ok(Arc::clone(entry))).boxed();
         }
         if let Some(flight) = &st.flight {
-            return flight.clone().boxed();
+            return or_still_usable(flight.clone(), usable);
         }
         if let (Some(retry_at), Some(last)) = (st.retry_at, &st.last_error)
             && now < retry_at
         {
+            if let Some(entry) = usable {
+                // The refresh failed, so the current token was not ended: keep using it.
+                return std::future::ready(Ok(entry)).boxed();
+            }
             let err = Error::Backoff {
                 failures: st.failures,
                 retry_in: retry_at - now,
@@ -251,7 +277,8 @@ impl<T: Send + Sync + 'static> Slot<T> {
             };
             return std::future::ready(Err(err)).boxed();
         }
-        self.start(&mut st, fetch()).boxed()
+        let flight = self.start(&mut st, fetch());
+        or_still_usable(flight, usable)
     }
 
     /// A new credential even if the current one is valid (a manual refresh); joins a running one.
@@ -310,17 +337,17 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 st.failures = 0;
                 st.retry_at = None;
                 st.last_error = None;
-                let entry = Arc::new(self.entry(fresh, st.generation, now));
+                let entry = Arc::new(self.entry(fresh, &st.policy, st.generation, now));
                 self.current.store(Some(Arc::clone(&entry)));
                 Ok(entry)
             }
             Err(err) => {
                 st.failures = st.failures.saturating_add(1);
-                let backoff = self
+                let backoff = st
                     .policy
                     .backoff_base
                     .saturating_mul(1 << (st.failures - 1).min(16))
-                    .min(self.policy.backoff_max);
+                    .min(st.policy.backoff_max);
                 st.retry_at = Some(now + backoff);
                 st.last_error = Some(err.clone());
                 tracing::warn!(failures = st.failures, ?backoff, error = %err, "exchange failed");
@@ -329,22 +356,19 @@ impl<T: Send + Sync + 'static> Slot<T> {
         }
     }
 
-    fn entry(&self, fresh: Fresh<T>, generation: u64, now: Instant) -> Entry<T> {
+    fn entry(&self, fresh: Fresh<T>, policy: &Policy, generation: u64, now: Instant) -> Entry<T> {
         let clock_expiry = fresh.expires_at.map(|at| self.clock().instant_of(at));
         let refresh_at = clock_expiry.map(|expires| {
             // Never refresh sooner than half the lifetime: a short-lived token must not loop.
             let lifetime = expires.saturating_duration_since(now);
-            expires - self.policy.refresh_margin.min(lifetime / 2)
+            expires - policy.refresh_margin.min(lifetime / 2)
         });
         Entry {
             authorization: Arc::new(Authorization::new(fresh.header)),
             expires_at: fresh.expires_at,
             value: fresh.value,
-            unusable_at: clock_expiry.map(|expires| {
-                expires
-                    .checked_sub(self.policy.min_validity)
-                    .unwrap_or(expires)
-            }),
+            unusable_at: clock_expiry
+                .map(|expires| expires.checked_sub(policy.min_validity).unwrap_or(expires)),
             refresh_at,
             stamp: Stamp {
                 generation,
@@ -355,6 +379,27 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
     fn clock(&self) -> &Clock {
         &self.clock
+    }
+}
+
+/// Waits on `flight`; if it fails while `usable` (a token whose refresh would have ended it) is
+/// still valid, the refresh did not end it: that one is used instead. A refused hook is the
+/// exception: the refresh went through, and the caller must hear of it ([`Error::Hook`]).
+fn or_still_usable<T: Send + Sync + 'static>(
+    flight: Flight<T>,
+    usable: Option<Arc<Entry<T>>>,
+) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
+    match usable {
+        None => flight.boxed(),
+        Some(old) => flight
+            .map(move |result| match result {
+                Err(err) if !matches!(err, Error::Hook(_)) => {
+                    tracing::debug!(error = %err, "refresh failed: the current token stays in use");
+                    Ok(old)
+                }
+                result => result,
+            })
+            .boxed(),
     }
 }
 
@@ -535,6 +580,45 @@ mod tests {
             panic!("the entry was already replaced: no second refresh")
         });
         assert_eq!(slot.lookup(unreachable_fetch).unwrap().value, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_that_ends_the_old_token_is_waited_for() {
+        let clock = Arc::new(Clock::default());
+        let policy = Policy {
+            refresh_revokes: true,
+            ..Policy::default()
+        };
+        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
+        let c = Arc::clone(&clock);
+        slot.obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+            .await
+            .unwrap();
+        assert_eq!(slot.lookup(unreachable_fetch).unwrap().value, 1);
+
+        // Due for refresh: the warm path sends nobody out with the old token.
+        tokio::time::advance(Duration::from_secs(56 * 60)).await;
+        assert!(slot.lookup(unreachable_fetch).is_none());
+        // A failed refresh did not end it: the waiters get the old token, during the backoff too.
+        let failed = slot.obtain(|| {
+            async {
+                Err(Error::GitHub {
+                    exchange: crate::Exchange::Refresh,
+                    status: http::StatusCode::BAD_GATEWAY,
+                    message: "down".into(),
+                })
+            }
+            .boxed()
+        });
+        assert_eq!(failed.await.unwrap().value, 1);
+        let during = slot.obtain(|| panic!("no attempt during the backoff"));
+        assert_eq!(during.await.unwrap().value, 1);
+        // After the backoff, the next refresh is waited for and its token used.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let c = Arc::clone(&clock);
+        let next =
+            slot.obtain(move || async move { Ok(fresh(2, Duration::from_secs(3600), &c)) }.boxed());
+        assert_eq!(next.await.unwrap().value, 2);
     }
 
     #[tokio::test(start_paused = true)]

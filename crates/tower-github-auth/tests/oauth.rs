@@ -362,9 +362,9 @@ async fn a_thousand_refresh_cycles_rotate_without_a_bad_refresh_token() {
     let started = std::time::Instant::now();
     for cycle in 0..CYCLES {
         let before = *counted.borrow();
-        // Even cycles: inside the refresh margin (a background refresh while requests use the
-        // old token, which the emulator ends when the refresh lands). Odd: past expiry (every
-        // request waits on the one refresh).
+        // Even cycles: inside the refresh margin. Odd: past expiry. Either way every request
+        // waits on the one refresh: it ends the old token (as GitHub does), so a request sent
+        // with the old one meanwhile would be refused.
         let step = if cycle % 2 == 0 { 65 } else { 121 };
         tokio::time::advance(Duration::from_secs(step)).await;
         let requests = (0..6).map(|i| send(if i % 2 == 0 { &a } else { &b }, get("/user")));
@@ -390,6 +390,11 @@ async fn a_thousand_refresh_cycles_rotate_without_a_bad_refresh_token() {
         counters.refusals_for("token_revoked"),
     );
     assert_eq!(counters.refusals_for("bad_refresh_token"), 0);
+    assert_eq!(
+        counters.refusals_for("token_revoked"),
+        0,
+        "no request went out with a token its refresh had ended"
+    );
     assert_eq!(counters.refreshes, CYCLES as u64);
     assert_eq!(counters.refresh_attempts, CYCLES as u64);
     assert_eq!(counters.oauth_code_exchanges, 1);
@@ -513,6 +518,50 @@ async fn a_refused_token_is_refreshed_and_the_request_replayed() {
     );
     assert_eq!(counters.refusals_for("token_revoked"), 10);
     assert_ne!(expose(user.token_set().access_token.as_ref()), revoked);
+}
+
+#[tokio::test(start_paused = true)]
+async fn user_token_knobs_refresh_margin_and_replay() {
+    let github = Emulator::builder()
+        .user_token_ttl(Duration::from_secs(8 * 3600))
+        .start()
+        .await
+        .unwrap();
+    let user = app_client(&github)
+        .as_web_user(github.issue_web_flow_code("octocat"))
+        .refresh_margin(Duration::from_secs(3600))
+        .replay_unauthorized(false)
+        .exchange_token(&client())
+        .await
+        .unwrap();
+    let svc = ServiceBuilder::new().layer(user.clone()).service(client());
+    let first = expose(user.token_set().access_token.as_ref());
+
+    // 6 h 59 into an 8 h token: outside the 1 h margin.
+    tokio::time::advance(Duration::from_secs(7 * 3600 - 60)).await;
+    assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(github.counters().refreshes, 0);
+    // 7 h: inside it (the default margin, 5 min, would wait until 7 h 55). The refresh ends the
+    // old token, so the request waits for it and goes with the new one.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(github.counters().refreshes, 1, "refreshed 1 h ahead");
+    assert_eq!(github.counters().refusals_for("token_revoked"), 0);
+    let second = expose(user.token_set().access_token.as_ref());
+    assert_ne!(second, first);
+
+    // Without replay, a refused token drops out of the cache and the 401 reaches the caller;
+    // the next request refreshes.
+    github.revoke(&second);
+    let (status, _) = send(&svc, get("/user")).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        github.counters().refreshes,
+        1,
+        "no replay, so no refresh yet"
+    );
+    assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(github.counters().refreshes, 2);
 }
 
 #[tokio::test(start_paused = true)]

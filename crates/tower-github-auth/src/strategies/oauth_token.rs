@@ -56,9 +56,13 @@
 //!
 //! So here:
 //! - the token lives in the crate's token cache: one exchange at a time (two refreshes of the same
-//!   token never run at once, whichever clone of the layer or manual call asks), refreshed in the
-//!   background ahead of expiry, a 401 drops it and the request is replayed once with a refreshed
-//!   one;
+//!   token never run at once, whichever clone of the layer or manual call asks), refreshed ahead
+//!   of expiry ([`refresh_margin`](OAuthTokenAuth::refresh_margin)), a 401 drops it and the
+//!   request is replayed once with a refreshed one;
+//! - a refresh ends the old access token at GitHub, so unlike installation tokens (which stay
+//!   valid until they expire) the requests that arrive while it runs wait for it, one round trip
+//!   every few hours, rather than go out with a token about to be refused; if the refresh fails,
+//!   the old token was not ended and is used until it expires;
 //! - the latest refresh token is kept in state shared by every clone (and by the
 //!   [`OAuthWebAuth`](crate::OAuthWebAuth) or [`OAuthDeviceAuth`](crate::OAuthDeviceAuth) it came
 //!   from);
@@ -235,7 +239,14 @@ impl UserToken {
         Arc::new(Self {
             client_id,
             client_secret,
-            slot: Arc::new(Slot::new(Policy::default(), Arc::clone(&clock))),
+            slot: Arc::new(Slot::new(
+                Policy {
+                    // A refresh ends the old access token: requests wait for the new one.
+                    refresh_revokes: true,
+                    ..Policy::default()
+                },
+                Arc::clone(&clock),
+            )),
             clock,
             state: Mutex::new(TokenState {
                 grant,
@@ -387,6 +398,7 @@ impl Mint for UserCredential {
 pub struct OAuthTokenAuth {
     pub(crate) user: Arc<UserToken>,
     pub(crate) endpoints: Endpoints,
+    replay: bool,
 }
 
 impl fmt::Debug for OAuthTokenAuth {
@@ -394,6 +406,7 @@ impl fmt::Debug for OAuthTokenAuth {
         f.debug_struct("OAuthTokenAuth")
             .field("user", &self.user)
             .field("endpoints", &self.endpoints)
+            .field("replay_unauthorized", &self.replay)
             .finish()
     }
 }
@@ -406,6 +419,20 @@ macro_rules! user_flow {
             /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
             pub fn endpoints(mut self, endpoints: $crate::Endpoints) -> Self {
                 self.token = self.token.endpoints(endpoints);
+                self
+            }
+
+            /// Refresh the user's token in the background once less than `margin` is left (see
+            /// [`OAuthTokenAuth::refresh_margin`](crate::OAuthTokenAuth::refresh_margin)).
+            pub fn refresh_margin(mut self, margin: ::std::time::Duration) -> Self {
+                self.token = self.token.refresh_margin(margin);
+                self
+            }
+
+            /// Whether a request refused with 401 is replayed once with a refreshed token (see
+            /// [`OAuthTokenAuth::replay_unauthorized`](crate::OAuthTokenAuth::replay_unauthorized)).
+            pub fn replay_unauthorized(mut self, replay: bool) -> Self {
+                self.token = self.token.replay_unauthorized(replay);
                 self
             }
 
@@ -512,12 +539,29 @@ impl OAuthTokenAuth {
         Self {
             user: UserToken::new(client_id, client_secret, grant, set, clock),
             endpoints,
+            replay: true,
         }
     }
 
     /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
     pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
         self.endpoints = endpoints;
+        self
+    }
+
+    /// Refresh in the background once less than `margin` is left before the token expires
+    /// (default 5 minutes; never before half of the token's life has passed). Shared by every
+    /// clone; it applies from the next token on.
+    pub fn refresh_margin(self, margin: Duration) -> Self {
+        self.user.slot.set_refresh_margin(margin);
+        self
+    }
+
+    /// Whether a request refused with 401 is replayed once with a refreshed token (default: yes,
+    /// when its body can be copied: `Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`).
+    /// Without it, the 401 still drops the token, and reaches the caller.
+    pub fn replay_unauthorized(mut self, replay: bool) -> Self {
+        self.replay = replay;
         self
     }
 
@@ -637,11 +681,12 @@ impl<S> Layer<S> for OAuthTokenAuth {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let auth = Auth::new(
+        let mut auth = Auth::new(
             self.endpoints.clone(),
             Arc::clone(&self.user.clock),
             Arc::new(UserCredential(Arc::clone(&self.user))),
         );
+        auth.replay = self.replay;
         AuthService::new(inner, auth)
     }
 }
