@@ -187,12 +187,17 @@ where
     started.elapsed()
 }
 
-fn parallel(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The runtime the exchanges run on: two worker threads, one per core of a small CI machine.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn parallel(c: &mut Criterion) {
+    let rt = two_workers();
     let _guard = rt.enter();
     let noop = github(Arc::new(AtomicUsize::new(0)), Duration::ZERO);
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -218,11 +223,7 @@ fn parallel(c: &mut Criterion) {
 }
 
 fn cold_burst(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     let mut group = c.benchmark_group("cold_burst");
     group.sample_size(10);
     let exchanges = Arc::new(AtomicUsize::new(0));

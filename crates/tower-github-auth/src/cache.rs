@@ -498,6 +498,16 @@ mod tests {
         }
     }
 
+    /// A mint for `Slot::obtain`/`renew`: token `n`, valid for `ttl`.
+    fn minting(
+        n: u32,
+        ttl: Duration,
+        clock: &Arc<Clock>,
+    ) -> impl FnOnce() -> BoxFuture<'static, Result<Fresh<u32>, Error>> + use<> {
+        let clock = Arc::clone(clock);
+        move || async move { Ok(fresh(n, ttl, &clock)) }.boxed()
+    }
+
     fn slot() -> (Arc<Slot<u32>>, Arc<Clock>) {
         let clock = Arc::new(Clock::default());
         (
@@ -532,8 +542,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn refresh_ahead_keeps_serving_the_old_token() {
         let (slot, clock) = slot();
-        let c = Arc::clone(&clock);
-        slot.obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
         // 56 minutes later: inside the 5-minute margin.
@@ -565,15 +574,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_reader_holding_a_replaced_entry_does_not_refresh_again() {
         let (slot, clock) = slot();
-        let c = Arc::clone(&clock);
         let old = slot
-            .obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+            .obtain(minting(1, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
         tokio::time::advance(Duration::from_secs(56 * 60)).await;
         // A reader saw the old entry due for refresh; meanwhile the refresh finished.
-        let c = Arc::clone(&clock);
-        slot.renew(move || async move { Ok(fresh(2, Duration::from_secs(3600), &c)) }.boxed())
+        slot.renew(minting(2, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
         slot.refresh_ahead(old.stamp(), Instant::now(), || {
@@ -590,8 +597,7 @@ mod tests {
             ..Policy::default()
         };
         let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
-        let c = Arc::clone(&clock);
-        slot.obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
         assert_eq!(slot.lookup(unreachable_fetch).unwrap().value, 1);
@@ -615,17 +621,14 @@ mod tests {
         assert_eq!(during.await.unwrap().value, 1);
         // After the backoff, the next refresh is waited for and its token used.
         tokio::time::advance(Duration::from_secs(2)).await;
-        let c = Arc::clone(&clock);
-        let next =
-            slot.obtain(move || async move { Ok(fresh(2, Duration::from_secs(3600), &c)) }.boxed());
+        let next = slot.obtain(minting(2, Duration::from_secs(3600), &clock));
         assert_eq!(next.await.unwrap().value, 2);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_entry_is_not_sent_in_its_last_seconds() {
         let (slot, clock) = slot();
-        let c = Arc::clone(&clock);
-        slot.obtain(move || async move { Ok(fresh(1, Duration::from_secs(600), &c)) }.boxed())
+        slot.obtain(minting(1, Duration::from_secs(600), &clock))
             .await
             .unwrap();
         // 600 s of life, refresh from half-life; unusable in the last 30 s (min_validity).
@@ -672,14 +675,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn invalidate_drops_only_the_refused_token() {
         let (slot, clock) = slot();
-        let c = Arc::clone(&clock);
         let first = slot
-            .obtain(move || async move { Ok(fresh(1, Duration::from_secs(3600), &c)) }.boxed())
+            .obtain(minting(1, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
-        let c = Arc::clone(&clock);
         let second = slot
-            .renew(move || async move { Ok(fresh(2, Duration::from_secs(3600), &c)) }.boxed())
+            .renew(minting(2, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
         slot.invalidate(first.stamp());

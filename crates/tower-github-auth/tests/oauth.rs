@@ -54,11 +54,12 @@ struct Seen(Arc<Mutex<Vec<Record>>>);
 /// A request's path, `Authorization` and body.
 type Record = (String, Option<String>, String);
 
-/// The hyper-util client, recording each request before sending it.
+/// The hyper-util client, recording each request (after `rewrite`) before sending it.
 #[derive(Clone)]
 struct Recording {
     inner: HttpClient,
     seen: Seen,
+    rewrite: fn(Request<Full<Bytes>>) -> Request<Full<Bytes>>,
 }
 
 impl tower::Service<Request<Full<Bytes>>> for Recording {
@@ -74,28 +75,39 @@ impl tower::Service<Request<Full<Bytes>>> for Recording {
     }
 
     fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
+        let req = (self.rewrite)(req);
         self.seen.record(&req);
         tower::Service::call(&mut self.inner, req)
     }
 }
 
+/// A request's full body, read at once.
+fn body_of(req: &Request<Full<Bytes>>) -> Bytes {
+    req.body()
+        .clone()
+        .collect()
+        .now_or_never()
+        .expect("a full body is ready")
+        .expect("infallible")
+        .to_bytes()
+}
+
 impl Seen {
     fn client(&self) -> Recording {
+        self.rewriting(|req| req)
+    }
+
+    /// A recording client that changes each request with `rewrite` before it goes out.
+    fn rewriting(&self, rewrite: fn(Request<Full<Bytes>>) -> Request<Full<Bytes>>) -> Recording {
         Recording {
             inner: client(),
             seen: self.clone(),
+            rewrite,
         }
     }
 
     fn record(&self, req: &Request<Full<Bytes>>) {
-        let body = req
-            .body()
-            .clone()
-            .collect()
-            .now_or_never()
-            .expect("a full body is ready")
-            .expect("infallible")
-            .to_bytes();
+        let body = body_of(req);
         let auth = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -767,6 +779,36 @@ async fn device_flow_refusals_are_typed_errors() {
         OAuthDeviceAuth::new_sync("Iv1.nobody", |_| {}, ["repo"]).endpoints(endpoints(&github));
     let err = unknown.exchange_token(&client()).await.unwrap_err();
     assert_eq!(err.oauth_error(), Some("incorrect_client_credentials"));
+
+    // A device code GitHub does not know (here: rewritten on its way by the inner service).
+    let github = Emulator::start().await.unwrap();
+    let shown = Arc::default();
+    let err = device(&github, &shown)
+        .exchange_token(&Seen::default().rewriting(forget_device_code))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::OAuth { exchange: Exchange::DevicePoll, error, .. } if error == "incorrect_device_code"),
+        "{err}"
+    );
+    assert_eq!(github.counters().device_polls, 1, "no second poll");
+}
+
+/// Replaces the device code of a device-flow poll with one GitHub does not know.
+fn forget_device_code(req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut form: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body_of(&req)).unwrap_or_default();
+    if !form.iter().any(|(key, _)| key == "device_code") {
+        return req;
+    }
+    for (key, value) in &mut form {
+        if key == "device_code" {
+            "unknown-device-code".clone_into(value);
+        }
+    }
+    let (parts, _) = req.into_parts();
+    let body = Full::new(Bytes::from(serde_urlencoded::to_string(&form).unwrap()));
+    Request::from_parts(parts, body)
 }
 
 // ---------------------------------------------------------------------------------------------
