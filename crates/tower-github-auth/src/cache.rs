@@ -6,7 +6,9 @@
 //! - **single flight**: however many requests find the slot empty or expired, one exchange runs
 //!   (in its own task, so a cancelled request does not cancel it) and all of them wait on it;
 //! - **refresh ahead**: once less than the refresh margin is left, the first request to notice starts
-//!   one background exchange and, like every other request, keeps using the still-valid credential;
+//!   one background exchange and, like every other request, keeps using the still-valid credential
+//!   (unless minting ends the current credential, as a user-token refresh does: then requests wait
+//!   for it, see [`Policy::refresh_revokes`]);
 //! - **backoff**: a failed exchange is reported to everyone who waited on it, and the next attempt
 //!   is not made before an exponential backoff has passed (requests in between get
 //!   [`Error::Backoff`] at once);
@@ -19,6 +21,7 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -92,7 +95,7 @@ impl<T> Entry<T> {
 /// How a slot treats time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Policy {
-    /// Refresh in the background once less than this is left.
+    /// Refresh once less than this is left (in the background, unless `refresh_revokes`).
     pub(crate) refresh_margin: Duration,
     /// A credential with less than this left is not sent at all.
     pub(crate) min_validity: Duration,
@@ -139,6 +142,9 @@ pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
     /// [`Policy::refresh_revokes`], read without the lock.
     refresh_revokes: bool,
+    /// Whether an exchange is in flight (set and cleared under the lock, read without it): with
+    /// `refresh_revokes`, the current credential is about to end, so nobody is sent with it.
+    refreshing: AtomicBool,
     clock: Arc<Clock>,
 }
 
@@ -177,6 +183,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         Self {
             current: ArcSwapOption::empty(),
             refresh_revokes: policy.refresh_revokes,
+            refreshing: AtomicBool::new(false),
             state: Mutex::new(State {
                 policy,
                 flight: None,
@@ -198,6 +205,10 @@ impl<T: Send + Sync + 'static> Slot<T> {
     ) -> Option<Warm<T>> {
         let guard = self.current.load();
         let entry = guard.as_deref()?;
+        if self.refresh_revokes && self.refreshing.load(Ordering::Acquire) {
+            // A refresh (perhaps a manual one) is about to end this token: wait for it.
+            return None;
+        }
         if entry.unusable_at.is_some() || entry.refresh_at.is_some() {
             let now = Instant::now();
             if entry.unusable_at.is_some_and(|at| now >= at) {
@@ -255,19 +266,26 @@ impl<T: Send + Sync + 'static> Slot<T> {
             .current
             .load_full()
             .filter(|entry| entry.unusable_at.is_none_or(|at| now < at));
+        // With `refresh_revokes`, a refresh due or running ends the current token: wait for it.
+        let ending = self.refresh_revokes
+            && (st.flight.is_some()
+                || usable
+                    .as_ref()
+                    .is_some_and(|e| e.refresh_at.is_some_and(|at| now >= at)));
         if let Some(entry) = &usable
-            && !(self.refresh_revokes && entry.refresh_at.is_some_and(|at| now >= at))
+            && !ending
         {
             return std::future::ready(Ok(Arc::clone(entry))).boxed();
         }
         if let Some(flight) = &st.flight {
-            return or_still_usable(flight.clone(), usable);
+            return self.or_still_usable(flight.clone(), usable);
         }
         if let (Some(retry_at), Some(last)) = (st.retry_at, &st.last_error)
             && now < retry_at
         {
             if let Some(entry) = usable {
-                // The refresh failed, so the current token was not ended: keep using it.
+                // The last refresh failed without ending the current token (one that did end
+                // it, a refused hook, dropped it in `finish`): keep using it until it expires.
                 return std::future::ready(Ok(entry)).boxed();
             }
             let err = Error::Backoff {
@@ -278,7 +296,42 @@ impl<T: Send + Sync + 'static> Slot<T> {
             return std::future::ready(Err(err)).boxed();
         }
         let flight = self.start(&mut st, fetch());
-        or_still_usable(flight, usable)
+        self.or_still_usable(flight, usable)
+    }
+
+    /// Waits on `flight`; if it fails while `usable` (a token whose refresh would have ended it)
+    /// is still the current one and still valid, the refresh did not end it: that one is used
+    /// instead. (A refused hook means the refresh went through: `finish` has dropped the token,
+    /// and the caller hears of it, [`Error::Hook`].)
+    fn or_still_usable(
+        self: &Arc<Self>,
+        flight: Flight<T>,
+        usable: Option<Arc<Entry<T>>>,
+    ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
+        let Some(old) = usable else {
+            return flight.boxed();
+        };
+        let slot = Arc::clone(self);
+        flight
+            .map(move |result| {
+                let err = match result {
+                    Ok(entry) => return Ok(entry),
+                    Err(err) => err,
+                };
+                let still_current = slot
+                    .current
+                    .load()
+                    .as_ref()
+                    .is_some_and(|current| Arc::ptr_eq(current, &old));
+                let still_valid = old.unusable_at.is_none_or(|at| Instant::now() < at);
+                if still_current && still_valid {
+                    tracing::debug!(error = %err, "refresh failed: the current token stays in use");
+                    Ok(old)
+                } else {
+                    Err(err)
+                }
+            })
+            .boxed()
     }
 
     /// A new credential even if the current one is valid (a manual refresh); joins a running one.
@@ -324,6 +377,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
             .boxed()
             .shared();
         st.flight = Some(flight.clone());
+        self.refreshing.store(true, Ordering::Release);
         flight
     }
 
@@ -331,6 +385,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         let now = Instant::now();
         let mut st = self.lock();
         st.flight = None;
+        self.refreshing.store(false, Ordering::Release);
         match result {
             Ok(fresh) => {
                 st.generation += 1;
@@ -350,6 +405,10 @@ impl<T: Send + Sync + 'static> Slot<T> {
                     .min(st.policy.backoff_max);
                 st.retry_at = Some(now + backoff);
                 st.last_error = Some(err.clone());
+                if self.refresh_revokes && matches!(err, Error::Hook(_)) {
+                    // GitHub refreshed (ending the current token) but the new set was refused.
+                    self.current.store(None);
+                }
                 tracing::warn!(failures = st.failures, ?backoff, error = %err, "exchange failed");
                 Err(err)
             }
@@ -379,27 +438,6 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
     fn clock(&self) -> &Clock {
         &self.clock
-    }
-}
-
-/// Waits on `flight`; if it fails while `usable` (a token whose refresh would have ended it) is
-/// still valid, the refresh did not end it: that one is used instead. A refused hook is the
-/// exception: the refresh went through, and the caller must hear of it ([`Error::Hook`]).
-fn or_still_usable<T: Send + Sync + 'static>(
-    flight: Flight<T>,
-    usable: Option<Arc<Entry<T>>>,
-) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
-    match usable {
-        None => flight.boxed(),
-        Some(old) => flight
-            .map(move |result| match result {
-                Err(err) if !matches!(err, Error::Hook(_)) => {
-                    tracing::debug!(error = %err, "refresh failed: the current token stays in use");
-                    Ok(old)
-                }
-                result => result,
-            })
-            .boxed(),
     }
 }
 
@@ -623,6 +661,57 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         let next = slot.obtain(minting(2, Duration::from_secs(3600), &clock));
         assert_eq!(next.await.unwrap().value, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_refresh_that_ends_the_token_is_waited_for_even_before_it_is_due() {
+        let clock = Arc::new(Clock::default());
+        let policy = Policy {
+            refresh_revokes: true,
+            ..Policy::default()
+        };
+        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
+        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
+            .await
+            .unwrap();
+        // A manual refresh, long before the margin.
+        let c = Arc::clone(&clock);
+        let manual = slot.renew(move || {
+            async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(fresh(2, Duration::from_secs(3600), &c))
+            }
+            .boxed()
+        });
+        tokio::task::yield_now().await;
+        assert!(slot.lookup(unreachable_fetch).is_none(), "not sent with 1");
+        let waiting = slot.obtain(|| panic!("joins the running refresh"));
+        assert_eq!(waiting.await.unwrap().value, 2);
+        assert_eq!(manual.await.unwrap().value, 2);
+        assert_eq!(slot.lookup(unreachable_fetch).unwrap().value, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_falls_back_only_to_a_token_still_valid() {
+        let clock = Arc::new(Clock::default());
+        let policy = Policy {
+            refresh_revokes: true,
+            ..Policy::default()
+        };
+        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
+        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(56 * 60)).await;
+        // The refresh takes 5 minutes to fail: by then token 1 is in its last 30 s.
+        let slow_failure = slot.obtain(|| {
+            async {
+                tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+                Err(Error::TaskFailed)
+            }
+            .boxed()
+        });
+        assert!(matches!(slow_failure.await, Err(Error::TaskFailed)));
     }
 
     #[tokio::test(start_paused = true)]

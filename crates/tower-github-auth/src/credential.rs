@@ -265,6 +265,7 @@ mod tests {
         let mut dressed = HeaderMap::new();
         dressed.insert(USER_AGENT, HeaderValue::from_static("mine/1"));
         dressed.insert(AUTHORIZATION, HeaderValue::from_static("token stale"));
+        dressed.append(AUTHORIZATION, HeaderValue::from_static("token staler"));
         dressed.insert("x-custom", HeaderValue::from_static("1"));
         authorization.apply(&mut dressed);
         assert_eq!(dressed.len(), 5);

@@ -53,10 +53,11 @@
 //! - Every exchange (installation token, refresh, ...) is a request **through your inner service**,
 //!   so what you stacked below the layer (TLS, proxy, retries, tracing) applies to it.
 //! - Minted credentials live in one token cache: one exchange however many requests arrive at
-//!   once, a background refresh before expiry (a warm request never waits), backoff after a
-//!   failure, GitHub's clock learned from its `Date` header, a 401 drops the cached credential and
-//!   the request is replayed once when its body can be cloned (`Full<Bytes>`, `Empty<Bytes>`,
-//!   `String`, `Bytes`, `Vec<u8>`).
+//!   once, a background refresh before expiry (a warm request never waits; user tokens, whose
+//!   refresh ends the old one at GitHub, are the exception: requests wait for that refresh),
+//!   backoff after a failure, GitHub's clock learned from its `Date` header, a 401 drops the
+//!   cached credential and the request is replayed once when its body can be cloned
+//!   (`Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str`, `()`).
 //! - Secrets are never shown by `Debug`, `Display` or logs, and headers carrying them are marked
 //!   sensitive.
 //!

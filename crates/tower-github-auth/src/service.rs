@@ -553,14 +553,22 @@ mod tests {
     fn clonable_bodies_are_copied() {
         type Stream =
             StreamBody<futures_util::stream::Empty<Result<http_body::Frame<Bytes>, BoxError>>>;
+        #[derive(Clone, Debug, PartialEq)]
+        struct Marker(u32);
         let req = Request::post("/x")
             .header("x-a", "1")
+            .header("x-a", "2")
+            .version(http::Version::HTTP_2)
+            .extension(Marker(7))
             .body(Full::new(Bytes::from_static(b"hi")))
             .unwrap();
         let copy: Request<_> = Replay::copy(&req).unwrap().into();
-        assert_eq!(copy.headers()["x-a"], "1");
+        let values: Vec<_> = copy.headers().get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
         assert_eq!(copy.method(), http::Method::POST);
         assert_eq!(copy.uri(), "/x");
+        assert_eq!(copy.version(), http::Version::HTTP_2);
+        assert_eq!(copy.extensions().get::<Marker>(), Some(&Marker(7)));
         assert_eq!(
             futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(
                 copy.into_body()

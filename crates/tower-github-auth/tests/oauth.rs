@@ -533,6 +533,53 @@ async fn a_refused_token_is_refreshed_and_the_request_replayed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn after_a_refused_hook_the_ended_token_is_not_sent() {
+    let github = Emulator::builder()
+        .user_token_ttl(Duration::from_secs(120))
+        .start()
+        .await
+        .unwrap();
+    let failing = Arc::new(AtomicBool::new(false));
+    let user = app_client(&github)
+        .as_web_user(github.issue_web_flow_code("octocat"))
+        .replay_unauthorized(false)
+        .on_refresh({
+            let failing = Arc::clone(&failing);
+            move |_set: TokenSet| {
+                let fail = failing.load(Ordering::SeqCst);
+                async move {
+                    if fail {
+                        Err(std::io::Error::other("the token store is down"))
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        });
+    let svc = ServiceBuilder::new().layer(user.clone()).service(client());
+    assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
+
+    // Inside the refresh margin, the old token still valid: the refresh goes through at GitHub
+    // (ending the old token) but the hook refuses the new set.
+    failing.store(true, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(65)).await;
+    let err = send(&svc, get("/user")).await.unwrap_err();
+    assert!(matches!(err, Error::Hook(_)), "{err}");
+    // During the backoff nothing goes out with the ended token.
+    let during = send(&svc, get("/user")).await.unwrap_err();
+    assert!(matches!(during, Error::Backoff { .. }), "{during}");
+    assert_eq!(github.counters().refusals_for("token_revoked"), 0);
+    // After it, the newest refresh token works.
+    failing.store(false, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
+    let counters = github.counters();
+    assert_eq!(counters.refreshes, 2);
+    assert_eq!(counters.refusals_for("token_revoked"), 0);
+    assert_eq!(counters.refusals_for("bad_refresh_token"), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn user_token_knobs_refresh_margin_and_replay() {
     let github = Emulator::builder()
         .user_token_ttl(Duration::from_secs(8 * 3600))

@@ -61,8 +61,9 @@
 //!   request is replayed once with a refreshed one;
 //! - a refresh ends the old access token at GitHub, so unlike installation tokens (which stay
 //!   valid until they expire) the requests that arrive while it runs wait for it, one round trip
-//!   every few hours, rather than go out with a token about to be refused; if the refresh fails,
-//!   the old token was not ended and is used until it expires;
+//!   every few hours, rather than go out with a token about to be refused; if the refresh fails
+//!   without GitHub ending the old token, that one is used until it expires (a refused
+//!   [`on_refresh`](OAuthTokenAuth::on_refresh) hook means GitHub did end it: it is dropped);
 //! - the latest refresh token is kept in state shared by every clone (and by the
 //!   [`OAuthWebAuth`](crate::OAuthWebAuth) or [`OAuthDeviceAuth`](crate::OAuthDeviceAuth) it came
 //!   from);
@@ -422,7 +423,7 @@ macro_rules! user_flow {
                 self
             }
 
-            /// Refresh the user's token in the background once less than `margin` is left (see
+            /// Refresh the user's token once less than `margin` is left (see
             /// [`OAuthTokenAuth::refresh_margin`](crate::OAuthTokenAuth::refresh_margin)).
             pub fn refresh_margin(mut self, margin: ::std::time::Duration) -> Self {
                 self.token = self.token.refresh_margin(margin);
@@ -549,16 +550,18 @@ impl OAuthTokenAuth {
         self
     }
 
-    /// Refresh in the background once less than `margin` is left before the token expires
-    /// (default 5 minutes; never before half of the token's life has passed). Shared by every
-    /// clone; it applies from the next token on.
+    /// Refresh once less than `margin` is left before the token expires (default 5 minutes;
+    /// never before half of the token's life has passed). The refresh ends the old token at
+    /// GitHub, so the requests that arrive while it runs wait for it. Shared by every clone; it
+    /// applies from the next token on.
     pub fn refresh_margin(self, margin: Duration) -> Self {
         self.user.slot.set_refresh_margin(margin);
         self
     }
 
     /// Whether a request refused with 401 is replayed once with a refreshed token (default: yes,
-    /// when its body can be copied: `Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`).
+    /// when its body can be copied: `Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`,
+    /// `&'static str`, `()`).
     /// Without it, the 401 still drops the token, and reaches the caller.
     pub fn replay_unauthorized(mut self, replay: bool) -> Self {
         self.replay = replay;
@@ -592,7 +595,7 @@ impl OAuthTokenAuth {
     }
 
     /// Calls `hook` with every new token set, before any request uses it: after each refresh
-    /// (in the background, after a 401, or [`refresh`](Self::refresh)) and after the code
+    /// (ahead of expiry, after a 401, or [`refresh`](Self::refresh)) and after the code
     /// exchange or device flow that obtained the first one.
     ///
     /// Store the set there: the old refresh token no longer works. If the hook fails, the new
