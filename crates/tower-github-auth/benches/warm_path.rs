@@ -6,8 +6,6 @@
 //!   `TokenAuth`; a warm `AppInstallationAuth` (token cached), with and without the copy kept
 //!   for replaying a request after a 401. The `Authorization` values are built at run time, as
 //!   a real token is (a `'static` value would skip a reference count on every copy).
-//! - `parallel/*`: the same on both cores at once, one service clone per thread: time per
-//!   request per thread (no contention: the same figure as `warm`).
 //! - `cold_burst/10000`: 10,000 concurrent requests on an empty cache, over an inner service whose
 //!   token endpoint answers after 5 ms; prints how many exchanges were made.
 //!
@@ -159,71 +157,12 @@ fn warm(c: &mut Criterion) {
     group.finish();
 }
 
-/// Each of `threads` threads sends requests through its own clone of `svc`; criterion gets the
-/// wall time for `iters` requests on every thread at once.
-fn on_threads<S>(svc: &S, threads: usize, iters: u64) -> Duration
-where
-    S: Service<Request<Body>> + Clone + Send + 'static,
-    S::Error: std::fmt::Debug,
-{
-    let barrier = Arc::new(std::sync::Barrier::new(threads + 1));
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let mut svc = svc.clone();
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..iters {
-                    black_box(call_now(&mut svc));
-                }
-            })
-        })
-        .collect();
-    barrier.wait();
-    let started = Instant::now();
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    started.elapsed()
-}
-
-/// The runtime the exchanges run on: two worker threads, one per core of a small CI machine.
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+fn cold_burst(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-}
-
-fn parallel(c: &mut Criterion) {
-    let rt = two_workers();
-    let _guard = rt.enter();
-    let noop = github(Arc::new(AtomicUsize::new(0)), Duration::ZERO);
-    let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    let mut group = c.benchmark_group("parallel");
-
-    let bare = noop.clone();
-    group.bench_function("bare", |b| {
-        b.iter_custom(|iters| on_threads(&bare, threads, iters));
-    });
-    let mut value = bearer();
-    value.set_sensitive(true);
-    let set_header = SetRequestHeaderLayer::overriding(AUTHORIZATION, value).layer(noop.clone());
-    group.bench_function("set_request_header", |b| {
-        b.iter_custom(|iters| on_threads(&set_header, threads, iters));
-    });
-    let app_installation = installation().layer(noop.clone());
-    rt.block_on(app_installation.clone().oneshot(request()))
         .unwrap();
-    group.bench_function("app_installation_auth", |b| {
-        b.iter_custom(|iters| on_threads(&app_installation, threads, iters));
-    });
-    group.finish();
-}
-
-fn cold_burst(c: &mut Criterion) {
-    let rt = two_workers();
     let mut group = c.benchmark_group("cold_burst");
     group.sample_size(10);
     let exchanges = Arc::new(AtomicUsize::new(0));
@@ -258,5 +197,5 @@ fn cold_burst(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, warm, parallel, cold_burst);
+criterion_group!(benches, warm, cold_burst);
 criterion_main!(benches);

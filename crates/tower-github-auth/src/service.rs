@@ -191,29 +191,30 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        // The clone may not be ready; the service that was polled ready goes with this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = &self.auth;
-
         auth.endpoints.resolve(req.uri_mut());
         let Some(path) = auth.endpoints.api_path(req.uri()) else {
             // Host pin: a request to any other host carries no GitHub credential, and is untouched.
-            return ResponseFuture::passthrough(inner.call(req));
+            return ResponseFuture::passthrough(self.inner.call(req));
         };
         let credential = &*auth.credential;
         if !credential.applies_to(path) {
             add_default_headers(req.headers_mut());
         } else if credential.cached() {
+            // The future keeps the service (to replay the request, or to send it once an exchange
+            // is done): the one polled ready goes with it, and its clone (maybe not ready) stays.
+            let clone = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, clone);
             return ResponseFuture {
                 state: Pending::new(inner, Arc::clone(auth)).send(req, None),
             };
         } else if let Applied::Nothing =
-            credential.apply(req.headers_mut(), &|| auth.side(inner.clone()))
+            credential.apply(req.headers_mut(), &|| auth.side(self.inner.clone()))
         {
             add_default_headers(req.headers_mut());
         }
-        ResponseFuture::passthrough(inner.call(req))
+        // Nothing to keep for later: the ready service takes the request, as tower-http's do.
+        ResponseFuture::passthrough(self.inner.call(req))
     }
 }
 
