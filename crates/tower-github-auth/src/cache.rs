@@ -609,6 +609,39 @@ mod tests {
         assert_eq!(entry.value, 2);
     }
 
+    #[tokio::test]
+    async fn a_warm_lookup_takes_no_lock_a_refresh_holds() {
+        let (slot, clock) = slot();
+        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
+            .await
+            .unwrap();
+        // Another thread holds the slot's lock, as an exchange starting or finishing does.
+        let (locked, held) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                let _st = slot.lock();
+                locked.send(()).unwrap();
+                released.recv().ok();
+            })
+        };
+        held.recv().unwrap();
+        let (answer, answered) = std::sync::mpsc::channel();
+        let reader = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                let value = slot.lookup(unreachable_fetch).map(|entry| entry.value);
+                answer.send(value).unwrap();
+            })
+        };
+        let warm = answered.recv_timeout(std::time::Duration::from_secs(10));
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        reader.join().unwrap();
+        assert_eq!(warm, Ok(Some(1)), "the warm read waited for the lock");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_reader_holding_a_replaced_entry_does_not_refresh_again() {
         let (slot, clock) = slot();

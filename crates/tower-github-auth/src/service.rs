@@ -266,8 +266,8 @@ where
     B: RequestBody,
     RB: ResponseBody,
 {
-    fn new(inner: S, auth: Arc<Auth>) -> Box<Self> {
-        Box::new(Self {
+    fn new(inner: S, auth: Arc<Auth>) -> Self {
+        Self {
             inner,
             auth,
             req: None,
@@ -276,7 +276,7 @@ where
             ready: true,
             replays: 0,
             renewed: false,
-        })
+        }
     }
 
     /// Sends `req` (as the caller gave it) through the ready inner service with `given`, or else
@@ -284,7 +284,7 @@ where
     /// for a replay is taken before our headers go in: for the usual request that is a copy of
     /// an empty header map.
     fn send(
-        mut self: Box<Self>,
+        mut self,
         mut req: Request<B>,
         given: Option<(Arc<Authorization>, Stamp)>,
     ) -> State<S, B> {
@@ -347,12 +347,12 @@ pin_project! {
         /// Waiting for the single exchange in flight.
         Fetching {
             fetch: BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>>,
-            pending: Option<Box<Pending<S, B>>>,
+            pending: Option<Pending<S, B>>,
         },
         /// Waiting for the inner service, ready to react to a 401.
-        Calling { #[pin] fut: S::Future, pending: Option<Box<Pending<S, B>>> },
+        Calling { #[pin] fut: S::Future, pending: Option<Pending<S, B>> },
         /// Waiting for a fresh token to replicate, or for the inner service to be ready.
-        Waiting { #[pin] sleep: Option<Sleep>, pending: Option<Box<Pending<S, B>>> },
+        Waiting { sleep: Option<Pin<Box<Sleep>>>, pending: Option<Pending<S, B>> },
     }
 }
 
@@ -409,8 +409,8 @@ where
                     }
                 }
                 StateProj::Waiting { sleep, pending } => {
-                    if let Some(sleep) = sleep.as_pin_mut() {
-                        ready!(sleep.poll(cx));
+                    if let Some(sleep) = sleep {
+                        ready!(sleep.as_mut().poll(cx));
                     }
                     let p = pending.as_mut().expect("polled after completion");
                     if !p.ready {
@@ -442,7 +442,7 @@ where
 
 /// GitHub refused the credential: drop it (or wait for it to replicate), and decide on a replay.
 fn after_unauthorized<S, B, RB>(
-    mut p: Box<Pending<S, B>>,
+    mut p: Pending<S, B>,
     response: &Response<RB>,
 ) -> Option<State<S, B>>
 where
@@ -461,7 +461,7 @@ where
         Rejected::Wait(pause) => {
             p.replays += 1;
             Some(State::Waiting {
-                sleep: Some(tokio::time::sleep(pause)),
+                sleep: Some(Box::pin(tokio::time::sleep(pause))),
                 pending: Some(p),
             })
         }

@@ -240,9 +240,9 @@ impl AppAuth {
     }
 
     /// Whether a request refused with 401 is replayed once with a fresh token (default: yes, when
-    /// its body is `Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes` or `Vec<u8>`). Keeping the
-    /// copy (taken before this crate's headers go in) costs about 75 ns per request; without it,
-    /// the 401 still drops the token, and reaches the caller.
+    /// its body is `Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str`
+    /// or `()`). Keeping the copy (taken before this crate's headers go in) costs about 55 ns per
+    /// request; without it, the 401 still drops the token, and reaches the caller.
     pub fn replay_unauthorized(mut self, replay: bool) -> Self {
         self.replay = replay;
         self
