@@ -79,11 +79,9 @@ impl Base {
         if *scheme != self.scheme {
             return false;
         }
-        // Fast path: the authority exactly as configured.
-        if authority
-            .as_str()
-            .eq_ignore_ascii_case(self.authority.as_str())
-        {
+        // Fast path: the authority exactly as configured (byte for byte, then in any case).
+        let (given, ours) = (authority.as_str(), self.authority.as_str());
+        if given == ours || given.eq_ignore_ascii_case(ours) {
             return true;
         }
         if !authority.host().eq_ignore_ascii_case(self.authority.host()) {
