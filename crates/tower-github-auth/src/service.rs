@@ -4,8 +4,13 @@
 //! host passes through untouched; GitHub's required headers are added where absent; the
 //! strategy's credential is inserted (warm: a lock-free read of the cache and one copy of the
 //! headers prepared with the credential; cold: the request waits on the single exchange in
-//! flight). A 401 on a cached credential drops it and, when the
-//! request can be replayed, sends it once more with a fresh one.
+//! flight). A 401 on a cached credential drops it and, when the request can be replayed, sends
+//! it once more with a fresh one.
+//!
+//! A warm request allocates what inserting one header into an empty map does (the map's
+//! storage): the state kept for a 401 lives in the [`ResponseFuture`], not on the heap. The inner
+//! service is cloned (and the ready one moved into the future) only for cached credentials, whose
+//! future may send the request again; other requests are handed to the ready service in place.
 
 use std::any::Any;
 use std::fmt;
