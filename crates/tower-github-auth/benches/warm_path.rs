@@ -12,73 +12,22 @@
 //! Run: `cargo bench -p tower-github-auth --bench warm_path`.
 #![allow(missing_docs)]
 
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::Full;
-use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_github_auth::{AppInstallationAuth, Endpoints, PrivateKey, TokenAuth};
+use http::{HeaderValue, Request, StatusCode};
+use tower::{Layer, Service, ServiceExt};
+use tower_github_auth::TokenAuth;
 use tower_http::set_header::SetRequestHeaderLayer;
 
-type Body = Full<Bytes>;
-
-/// The request every benchmark sends: an absolute API URL, no headers of its own. Never inlined,
-/// so that building it costs the same in every benchmark (inlined in some and not in others, it
-/// moved results by up to 60 ns).
-#[inline(never)]
-fn request() -> Request<Body> {
-    Request::get("https://api.github.com/repos/octo/one")
-        .body(Body::default())
-        .unwrap()
-}
-
-/// A no-op GitHub: answers 200 to everything, and mints a token at the token endpoint.
-fn github(
-    exchanges: Arc<AtomicUsize>,
-    exchange_delay: Duration,
-) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
-+ Clone
-+ Send {
-    service_fn(move |req: Request<Body>| {
-        let exchanges = Arc::clone(&exchanges);
-        async move {
-            if req.uri().path().ends_with("/access_tokens") {
-                exchanges.fetch_add(1, Ordering::Relaxed);
-                if !exchange_delay.is_zero() {
-                    tokio::time::sleep(exchange_delay).await;
-                }
-                let expires = SystemTime::now() + Duration::from_secs(3600);
-                let body = format!(
-                    r#"{{"token":"ghs_bench","expires_at":"{}"}}"#,
-                    humantime::format_rfc3339_seconds(expires)
-                );
-                let mut res = Response::new(Body::from(body));
-                *res.status_mut() = StatusCode::CREATED;
-                return Ok(res);
-            }
-            Ok(Response::new(Body::default()))
-        }
-    })
-}
-
-fn installation() -> AppInstallationAuth {
-    let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
-    AppInstallationAuth::new(1, key, 1).endpoints(Endpoints::github_com())
-}
-
-/// An `Authorization` value as a program builds it: from a token known at run time.
-fn bearer() -> HeaderValue {
-    let token = String::from("ghs_0123456789abcdefghijklmnopqrstuvwxyz");
-    HeaderValue::try_from(format!("Bearer {token}")).unwrap()
-}
+#[path = "../tests/common/noop_github.rs"]
+mod noop_github;
+use noop_github::{Body, bearer, github, installation, request};
 
 fn call_now<S>(svc: &mut S) -> S::Response
 where

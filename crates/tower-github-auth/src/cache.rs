@@ -546,6 +546,20 @@ mod tests {
         move || async move { Ok(fresh(n, ttl, &clock)) }.boxed()
     }
 
+    /// A slot whose refresh ends the current token (a user token's), holding token 1 (1 h).
+    async fn revoking_slot_with_token_1() -> (Arc<Slot<u32>>, Arc<Clock>) {
+        let clock = Arc::new(Clock::default());
+        let policy = Policy {
+            refresh_revokes: true,
+            ..Policy::default()
+        };
+        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
+        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
+            .await
+            .unwrap();
+        (slot, clock)
+    }
+
     fn slot() -> (Arc<Slot<u32>>, Arc<Clock>) {
         let clock = Arc::new(Clock::default());
         (
@@ -662,15 +676,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_refresh_that_ends_the_old_token_is_waited_for() {
-        let clock = Arc::new(Clock::default());
-        let policy = Policy {
-            refresh_revokes: true,
-            ..Policy::default()
-        };
-        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
-        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
-            .await
-            .unwrap();
+        let (slot, clock) = revoking_slot_with_token_1().await;
         assert_eq!(slot.lookup(unreachable_fetch).unwrap().value, 1);
 
         // Due for refresh: the warm path sends nobody out with the old token.
@@ -698,15 +704,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_running_refresh_that_ends_the_token_is_waited_for_even_before_it_is_due() {
-        let clock = Arc::new(Clock::default());
-        let policy = Policy {
-            refresh_revokes: true,
-            ..Policy::default()
-        };
-        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
-        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
-            .await
-            .unwrap();
+        let (slot, clock) = revoking_slot_with_token_1().await;
         // A manual refresh, long before the margin.
         let c = Arc::clone(&clock);
         let manual = slot.renew(move || {
@@ -726,15 +724,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_refresh_falls_back_only_to_a_token_still_valid() {
-        let clock = Arc::new(Clock::default());
-        let policy = Policy {
-            refresh_revokes: true,
-            ..Policy::default()
-        };
-        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
-        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
-            .await
-            .unwrap();
+        let (slot, _clock) = revoking_slot_with_token_1().await;
         tokio::time::advance(Duration::from_secs(56 * 60)).await;
         // The refresh takes 5 minutes to fail: by then token 1 is in its last 30 s.
         let slow_failure = slot.obtain(|| {

@@ -427,6 +427,32 @@ async fn a_thousand_refresh_cycles_rotate_without_a_bad_refresh_token() {
     );
 }
 
+/// The caller's token store, as an `on_refresh` hook: it records each access token offered, and
+/// refuses them while `down` is set.
+#[derive(Clone, Default)]
+struct TokenStore {
+    down: Arc<AtomicBool>,
+    offered: Arc<Mutex<Vec<String>>>,
+}
+
+impl TokenStore {
+    fn hook(&self) -> impl Fn(TokenSet) -> std::future::Ready<Result<(), std::io::Error>> + use<> {
+        let store = self.clone();
+        move |set: TokenSet| {
+            store
+                .offered
+                .lock()
+                .unwrap()
+                .push(expose(set.access_token.as_ref()));
+            std::future::ready(if store.down.load(Ordering::SeqCst) {
+                Err(std::io::Error::other("the token store is down"))
+            } else {
+                Ok(())
+            })
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failing_hook_keeps_the_new_token_out_of_use() {
     let github = Emulator::builder()
@@ -435,27 +461,11 @@ async fn a_failing_hook_keeps_the_new_token_out_of_use() {
         .await
         .unwrap();
     let seen = Seen::default();
-    let failing = Arc::new(AtomicBool::new(false));
-    let offered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let store = TokenStore::default();
+    let (failing, offered) = (&store.down, &store.offered);
     let user = app_client(&github)
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .on_refresh({
-            let (failing, offered) = (Arc::clone(&failing), Arc::clone(&offered));
-            move |set: TokenSet| {
-                offered
-                    .lock()
-                    .unwrap()
-                    .push(expose(set.access_token.as_ref()));
-                let fail = failing.load(Ordering::SeqCst);
-                async move {
-                    if fail {
-                        Err(std::io::Error::other("the token store is down"))
-                    } else {
-                        Ok(())
-                    }
-                }
-            }
-        });
+        .on_refresh(store.hook());
     let svc = ServiceBuilder::new()
         .layer(user.clone())
         .service(seen.client());
@@ -539,23 +549,12 @@ async fn after_a_refused_hook_the_ended_token_is_not_sent() {
         .start()
         .await
         .unwrap();
-    let failing = Arc::new(AtomicBool::new(false));
+    let store = TokenStore::default();
+    let failing = &store.down;
     let user = app_client(&github)
         .as_web_user(github.issue_web_flow_code("octocat"))
         .replay_unauthorized(false)
-        .on_refresh({
-            let failing = Arc::clone(&failing);
-            move |_set: TokenSet| {
-                let fail = failing.load(Ordering::SeqCst);
-                async move {
-                    if fail {
-                        Err(std::io::Error::other("the token store is down"))
-                    } else {
-                        Ok(())
-                    }
-                }
-            }
-        });
+        .on_refresh(store.hook());
     let svc = ServiceBuilder::new().layer(user.clone()).service(client());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
 
