@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, get, send};
+use common::{client, get, send, stack};
 use futures_util::future::join_all;
 use github_auth_emulator::{
     DEFAULT_APP_CLIENT_ID, Emulator, EmulatorHandle, TEST_APP_PRIVATE_KEY_PKCS1,
@@ -24,9 +24,7 @@ fn app(github: &EmulatorHandle) -> AppAuth {
 #[tokio::test]
 async fn a_thousand_concurrent_cold_requests_make_one_exchange() {
     let github = Emulator::builder().start().await.unwrap();
-    let svc = ServiceBuilder::new()
-        .layer(app(&github).as_installation(1))
-        .service(client());
+    let svc = stack(app(&github).as_installation(1));
     let answers = join_all((0..1000).map(|_| send(&svc, get("/repos/octo/one")))).await;
     for answer in answers {
         let (status, repo) = answer.unwrap();
@@ -45,15 +43,11 @@ async fn stacks_built_per_request_share_the_token() {
     let app = app(&github);
     for _ in 0..50 {
         // As an axum handler would: a new stack per request, from the installation id.
-        let svc = ServiceBuilder::new()
-            .layer(app.as_installation(1))
-            .service(client());
+        let svc = stack(app.as_installation(1));
         let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
         assert_eq!(status, StatusCode::OK);
     }
-    let other = ServiceBuilder::new()
-        .layer(app.as_installation(2))
-        .service(client());
+    let other = stack(app.as_installation(2));
     assert_eq!(
         send(&other, get("/repos/monalisa/hello")).await.unwrap().0,
         StatusCode::OK
@@ -66,9 +60,7 @@ async fn stacks_built_per_request_share_the_token() {
 async fn refresh_ahead_happens_in_the_background() {
     let github = Emulator::builder().start().await.unwrap();
     let installation = app(&github).as_installation(1);
-    let svc = ServiceBuilder::new()
-        .layer(installation.clone())
-        .service(client());
+    let svc = stack(installation.clone());
     send(&svc, get("/repos/octo/one")).await.unwrap();
     let first = installation.cached_token().unwrap();
 
@@ -116,9 +108,7 @@ async fn refresh_ahead_happens_in_the_background() {
 async fn failed_exchanges_are_typed_and_backed_off() {
     let github = Emulator::builder().start().await.unwrap();
     github.fail_next_exchanges(3);
-    let svc = ServiceBuilder::new()
-        .layer(app(&github).as_installation(1))
-        .service(client());
+    let svc = stack(app(&github).as_installation(1));
 
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
@@ -156,9 +146,7 @@ async fn survives_clock_offset(offset: i64, refusal: &str) {
         .await
         .unwrap();
     let app = app(&github);
-    let svc = ServiceBuilder::new()
-        .layer(app.as_installation(1))
-        .service(client());
+    let svc = stack(app.as_installation(1));
     assert_eq!(
         send(&svc, get("/repos/octo/one")).await.unwrap().0,
         StatusCode::OK
@@ -171,16 +159,14 @@ async fn survives_clock_offset(offset: i64, refusal: &str) {
     );
 
     // The offset is kept: new JWTs, for other installations and after the first expired, are good.
-    let as_app = ServiceBuilder::new().layer(app.clone()).service(client());
+    let as_app = stack(app.clone());
     for _ in 0..3 {
         tokio::time::advance(Duration::from_secs(8 * 60)).await;
         let (status, me) = send(&as_app, get("/app")).await.unwrap();
         assert_eq!(status, StatusCode::OK);
         assert_eq!(me["id"], 1);
     }
-    let other = ServiceBuilder::new()
-        .layer(app.as_installation(2))
-        .service(client());
+    let other = stack(app.as_installation(2));
     assert_eq!(
         send(&other, get("/repos/monalisa/hello")).await.unwrap().0,
         StatusCode::OK
@@ -204,9 +190,7 @@ async fn github_clock_an_hour_behind() {
 async fn a_fresh_token_refused_during_replication_is_retried() {
     let github = Emulator::builder().start().await.unwrap();
     github.set_replication_lag(true);
-    let svc = ServiceBuilder::new()
-        .layer(app(&github).as_installation(1))
-        .service(client());
+    let svc = stack(app(&github).as_installation(1));
     let (status, repo) = send(&svc, get("/repos/octo/one")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(repo["emulator"]["credential"], "installation");
@@ -222,9 +206,7 @@ async fn a_fresh_token_refused_during_replication_is_retried() {
 async fn a_token_refused_with_401_is_never_reused() {
     let github = Emulator::builder().start().await.unwrap();
     let installation = app(&github).as_installation(1);
-    let svc = ServiceBuilder::new()
-        .layer(installation.clone())
-        .service(client());
+    let svc = stack(installation.clone());
     send(&svc, get("/repos/octo/one")).await.unwrap();
     let revoked = installation.cached_token().unwrap();
     // Past the window in which a refusal may be replication lag.
@@ -258,9 +240,7 @@ async fn narrowing_is_sent_and_keyed() {
         .installation_for_repository("octo", "one")
         .repositories(["one"])
         .permission("contents", "read");
-    let svc = ServiceBuilder::new()
-        .layer(narrow.clone())
-        .service(client());
+    let svc = stack(narrow.clone());
     assert_eq!(
         send(&svc, get("/repos/octo/one")).await.unwrap().0,
         StatusCode::OK
@@ -286,7 +266,7 @@ async fn narrowing_is_sent_and_keyed() {
     let by_id = app
         .installation_for_repository("octo", "one")
         .repository_ids([1000]);
-    let wide = ServiceBuilder::new().layer(by_id).service(client());
+    let wide = stack(by_id);
     assert_eq!(
         send(&wide, get("/repos/octo/one")).await.unwrap().0,
         StatusCode::OK
@@ -302,18 +282,14 @@ async fn narrowing_is_sent_and_keyed() {
 #[tokio::test]
 async fn a_bad_narrowing_is_a_typed_error() {
     let github = Emulator::builder().start().await.unwrap();
-    let svc = ServiceBuilder::new()
-        .layer(app(&github).as_installation(1).repositories(["not-there"]))
-        .service(client());
+    let svc = stack(app(&github).as_installation(1).repositories(["not-there"]));
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
     assert_eq!(
         err.status(),
         Some(StatusCode::UNPROCESSABLE_ENTITY),
         "{err}"
     );
-    let missing = ServiceBuilder::new()
-        .layer(app(&github).as_installation(999))
-        .service(client());
+    let missing = stack(app(&github).as_installation(999));
     let err = send(&missing, get("/repos/octo/one")).await.unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::NOT_FOUND), "{err}");
 }
@@ -346,9 +322,7 @@ async fn client_id_as_issuer_and_pkcs8_keys() {
         AppAuth::from_pem(DEFAULT_APP_CLIENT_ID, TEST_APP_PRIVATE_KEY_PKCS1).unwrap(),
         AppAuth::from_pem(1, TEST_APP_PRIVATE_KEY_PKCS8).unwrap(),
     ] {
-        let svc = ServiceBuilder::new()
-            .layer(app.endpoints(endpoints.clone()))
-            .service(client());
+        let svc = stack(app.endpoints(endpoints.clone()));
         let (status, me) = send(&svc, get("/app")).await.unwrap();
         assert_eq!(status, StatusCode::OK);
         assert_eq!(me["id"], 1);

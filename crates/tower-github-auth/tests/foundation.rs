@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{client, echo_server, get, send};
+use common::{client, echo_server, get, send, stack};
 use github_auth_emulator::{DEFAULT_PAT, Emulator};
 use http::StatusCode;
 use tower::ServiceBuilder;
@@ -12,9 +12,7 @@ use tower_github_auth::{ActionAuth, Endpoints, TokenAuth, Unauthenticated};
 async fn the_token_is_on_api_requests_and_bare_paths_resolve() {
     let github = Emulator::builder().start().await.unwrap();
     let endpoints = Endpoints::single(&github.base_url()).unwrap();
-    let svc = ServiceBuilder::new()
-        .layer(TokenAuth::new(DEFAULT_PAT).unwrap().endpoints(endpoints))
-        .service(client());
+    let svc = stack(TokenAuth::new(DEFAULT_PAT).unwrap().endpoints(endpoints));
 
     let (status, user) = send(&svc, get("/user")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
@@ -91,9 +89,7 @@ async fn action_auth_uses_the_variables() {
         _ => None,
     })
     .unwrap();
-    let svc = ServiceBuilder::new()
-        .layer(action.clone())
-        .service(client());
+    let svc = stack(action.clone());
     let (status, user) = send(&svc, get("/user")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(user["login"], "octocat");
@@ -103,13 +99,11 @@ async fn action_auth_uses_the_variables() {
 #[tokio::test]
 async fn the_inner_services_failure_is_told_apart() {
     // Nothing listens on port 9 of loopback: the inner client fails, not authentication.
-    let svc = ServiceBuilder::new()
-        .layer(
-            TokenAuth::new("ghp_x")
-                .unwrap()
-                .endpoints(Endpoints::single("http://127.0.0.1:9").unwrap()),
-        )
-        .service(client());
+    let svc = stack(
+        TokenAuth::new("ghp_x")
+            .unwrap()
+            .endpoints(Endpoints::single("http://127.0.0.1:9").unwrap()),
+    );
     let err = send(&svc, get("/user")).await.unwrap_err();
     assert!(err.is_inner(), "{err}");
     assert!(

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{HttpClient, client, get, send};
+use common::{HttpClient, client, get, send, stack};
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 use github_auth_emulator::{
@@ -163,7 +163,7 @@ impl Seen {
 async fn fifty_concurrent_first_requests_make_one_code_exchange() {
     let github = Emulator::start().await.unwrap();
     let user = app_client(&github).as_web_user(github.issue_web_flow_code("octocat"));
-    let svc = ServiceBuilder::new().layer(user.clone()).service(client());
+    let svc = stack(user.clone());
     let answers = join_all((0..50).map(|_| send(&svc, get("/user")))).await;
     for answer in answers {
         let (status, body) = answer.unwrap();
@@ -203,9 +203,7 @@ async fn a_reused_code_is_bad_verification_code() {
         "{err}"
     );
     // Through the layer, every request that waited on the exchange gets the same error.
-    let svc = ServiceBuilder::new()
-        .layer(app.as_web_user(code))
-        .service(client());
+    let svc = stack(app.as_web_user(code));
     for answer in join_all((0..5).map(|_| send(&svc, get("/user")))).await {
         assert_eq!(
             answer.unwrap_err().oauth_error(),
@@ -244,7 +242,7 @@ async fn pkce_round_trip_through_the_authorize_page() {
     let (code, state) = authorize(url).await;
 
     let user = pending.finish(&app, code, &state).unwrap();
-    let svc = ServiceBuilder::new().layer(user.clone()).service(client());
+    let svc = stack(user.clone());
     let (status, body) = send(&svc, get("/user")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["login"], "octocat");
@@ -317,7 +315,7 @@ async fn app_auth_switches_to_its_oauth_client() {
         .exchange_token(&client())
         .await
         .unwrap();
-    let svc = ServiceBuilder::new().layer(user.clone()).service(client());
+    let svc = stack(user.clone());
     let (status, body) = send(&svc, get("/user")).await.unwrap();
     assert_eq!(
         (status, body["login"].as_str()),
@@ -555,7 +553,7 @@ async fn after_a_refused_hook_the_ended_token_is_not_sent() {
         .as_web_user(github.issue_web_flow_code("octocat"))
         .replay_unauthorized(false)
         .on_refresh(store.hook());
-    let svc = ServiceBuilder::new().layer(user.clone()).service(client());
+    let svc = stack(user.clone());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
 
     // Inside the refresh margin, the old token still valid: the refresh goes through at GitHub
@@ -592,7 +590,7 @@ async fn user_token_knobs_refresh_margin_and_replay() {
         .exchange_token(&client())
         .await
         .unwrap();
-    let svc = ServiceBuilder::new().layer(user.clone()).service(client());
+    let svc = stack(user.clone());
     let first = expose(user.token_set().access_token.as_ref());
 
     // 6 h 59 into an 8 h token: outside the 1 h margin.
@@ -644,9 +642,7 @@ async fn given_tokens_are_used_then_refreshed() {
     )
     .endpoints(endpoints(&github));
     assert!(from_refresh.token_set().access_token.is_none());
-    let svc = ServiceBuilder::new()
-        .layer(from_refresh.clone())
-        .service(client());
+    let svc = stack(from_refresh.clone());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
     assert_eq!(github.counters().refreshes, 1);
     let refreshed = from_refresh.token_set();
@@ -661,7 +657,7 @@ async fn given_tokens_are_used_then_refreshed() {
     .refresh_token(expose(refreshed.refresh_token.as_ref()))
     .refresh_token_expires_at(refreshed.refresh_token_expires_at.unwrap())
     .endpoints(endpoints(&github));
-    let svc = ServiceBuilder::new().layer(given.clone()).service(client());
+    let svc = stack(given.clone());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
     assert_eq!(
         github.counters().refreshes,
@@ -679,7 +675,7 @@ async fn given_tokens_are_used_then_refreshed() {
         .await
         .unwrap();
     github.revoke(&expose(gho.token_set().access_token.as_ref()));
-    let svc = ServiceBuilder::new().layer(gho).service(client());
+    let svc = stack(gho);
     let err = send(&svc, get("/user")).await.unwrap_err();
     assert!(matches!(err, Error::RefreshImpossible { .. }), "{err}");
     assert_eq!(github.counters().refusals_for("bad_refresh_token"), 0);
@@ -711,9 +707,7 @@ async fn the_device_flow_polls_until_approved_once_for_all_waiting_requests() {
         .unwrap();
     let shown = Arc::default();
     let device = device(&github, &shown);
-    let svc = ServiceBuilder::new()
-        .layer(device.clone())
-        .service(client());
+    let svc = stack(device.clone());
     for answer in join_all((0..20).map(|_| send(&svc, get("/user")))).await {
         let (status, body) = answer.unwrap();
         assert_eq!(
@@ -795,7 +789,7 @@ async fn device_flow_refusals_are_typed_errors() {
             "{outcome:?}: {err}"
         );
         // Through the layer, the request gets the same (after the backoff, a new flow).
-        let svc = ServiceBuilder::new().layer(device).service(client());
+        let svc = stack(device);
         assert_eq!(
             send(&svc, get("/user")).await.unwrap_err().oauth_error(),
             Some(expected)
@@ -985,7 +979,7 @@ async fn debug_never_shows_a_secret() {
     let given = OAuthTokenAuth::new("Iv1.x", "client-s3cret", "ghu_given-s3cret")
         .refresh_token("ghr_given-s3cret");
     let device = OAuthDeviceAuth::new_sync(DEFAULT_APP_CLIENT_ID, |_| {}, ["repo"]);
-    let service = ServiceBuilder::new().layer(token.clone()).service(client());
+    let service = stack(token.clone());
     let shown = [
         format!("{app:?}"),
         format!("{web:?}"),

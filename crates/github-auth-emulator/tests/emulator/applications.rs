@@ -34,6 +34,12 @@ async fn call(
     .await
 }
 
+/// `method` on `/applications/{client_id}/token` as the default OAuth app, with its Basic credentials.
+async fn as_client(http: &Http, method: Method, token: &str) -> Answer {
+    let auth = basic(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET);
+    call(http, method, DEFAULT_OAUTH_CLIENT_ID, Some(&auth), token).await
+}
+
 async fn oauth_token(http: &Http) -> String {
     let token = http.oauth_code_exchange(DEFAULT_WEB_FLOW_CODE).await;
     token["access_token"].as_str().unwrap().to_owned()
@@ -44,15 +50,7 @@ async fn check_a_valid_token() {
     let emulator = Emulator::start().await.unwrap();
     let http = Http::new(&emulator);
     let token = oauth_token(&http).await;
-    let auth = basic(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET);
-    let answer = call(
-        &http,
-        Method::POST,
-        DEFAULT_OAUTH_CLIENT_ID,
-        Some(&auth),
-        &token,
-    )
-    .await;
+    let answer = as_client(&http, Method::POST, &token).await;
     assert_eq!(answer.status, StatusCode::OK);
     let body = answer.json();
     assert_eq!(body["token"], token);
@@ -104,15 +102,7 @@ async fn reset_gives_a_new_token_and_ends_the_old() {
     let emulator = Emulator::start().await.unwrap();
     let http = Http::new(&emulator);
     let token = oauth_token(&http).await;
-    let auth = basic(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET);
-    let answer = call(
-        &http,
-        Method::PATCH,
-        DEFAULT_OAUTH_CLIENT_ID,
-        Some(&auth),
-        &token,
-    )
-    .await;
+    let answer = as_client(&http, Method::PATCH, &token).await;
     assert_eq!(answer.status, StatusCode::OK);
     let fresh = answer.json()["token"].as_str().unwrap().to_owned();
     assert_ne!(fresh, token);
@@ -129,29 +119,14 @@ async fn delete_ends_the_token() {
     let emulator = Emulator::start().await.unwrap();
     let http = Http::new(&emulator);
     let token = oauth_token(&http).await;
-    let auth = basic(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET);
-    let answer = call(
-        &http,
-        Method::DELETE,
-        DEFAULT_OAUTH_CLIENT_ID,
-        Some(&auth),
-        &token,
-    )
-    .await;
+    let answer = as_client(&http, Method::DELETE, &token).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert!(answer.body.is_empty());
     assert_eq!(
         http.get("/user", Some(&token)).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let check = call(
-        &http,
-        Method::POST,
-        DEFAULT_OAUTH_CLIENT_ID,
-        Some(&auth),
-        &token,
-    )
-    .await;
+    let check = as_client(&http, Method::POST, &token).await;
     assert_eq!(check.status, StatusCode::NOT_FOUND);
 }
 

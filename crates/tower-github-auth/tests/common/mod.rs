@@ -17,6 +17,11 @@ pub fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
+/// `layer` over the test client: the stack every test sends through.
+pub fn stack<L: tower::Layer<HttpClient>>(layer: L) -> L::Service {
+    layer.layer(client())
+}
+
 pub fn get(uri: &str) -> Request<Full<Bytes>> {
     Request::get(uri).body(Full::default()).unwrap()
 }
