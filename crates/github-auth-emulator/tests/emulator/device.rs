@@ -43,6 +43,11 @@ async fn wait(secs: u64) {
     tokio::time::advance(Duration::from_secs(secs)).await;
 }
 
+/// A poll's OAuth `error` field.
+async fn poll_error(http: &Http, client_id: &str, device_code: &str) -> String {
+    poll(http, client_id, device_code).await.oauth_error()
+}
+
 #[tokio::test]
 async fn device_code_answer() {
     let emulator = Emulator::start().await.unwrap();
@@ -110,9 +115,7 @@ async fn pending_then_approved() {
     // The device code is spent.
     wait(5).await;
     assert_eq!(
-        poll(&http, DEFAULT_APP_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_APP_CLIENT_ID, &code).await,
         "incorrect_device_code"
     );
     let counters = emulator.counters();
@@ -139,9 +142,7 @@ async fn polling_too_fast_is_slowed_down_and_counted() {
     let emulator = Emulator::start().await.unwrap();
     let (http, code) = start(&emulator, DEFAULT_OAUTH_CLIENT_ID).await;
     assert_eq!(
-        poll(&http, DEFAULT_OAUTH_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_OAUTH_CLIENT_ID, &code).await,
         "authorization_pending"
     );
     wait(2).await;
@@ -172,9 +173,7 @@ async fn forced_slow_down_is_not_counted_as_too_fast() {
     assert_eq!(second.json()["interval"], 15);
     wait(15).await;
     assert_eq!(
-        poll(&http, DEFAULT_OAUTH_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_OAUTH_CLIENT_ID, &code).await,
         "authorization_pending"
     );
     let counters = emulator.counters();
@@ -191,9 +190,7 @@ async fn denied() {
         .unwrap();
     let (http, code) = start(&emulator, DEFAULT_OAUTH_CLIENT_ID).await;
     assert_eq!(
-        poll(&http, DEFAULT_OAUTH_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_OAUTH_CLIENT_ID, &code).await,
         "access_denied"
     );
 }
@@ -204,9 +201,7 @@ async fn expire_outcome() {
     emulator.set_device_outcome(DeviceOutcome::Expire);
     let (http, code) = start(&emulator, DEFAULT_OAUTH_CLIENT_ID).await;
     assert_eq!(
-        poll(&http, DEFAULT_OAUTH_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_OAUTH_CLIENT_ID, &code).await,
         "expired_token"
     );
 }
@@ -220,23 +215,17 @@ async fn device_code_expires_after_expires_in() {
         .unwrap();
     let (http, code) = start(&emulator, DEFAULT_OAUTH_CLIENT_ID).await;
     assert_eq!(
-        poll(&http, DEFAULT_OAUTH_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_OAUTH_CLIENT_ID, &code).await,
         "authorization_pending"
     );
     wait(899).await;
     assert_eq!(
-        poll(&http, DEFAULT_OAUTH_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_OAUTH_CLIENT_ID, &code).await,
         "authorization_pending"
     );
     wait(1).await;
     assert_eq!(
-        poll(&http, DEFAULT_OAUTH_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_OAUTH_CLIENT_ID, &code).await,
         "expired_token"
     );
 }
@@ -270,9 +259,7 @@ async fn unknown_client_and_device_code() {
     );
     // A device code belongs to the client that asked for it.
     assert_eq!(
-        poll(&http, DEFAULT_APP_CLIENT_ID, &code)
-            .await
-            .oauth_error(),
+        poll_error(&http, DEFAULT_APP_CLIENT_ID, &code).await,
         "incorrect_client_credentials"
     );
 }
