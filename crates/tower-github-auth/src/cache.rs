@@ -14,11 +14,10 @@
 //!   [`Error::Backoff`] at once);
 //! - expiry is measured from the `expires_at` GitHub returned, on GitHub's clock.
 //!
-//! [`TokenCache`] maps installation-token keys to slots, bounded and least-recently-used first out,
-//! so that stacks built per request (`app.as_installation(id)`) share tokens.
+//! The slot is generic: it knows nothing of GitHub's credentials. The App's
+//! [`TokenCache`](crate::TokenCache) maps installation-token keys to slots.
 
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,13 +28,11 @@ use arc_swap::{ArcSwapOption, Guard};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use http::HeaderValue;
-use lru::LruCache;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
-use crate::credential::Authorization;
 use crate::error::Error;
-use crate::strategies::installation::InstallationToken;
+use crate::headers::Authorization;
 
 /// A freshly minted credential, as a strategy hands it to its slot.
 pub(crate) struct Fresh<T> {
@@ -244,12 +241,6 @@ impl<T: Send + Sync + 'static> Slot<T> {
         }
     }
 
-    /// Changes how soon before expiry the next credential is refreshed (the current one keeps
-    /// the time it was given).
-    pub(crate) fn set_refresh_margin(&self, margin: Duration) {
-        self.lock().policy.refresh_margin = margin;
-    }
-
     /// The current entry, usable or not, without side effects.
     pub(crate) fn peek(&self) -> Option<Arc<Entry<T>>> {
         self.current.load_full()
@@ -438,88 +429,6 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
     fn clock(&self) -> &Clock {
         &self.clock
-    }
-}
-
-/// What makes one installation token different from another.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct InstallationKey {
-    /// The API base: the same installation id on two hosts is two installations.
-    pub(crate) api_base: String,
-    /// The App (its id or client id, as configured).
-    pub(crate) issuer: String,
-    /// The installation, or how it is found (`id:42`, `repo:octo/one`, ...).
-    pub(crate) installation: String,
-    /// The narrowing, canonical (sorted) so that equal requests share a token.
-    pub(crate) narrowing: String,
-}
-
-/// The shared, bounded cache of installation tokens.
-///
-/// Every `AppAuth` has one (shared by all the `AppInstallationAuth` it creates); give several apps
-/// the same one with [`AppAuth::token_cache`](crate::AppAuth::token_cache). It holds at most
-/// `capacity` keys (default [`TokenCache::DEFAULT_CAPACITY`]); past that, the least recently used
-/// key is dropped. A stack that still holds a dropped slot keeps working with it.
-#[derive(Clone)]
-pub struct TokenCache {
-    slots: Arc<Mutex<LruCache<InstallationKey, Arc<Slot<InstallationToken>>>>>,
-}
-
-impl fmt::Debug for TokenCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenCache")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity())
-            .finish()
-    }
-}
-
-impl Default for TokenCache {
-    fn default() -> Self {
-        Self::new(Self::DEFAULT_CAPACITY)
-    }
-}
-
-impl TokenCache {
-    /// Default bound: 10,000 distinct installation tokens (installation × narrowing).
-    pub const DEFAULT_CAPACITY: usize = 10_000;
-
-    /// A cache holding at most `capacity` tokens (at least one).
-    pub fn new(capacity: usize) -> Self {
-        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        Self {
-            slots: Arc::new(Mutex::new(LruCache::new(capacity))),
-        }
-    }
-
-    /// How many tokens (or exchanges in flight) it holds.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether it holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Its bound.
-    pub fn capacity(&self) -> usize {
-        self.lock().cap().get()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, LruCache<InstallationKey, Arc<Slot<InstallationToken>>>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The slot for a key, created on first use.
-    pub(crate) fn slot(
-        &self,
-        key: InstallationKey,
-        policy: Policy,
-        clock: &Arc<Clock>,
-    ) -> Arc<Slot<InstallationToken>> {
-        let mut slots = self.lock();
-        Arc::clone(slots.get_or_insert(key, || Arc::new(Slot::new(policy, Arc::clone(clock)))))
     }
 }
 
@@ -799,21 +708,5 @@ mod tests {
         assert_eq!(slot.peek().unwrap().value, 2);
         slot.invalidate(second.stamp());
         assert!(slot.peek().is_none());
-    }
-
-    #[test]
-    fn the_cache_is_bounded() {
-        let cache = TokenCache::new(2);
-        let clock = Arc::new(Clock::default());
-        for i in 0..5 {
-            let key = InstallationKey {
-                api_base: "https://api.github.com".into(),
-                issuer: "1".into(),
-                installation: format!("id:{i}"),
-                narrowing: String::new(),
-            };
-            cache.slot(key, Policy::default(), &clock);
-        }
-        assert_eq!(cache.len(), 2);
     }
 }

@@ -1,8 +1,25 @@
 //! The seam between the one middleware and the strategies: where a credential comes from.
 //!
-//! A strategy is either a fixed header ([`Credential`] implemented directly) or a minted one
-//! ([`Mint`]): then it only says how to mint a fresh credential, and the token cache
-//! ([`Slot`](crate::cache::Slot)) provides single flight, refresh ahead, expiry and backoff.
+//! A strategy's credential is one of two kinds, the second type parameter of
+//! [`AuthService`](crate::AuthService):
+//! - [`Fixed`]: a header that never changes (a token you hold, Basic client credentials, or
+//!   none at all). Nothing is minted, so the middleware asks nothing of the inner service beyond
+//!   being a `Service`.
+//! - [`Minted`]: a credential minted by an exchange (or a signature) and kept in the token cache
+//!   ([`Slot`]), which provides single flight, refresh ahead, expiry and backoff. A strategy only
+//!   says how to mint one ([`Mint`]).
+//!
+//! ```
+//! use tower::Layer;
+//! use tower_github_auth::{AuthService, Fixed, TokenAuth};
+//! # let client = tower::service_fn(|_req: http::Request<String>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+//! # });
+//!
+//! // A fixed token needs nothing cloneable of the inner service.
+//! let service: AuthService<_, Fixed> = TokenAuth::new("ghp_example")?.layer(client);
+//! # Ok::<(), tower_github_auth::Error>(())
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,12 +27,11 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 
 use crate::cache::{Fresh, Slot, Stamp};
 use crate::error::Error;
-use crate::service::add_default_headers;
+use crate::headers::Authorization;
 use crate::side::Side;
 
 /// A fresh token may be refused while it replicates inside GitHub: retry it this many times.
@@ -25,55 +41,70 @@ pub(crate) const REPLICATION_WINDOW: Duration = Duration::from_secs(10);
 /// Pause before replaying with a token GitHub has not replicated yet (times the attempt number).
 pub(crate) const REPLICATION_PAUSE: Duration = Duration::from_millis(500);
 
-/// A credential ready to go on requests: its `Authorization` value, and the whole header set
-/// (GitHub's default headers plus this one) prepared once, for requests without headers of
-/// their own, the usual case, which then get one map copy instead of four inserts.
-pub(crate) struct Authorization {
-    value: HeaderValue,
-    prepared: HeaderMap,
+/// A credential that never changes: a token, Basic client credentials, or none at all.
+///
+/// The credential kind of [`TokenAuth`](crate::TokenAuth), [`ActionAuth`](crate::ActionAuth),
+/// [`Unauthenticated`](crate::Unauthenticated) and [`OAuthAppAuth`](crate::OAuthAppAuth).
+/// `Debug` shows the credential as `***`.
+#[derive(Debug)]
+pub struct Fixed {
+    authorization: Option<Authorization>,
+    /// Only requests whose API path starts with this get it.
+    path_prefix: Option<String>,
 }
 
-impl fmt::Debug for Authorization {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Authorization(***)")
-    }
-}
-
-impl Authorization {
-    /// `value` must already be marked sensitive ([`sensitive_header`]).
-    pub(crate) fn new(value: HeaderValue) -> Self {
-        let mut prepared = HeaderMap::with_capacity(4);
-        add_default_headers(&mut prepared);
-        prepared.insert(AUTHORIZATION, value.clone());
-        Self { value, prepared }
-    }
-
-    /// The `Authorization` header value.
-    pub(crate) fn value(&self) -> &HeaderValue {
-        &self.value
-    }
-
-    /// Adds GitHub's default headers where absent, and this credential (replacing any other).
-    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        if headers.is_empty() {
-            headers.clone_from(&self.prepared);
-        } else {
-            add_default_headers(headers);
-            headers.insert(AUTHORIZATION, self.value.clone());
+impl Fixed {
+    /// No credential: only GitHub's default headers.
+    pub(crate) fn none() -> Self {
+        Self {
+            authorization: None,
+            path_prefix: None,
         }
     }
+
+    /// `header` (already marked sensitive) on every API request, or only on those whose path
+    /// starts with `path_prefix`.
+    pub(crate) fn header(header: HeaderValue, path_prefix: Option<String>) -> Self {
+        Self {
+            authorization: Some(Authorization::new(header)),
+            path_prefix,
+        }
+    }
+
+    /// The credential for a request to `api_path` (below the API base), if it goes there.
+    pub(crate) fn authorization_for(&self, api_path: &str) -> Option<&Authorization> {
+        self.authorization.as_ref().filter(|_| {
+            self.path_prefix
+                .as_deref()
+                .is_none_or(|prefix| api_path.starts_with(prefix))
+        })
+    }
 }
 
-/// What the warm path did to a request's headers.
-pub(crate) enum Applied {
-    /// Nothing: the request goes without a credential (the middleware adds the default headers).
-    Nothing,
-    /// A credential that never changes.
-    Fixed,
-    /// The cached credential stamped so: dropped if GitHub answers 401.
-    Cached(Stamp),
-    /// Nothing usable is cached: wait for [`Credential::fetch`].
-    Cold,
+/// A credential minted by an exchange or a signature, kept in the token cache.
+///
+/// The credential kind of [`AppAuth`](crate::AppAuth),
+/// [`AppInstallationAuth`](crate::AppInstallationAuth) and the OAuth user layers.
+#[derive(Clone)]
+pub struct Minted(Arc<dyn Cached>);
+
+impl fmt::Debug for Minted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Minted {
+    pub(crate) fn new(mint: impl Mint) -> Self {
+        Self(Arc::new(mint))
+    }
+}
+
+impl Minted {
+    /// The credential behind it.
+    pub(crate) fn get(&self) -> &dyn Cached {
+        &*self.0
+    }
 }
 
 /// What to do after GitHub answered 401 to a request that carried a cached credential.
@@ -85,21 +116,15 @@ pub(crate) enum Rejected {
     Renew,
 }
 
-/// Where a credential comes from. Implemented by each strategy.
-pub(crate) trait Credential: fmt::Debug + Send + Sync + 'static {
+/// What the middleware asks of a minted credential.
+pub(crate) trait Cached: fmt::Debug + Send + Sync + 'static {
     /// Whether the credential goes on a request to this path (below the API base).
-    fn applies_to(&self, _api_path: &str) -> bool {
-        true
-    }
+    fn applies_to(&self, api_path: &str) -> bool;
 
-    /// Whether the credential is cached (so a 401 can drop it, and a replay can fetch another).
-    fn cached(&self) -> bool {
-        false
-    }
-
-    /// The warm path: puts the current credential (with the default headers) on `headers`.
+    /// The warm path: puts the current credential (with the default headers) on `headers` and
+    /// returns its stamp; `None` when nothing usable is cached (wait for [`Cached::fetch`]).
     /// `side` builds a side-request helper, only if a refresh must start.
-    fn apply(&self, headers: &mut HeaderMap, side: &dyn Fn() -> Side) -> Applied;
+    fn apply(&self, headers: &mut HeaderMap, side: &dyn Fn() -> Side) -> Option<Stamp>;
 
     /// The cold path: wait for a usable credential.
     fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>>;
@@ -109,9 +134,10 @@ pub(crate) trait Credential: fmt::Debug + Send + Sync + 'static {
     fn rejected(&self, stamp: Stamp, date: Option<&HeaderValue>, replays: u8) -> Rejected;
 }
 
-/// A credential minted by an exchange (or a signature) and kept in a [`Slot`].
+/// A credential minted by an exchange (or a signature) and kept in a [`Slot`]: what a minting
+/// strategy implements.
 pub(crate) trait Mint: fmt::Debug + Send + Sync + 'static {
-    /// What the slot keeps beside the header (token details for users).
+    /// What the slot keeps beside the header (token details).
     type Value: Send + Sync + 'static;
 
     /// Whether a token just minted can be refused while GitHub replicates it.
@@ -132,23 +158,15 @@ pub(crate) trait Mint: fmt::Debug + Send + Sync + 'static {
     fn learn_from_rejection(&self, _date: Option<&HeaderValue>) {}
 }
 
-impl<M: Mint> Credential for M {
+impl<M: Mint> Cached for M {
     fn applies_to(&self, api_path: &str) -> bool {
         Mint::applies_to(self, api_path)
     }
 
-    fn cached(&self) -> bool {
-        true
-    }
-
-    fn apply(&self, headers: &mut HeaderMap, side: &dyn Fn() -> Side) -> Applied {
-        match self.slot().lookup(|| self.mint(side())) {
-            Some(entry) => {
-                entry.authorization.apply(headers);
-                Applied::Cached(entry.stamp())
-            }
-            None => Applied::Cold,
-        }
+    fn apply(&self, headers: &mut HeaderMap, side: &dyn Fn() -> Side) -> Option<Stamp> {
+        let entry = self.slot().lookup(|| self.mint(side()))?;
+        entry.authorization.apply(headers);
+        Some(entry.stamp())
     }
 
     fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
@@ -169,112 +187,24 @@ impl<M: Mint> Credential for M {
     }
 }
 
-/// A credential that never changes: a token, or Basic client credentials.
-#[derive(Debug)]
-pub(crate) struct Fixed {
-    pub(crate) authorization: Authorization,
-    /// Only requests whose API path starts with this get it.
-    pub(crate) path_prefix: Option<String>,
-}
-
-impl Fixed {
-    /// `header` must already be marked sensitive.
-    pub(crate) fn new(header: HeaderValue, path_prefix: Option<String>) -> Self {
-        Self {
-            authorization: Authorization::new(header),
-            path_prefix,
-        }
-    }
-}
-
-impl Credential for Fixed {
-    fn applies_to(&self, api_path: &str) -> bool {
-        self.path_prefix
-            .as_deref()
-            .is_none_or(|prefix| api_path.starts_with(prefix))
-    }
-
-    fn apply(&self, headers: &mut HeaderMap, _side: &dyn Fn() -> Side) -> Applied {
-        self.authorization.apply(headers);
-        Applied::Fixed
-    }
-
-    fn fetch(&self, _side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
-        unreachable_cold()
-    }
-
-    fn rejected(&self, _stamp: Stamp, _date: Option<&HeaderValue>, _replays: u8) -> Rejected {
-        // Never called: a fixed header carries no stamp. Replaying would not help either.
-        Rejected::Renew
-    }
-}
-
-/// No credential at all.
-#[derive(Clone, Debug)]
-pub(crate) struct Anonymous;
-
-impl Credential for Anonymous {
-    fn apply(&self, _headers: &mut HeaderMap, _side: &dyn Fn() -> Side) -> Applied {
-        Applied::Nothing
-    }
-
-    fn fetch(&self, _side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
-        unreachable_cold()
-    }
-
-    fn rejected(&self, _stamp: Stamp, _date: Option<&HeaderValue>, _replays: u8) -> Rejected {
-        Rejected::Renew
-    }
-}
-
-fn unreachable_cold() -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
-    // `apply` never answers `Cold` for these, so the middleware never asks.
-    std::future::ready(Err(Error::TaskFailed)).boxed()
-}
-
-/// Builds an `Authorization` header value, marked sensitive.
-pub(crate) fn sensitive_header(
-    scheme: &str,
-    secret: &str,
-    what: &'static str,
-) -> Result<HeaderValue, Error> {
-    let mut value = HeaderValue::try_from(format!("{scheme} {secret}"))
-        .map_err(|_| Error::InvalidCredential { what })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::header::{ACCEPT, USER_AGENT};
+    use crate::headers::sensitive_header;
+    use http::header::AUTHORIZATION;
 
     #[test]
-    fn authorization_on_bare_and_on_dressed_requests() {
-        let authorization = Authorization::new(sensitive_header("Bearer", "t0k", "test").unwrap());
-
-        // No headers of its own: the prepared set, credential marked sensitive.
-        let mut bare = HeaderMap::new();
-        authorization.apply(&mut bare);
-        assert_eq!(bare.len(), 4);
-        assert_eq!(bare[AUTHORIZATION], "Bearer t0k");
-        assert!(bare[AUTHORIZATION].is_sensitive());
-        assert_eq!(bare[ACCEPT], "application/vnd.github+json");
-
-        // Headers of its own: kept, defaults only where absent, any other credential replaced.
-        let mut dressed = HeaderMap::new();
-        dressed.insert(USER_AGENT, HeaderValue::from_static("mine/1"));
-        dressed.insert(AUTHORIZATION, HeaderValue::from_static("token stale"));
-        dressed.append(AUTHORIZATION, HeaderValue::from_static("token staler"));
-        dressed.insert("x-custom", HeaderValue::from_static("1"));
-        authorization.apply(&mut dressed);
-        assert_eq!(dressed.len(), 5);
-        assert_eq!(dressed[USER_AGENT], "mine/1");
-        assert_eq!(dressed.get_all(AUTHORIZATION).iter().count(), 1);
-        assert_eq!(dressed[AUTHORIZATION], "Bearer t0k");
-        assert!(dressed[AUTHORIZATION].is_sensitive());
-        assert_eq!(dressed["x-github-api-version"], "2022-11-28");
-
-        assert_eq!(format!("{authorization:?}"), "Authorization(***)");
+    fn fixed_credentials_go_only_where_they_apply() {
+        let basic = sensitive_header("Basic", "abc", "test").unwrap();
+        let scoped = Fixed::header(basic, Some("/applications/Iv1.x/".into()));
+        let mut on = HeaderMap::new();
+        scoped
+            .authorization_for("/applications/Iv1.x/token")
+            .unwrap()
+            .apply(&mut on);
+        assert_eq!(on[AUTHORIZATION], "Basic abc");
+        assert!(scoped.authorization_for("/user").is_none());
+        assert!(Fixed::none().authorization_for("/user").is_none());
+        assert!(!format!("{scoped:?}").contains("abc"));
     }
 }

@@ -20,7 +20,7 @@
 
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The GitHub deployment a layer talks to.
 ///
@@ -91,17 +91,25 @@ impl Base {
         authority.port_u16().unwrap_or(default) == self.port
     }
 
-    fn join(&self, path_and_query: &str) -> Uri {
+    /// The absolute URI of a path below this base; an error if the path is not one.
+    fn join(&self, path_and_query: &str) -> Result<Uri, Error> {
+        let invalid = || Error::InvalidPath {
+            path: path_and_query.to_owned(),
+        };
+        // `http` would silently drop a `#fragment`: a path must not carry one.
+        if !path_and_query.starts_with('/') || path_and_query.contains('#') {
+            return Err(invalid());
+        }
         let mut full = String::with_capacity(self.path.len() + path_and_query.len());
         full.push_str(&self.path);
         full.push_str(path_and_query);
-        let pq = PathAndQuery::try_from(full).unwrap_or_else(|_| PathAndQuery::from_static("/"));
+        let pq = PathAndQuery::try_from(full).map_err(|_| invalid())?;
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(pq)
             .build()
-            .expect("scheme, authority and path were each validated")
+            .map_err(|_| invalid())
     }
 }
 
@@ -161,13 +169,15 @@ impl Endpoints {
         &self.web.text
     }
 
-    /// The absolute URL of an API path such as `/repos/octo/one`.
-    pub fn api_url(&self, path_and_query: &str) -> Uri {
+    /// The absolute URL of an API path such as `/repos/octo/one`; [`Error::InvalidPath`] for
+    /// anything that is not a path (no leading `/`, characters a URL cannot carry).
+    pub fn api_url(&self, path_and_query: &str) -> Result<Uri, Error> {
         self.api.join(path_and_query)
     }
 
-    /// The absolute URL of a web path such as `/login/oauth/access_token`.
-    pub fn web_url(&self, path_and_query: &str) -> Uri {
+    /// The absolute URL of a web path such as `/login/oauth/access_token`; [`Error::InvalidPath`]
+    /// for anything that is not a path.
+    pub fn web_url(&self, path_and_query: &str) -> Result<Uri, Error> {
         self.web.join(path_and_query)
     }
 
@@ -177,11 +187,14 @@ impl Endpoints {
     }
 
     /// Resolves a bare path (`/repos/octo/one`) against the API base, in place.
-    /// Absolute URIs are left alone.
+    /// Absolute URIs are left alone, and so is a relative one that is not a path (`*`): it
+    /// goes nowhere near GitHub, and carries no credential.
     pub(crate) fn resolve(&self, uri: &mut Uri) {
         if uri.scheme().is_none() && uri.authority().is_none() {
             let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-            *uri = self.api.join(pq);
+            if let Ok(resolved) = self.api.join(pq) {
+                *uri = resolved;
+            }
         }
     }
 
@@ -235,8 +248,24 @@ mod tests {
         let b = Endpoints::enterprise("https://ghe.example.com").unwrap();
         assert_eq!(a, b);
         assert_eq!(
-            a.web_url("/login/oauth/access_token").to_string(),
+            a.web_url("/login/oauth/access_token").unwrap().to_string(),
             "https://ghe.example.com/login/oauth/access_token"
+        );
+    }
+
+    #[test]
+    fn bad_paths_are_errors_not_slash() {
+        let e = Endpoints::github_com();
+        for bad in ["repos/o/r", "/orgs/octo#x", "/a b", ""] {
+            let err = e.api_url(bad).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidPath { path } if path == bad),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            e.api_url("/orgs/octo?per_page=1").unwrap().to_string(),
+            "https://api.github.com/orgs/octo?per_page=1"
         );
     }
 

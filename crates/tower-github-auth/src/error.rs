@@ -52,12 +52,36 @@ impl fmt::Display for Exchange {
     }
 }
 
+/// Why a user token cannot be refreshed ([`Error::RefreshImpossible`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefreshImpossible {
+    /// There is no refresh token: only the expiring user tokens of GitHub Apps have one.
+    NoRefreshToken,
+    /// The refresh token has expired.
+    RefreshTokenExpired,
+    /// There is neither an access token nor a refresh token.
+    NoToken,
+}
+
+impl fmt::Display for RefreshImpossible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoRefreshToken => {
+                "there is no refresh token (only the expiring user tokens of GitHub Apps have one)"
+            }
+            Self::RefreshTokenExpired => "the refresh token has expired",
+            Self::NoToken => "there is neither an access token nor a refresh token",
+        })
+    }
+}
+
 /// Everything that can go wrong in this crate.
 ///
 /// [`Error::Inner`] is the one variant that is not ours: the inner service failed on the caller's
 /// own request. Every other variant is about authentication, and says what to do about it.
 /// The type is `Clone` because one failed exchange is reported to every request that waited on it.
-#[derive(Clone, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The inner service (your HTTP client) failed on your request. Not an authentication problem.
@@ -175,19 +199,22 @@ pub enum Error {
     )]
     RefreshImpossible {
         /// Why.
-        reason: &'static str,
+        reason: RefreshImpossible,
+    },
+
+    /// A path given to this crate cannot be used in a URL.
+    #[error(
+        "`{path}` cannot be used as a GitHub URL path: give a path that starts with `/` and has \
+         only URL characters (percent-encode the rest)"
+    )]
+    InvalidPath {
+        /// The path as given.
+        path: String,
     },
 
     /// A background task of this crate ended abnormally.
     #[error("an exchange task was cancelled or panicked; the next request starts a new one")]
     TaskFailed,
-}
-
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Display carries everything and never a secret.
-        write!(f, "Error({self})")
-    }
 }
 
 impl Error {
@@ -256,5 +283,17 @@ mod tests {
                 .to_string()
                 .contains("GITHUB_TOKEN")
         );
+        // Debug names the variant (and never holds a secret: no variant carries one).
+        assert!(format!("{backoff:?}").starts_with("Backoff"));
+        let impossible = Error::RefreshImpossible {
+            reason: RefreshImpossible::RefreshTokenExpired,
+        };
+        assert!(matches!(
+            impossible,
+            Error::RefreshImpossible {
+                reason: RefreshImpossible::RefreshTokenExpired
+            }
+        ));
+        assert!(impossible.to_string().contains("has expired"));
     }
 }

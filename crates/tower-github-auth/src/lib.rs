@@ -8,7 +8,7 @@
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
 //! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_github_auth::{AppInstallationAuth, Endpoints, PrivateKey};
+//! use tower_github_auth::{AppId, AppInstallationAuth, Endpoints, InstallationId, PrivateKey};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -18,7 +18,10 @@
 //! let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
 //! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
 //! let service = ServiceBuilder::new()
-//!     .layer(AppInstallationAuth::new(1, key, 1).endpoints(Endpoints::single(&github.base_url())?))
+//!     .layer(
+//!         AppInstallationAuth::new(AppId(1), key, InstallationId(1))
+//!             .endpoints(Endpoints::single(&github.base_url())?),
+//!     )
 //!     .service(client);
 //!
 //! // A bare path goes to the API base; the installation token is minted, cached and added.
@@ -65,25 +68,44 @@
 //! variant when authentication did.
 
 mod cache;
+mod client;
 mod clock;
 mod credential;
-pub mod endpoints;
+mod endpoints;
 mod error;
+mod headers;
+#[cfg(feature = "serde")]
+mod persist;
 mod service;
 mod side;
 mod strategies;
 
-pub use cache::TokenCache;
+pub use client::{HttpClient, RequestBody, ResponseBody};
+pub use credential::{Fixed, Minted};
 pub use endpoints::Endpoints;
-pub use error::{BoxError, Error, Exchange, SharedError};
-pub use service::{AuthService, HttpClient, RequestBody, ResponseBody, ResponseFuture};
-pub use strategies::app::{AppAuth, AppIssuer, PrivateKey};
-pub use strategies::installation::{AppInstallationAuth, InstallationTarget, InstallationToken};
-pub use strategies::oauth_app::{OAuthAppAuth, TokenInfo};
-pub use strategies::oauth_device::{DeviceCode, OAuthDeviceAuth};
-pub use strategies::oauth_token::{OAuthTokenAuth, TokenSet};
-pub use strategies::oauth_web::{AuthorizeState, AuthorizeUrl, OAuthWebAuth};
+pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
+pub use service::AuthService;
+pub use service::future::{FixedResponseFuture, ResponseFuture};
+pub use strategies::app::cache::TokenCache;
+pub use strategies::app::ids::{AppId, AppIssuer, InstallationId};
+pub use strategies::app::installation::{AppInstallationAuth, InstallationTarget};
+pub use strategies::app::jwt::AppAuth;
+pub use strategies::app::key::PrivateKey;
+pub use strategies::app::token::InstallationToken;
+pub use strategies::oauth::app::{OAuthAppAuth, TokenInfo};
+pub use strategies::oauth::authorize::{AuthorizeState, AuthorizeUrl};
+pub use strategies::oauth::client::ClientCredentials;
+pub use strategies::oauth::device::{DeviceCode, DeviceGrant, OAuthDeviceAuth};
+pub use strategies::oauth::flow::UserFlow;
+pub use strategies::oauth::grant::TokenSet;
+pub use strategies::oauth::user_token::{OAuthTokenAuth, UserAuthBuilder};
+pub use strategies::oauth::web::{CodeGrant, OAuthWebAuth};
 pub use strategies::token::{ActionAuth, TokenAuth, Unauthenticated};
 
 /// Re-exported so that users name secrets the same way this crate does.
 pub use secrecy;
+
+// The README's code blocks are compiled and run as doc tests, so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -15,13 +15,11 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 
+use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange, SharedError};
-use crate::service::{
-    API_VERSION, API_VERSION_HEADER, GITHUB_JSON, HttpClient, RequestBody, ResponseBody,
-    USER_AGENT_VALUE,
-};
+use crate::headers::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VALUE};
 
 /// The largest answer a side request reads (GitHub's are a few hundred bytes).
 const MAX_BODY: usize = 1024 * 1024;
@@ -125,7 +123,7 @@ impl Side {
     ) -> Result<Answer, Error> {
         let mut builder = Request::builder()
             .method(method)
-            .uri(self.endpoints.api_url(path))
+            .uri(self.endpoints.api_url(path)?)
             .header(ACCEPT, GITHUB_JSON);
         if let Some(auth) = authorization {
             builder = builder.header(http::header::AUTHORIZATION, auth.clone());
@@ -177,7 +175,7 @@ impl Side {
         })?;
         let req = Request::builder()
             .method(Method::POST)
-            .uri(self.endpoints.web_url(path))
+            .uri(self.endpoints.web_url(path)?)
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Bytes::from(body))

@@ -1,9 +1,6 @@
-//! The strategies: one file each, each describing GitHub's rules for its credential.
+//! The strategies, each describing GitHub's rules for its credential: `token` (fixed
+//! credentials), `app` (GitHub Apps and installations), `oauth` (OAuth clients and users).
 
 pub(crate) mod app;
-pub(crate) mod installation;
-pub(crate) mod oauth_app;
-pub(crate) mod oauth_device;
-pub(crate) mod oauth_token;
-pub(crate) mod oauth_web;
+pub(crate) mod oauth;
 pub(crate) mod token;

@@ -20,10 +20,12 @@ use secrecy::{ExposeSecret, SecretString};
 use tower_layer::Layer;
 
 use crate::clock::Clock;
-use crate::credential::{Anonymous, Fixed, sensitive_header};
+use crate::credential::Fixed;
 use crate::endpoints::Endpoints;
 use crate::error::Error;
-use crate::service::{Auth, AuthService};
+use crate::headers::sensitive_header;
+use crate::service::AuthService;
+use crate::service::auth::Auth;
 
 /// No credential: only GitHub's required headers and bare-path resolution.
 ///
@@ -44,16 +46,21 @@ impl Unauthenticated {
         self.endpoints = endpoints;
         self
     }
+
+    /// Where requests go.
+    pub fn endpoints_ref(&self) -> &Endpoints {
+        &self.endpoints
+    }
 }
 
 impl<S> Layer<S> for Unauthenticated {
-    type Service = AuthService<S>;
+    type Service = AuthService<S, Fixed>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let auth = Auth::new(
             self.endpoints.clone(),
             Arc::new(Clock::default()),
-            Arc::new(Anonymous),
+            Fixed::none(),
         );
         AuthService::new(inner, auth)
     }
@@ -97,6 +104,11 @@ impl TokenAuth {
         self
     }
 
+    /// Where the token is sent.
+    pub fn endpoints_ref(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
     /// The token.
     pub fn token(&self) -> &SecretString {
         &self.token
@@ -104,16 +116,15 @@ impl TokenAuth {
 }
 
 impl<S> Layer<S> for TokenAuth {
-    type Service = AuthService<S>;
+    type Service = AuthService<S, Fixed>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let header = sensitive_header("Bearer", self.token.expose_secret(), "token")
             .expect("validated in TokenAuth::new");
-        let credential = Fixed::new(header, None);
         let auth = Auth::new(
             self.endpoints.clone(),
             Arc::new(Clock::default()),
-            Arc::new(credential),
+            Fixed::header(header, None),
         );
         AuthService::new(inner, auth)
     }
@@ -135,7 +146,7 @@ impl<S> Layer<S> for TokenAuth {
 ///     _ => None,
 /// };
 /// let auth = ActionAuth::from_vars(env)?;
-/// assert_eq!(auth.endpoints().api_base(), "https://ghe.example.com/api/v3");
+/// assert_eq!(auth.endpoints_ref().api_base(), "https://ghe.example.com/api/v3");
 /// # Ok::<(), tower_github_auth::Error>(())
 /// ```
 #[derive(Clone)]
@@ -187,7 +198,7 @@ impl ActionAuth {
     }
 
     /// Where the token will be sent.
-    pub fn endpoints(&self) -> &Endpoints {
+    pub fn endpoints_ref(&self) -> &Endpoints {
         &self.token.endpoints
     }
 
@@ -198,7 +209,7 @@ impl ActionAuth {
 }
 
 impl<S> Layer<S> for ActionAuth {
-    type Service = AuthService<S>;
+    type Service = AuthService<S, Fixed>;
 
     fn layer(&self, inner: S) -> Self::Service {
         self.token.layer(inner)
@@ -222,7 +233,7 @@ mod tests {
     fn action_auth_reads_each_variable() {
         let a = ActionAuth::from_vars(vars(&[("GITHUB_TOKEN", "ghs_one")])).unwrap();
         assert_eq!(a.token().expose_secret(), "ghs_one");
-        assert_eq!(a.endpoints(), &Endpoints::github_com());
+        assert_eq!(a.endpoints_ref(), &Endpoints::github_com());
 
         let b = ActionAuth::from_vars(vars(&[("INPUT_GITHUB_TOKEN", "ghs_two")])).unwrap();
         assert_eq!(b.token().expose_secret(), "ghs_two");
@@ -240,10 +251,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            ghes.endpoints().api_base(),
+            ghes.endpoints_ref().api_base(),
             "https://ghe.example.com/api/v3"
         );
-        assert_eq!(ghes.endpoints().web_base(), "https://ghe.example.com");
+        assert_eq!(ghes.endpoints_ref().web_base(), "https://ghe.example.com");
     }
 
     #[test]

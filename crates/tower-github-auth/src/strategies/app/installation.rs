@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use tower::ServiceBuilder;
-//! use tower_github_auth::{AppAuth, AppInstallationAuth, PrivateKey};
+//! use tower_github_auth::{AppAuth, AppId, AppInstallationAuth, InstallationId, PrivateKey};
 //! # let pem = github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1;
 //! # let client = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 //! #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
@@ -18,11 +18,11 @@
 //!
 //! let key = PrivateKey::from_pem(pem)?;
 //! let github = ServiceBuilder::new()
-//!     .layer(AppInstallationAuth::new(12345, key.clone(), 42))
+//!     .layer(AppInstallationAuth::new(AppId(12345), key.clone(), InstallationId(42)))
 //!     .service(client.clone());
 //!
 //! // Narrowed to one repository, read-only contents: a separate token.
-//! let app = AppAuth::new(12345, key);
+//! let app = AppAuth::new(AppId(12345), key);
 //! let narrow = app
 //!     .installation_for_repository("octo", "one")
 //!     .repositories(["one"])
@@ -33,8 +33,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, PoisonError};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -43,20 +42,27 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_layer::Layer;
 
-use crate::AppIssuer;
-use crate::cache::{Fresh, InstallationKey, Slot};
-use crate::credential::{Mint, sensitive_header};
+use crate::cache::{Fresh, Slot};
+use crate::client::{HttpClient, RequestBody, ResponseBody};
+use crate::credential::{Mint, Minted};
+use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange};
-use crate::service::{Auth, AuthService, HttpClient, RequestBody, ResponseBody};
+use crate::headers::sensitive_header;
+use crate::service::AuthService;
+use crate::service::auth::Auth;
 use crate::side::{Side, decode_json, github_error};
-use crate::strategies::app::{AppAuth, PrivateKey};
+use crate::strategies::app::cache::InstallationKey;
+use crate::strategies::app::ids::{AppIssuer, InstallationId};
+use crate::strategies::app::jwt::AppAuth;
+use crate::strategies::app::key::PrivateKey;
+use crate::strategies::app::token::InstallationToken;
 
 /// Which installation: by id, or found through what it is installed on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum InstallationTarget {
     /// A known installation id.
-    Id(u64),
+    Id(InstallationId),
     /// The installation that covers a repository.
     Repository {
         /// The repository's owner.
@@ -108,69 +114,6 @@ impl Narrowing {
     }
 }
 
-/// An installation access token, with what GitHub said about it.
-///
-/// For other uses than this crate's requests: `git` over HTTPS
-/// (`https://x-access-token:<token>@github.com/owner/repo.git`), a subprocess, another client.
-/// `Debug` shows the token as `***`.
-#[derive(Clone)]
-pub struct InstallationToken {
-    token: SecretString,
-    expires_at: SystemTime,
-    installation_id: u64,
-    permissions: BTreeMap<String, String>,
-    repository_selection: Option<String>,
-    repositories: Vec<String>,
-}
-
-impl fmt::Debug for InstallationToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InstallationToken")
-            .field("token", &"***")
-            .field(
-                "expires_at",
-                &humantime::format_rfc3339_seconds(self.expires_at),
-            )
-            .field("installation_id", &self.installation_id)
-            .field("permissions", &self.permissions)
-            .field("repository_selection", &self.repository_selection)
-            .field("repositories", &self.repositories)
-            .finish()
-    }
-}
-
-impl InstallationToken {
-    /// The token (`ghs_...`).
-    pub fn token(&self) -> &SecretString {
-        &self.token
-    }
-
-    /// When GitHub says it expires (on GitHub's clock).
-    pub fn expires_at(&self) -> SystemTime {
-        self.expires_at
-    }
-
-    /// The installation it acts as.
-    pub fn installation_id(&self) -> u64 {
-        self.installation_id
-    }
-
-    /// Its permissions, such as `contents: read`.
-    pub fn permissions(&self) -> &BTreeMap<String, String> {
-        &self.permissions
-    }
-
-    /// `all` or `selected`, as GitHub reported it.
-    pub fn repository_selection(&self) -> Option<&str> {
-        self.repository_selection.as_deref()
-    }
-
-    /// The repositories (`owner/name`) it is narrowed to; empty when not narrowed.
-    pub fn repositories(&self) -> &[String] {
-        &self.repositories
-    }
-}
-
 /// Authenticates as an installation of a GitHub App, with installation tokens minted, cached and
 /// refreshed ahead of expiry. Build it with [`AppInstallationAuth::new`] or
 /// [`AppAuth::as_installation`] and its siblings.
@@ -181,13 +124,44 @@ pub struct AppInstallationAuth {
     narrowing: Narrowing,
 }
 
-impl AppInstallationAuth {
-    /// Installation `installation_id` of the App `issuer` (id or client id) on github.com.
-    pub fn new(issuer: impl Into<AppIssuer>, key: PrivateKey, installation_id: u64) -> Self {
-        AppAuth::new(issuer, key).as_installation(installation_id)
+impl AppAuth {
+    /// Act as installation `id`. Cheap: no key parsing; shares the JWT and the token cache, so a
+    /// stack can be built per request (say, from a webhook's `installation.id`).
+    pub fn as_installation(&self, id: InstallationId) -> AppInstallationAuth {
+        AppInstallationAuth::for_target(self.clone(), InstallationTarget::Id(id))
     }
 
-    pub(crate) fn for_target(app: AppAuth, target: InstallationTarget) -> Self {
+    /// Act as the installation that covers `owner/repo` (looked up once, then remembered).
+    pub fn installation_for_repository(&self, owner: &str, repo: &str) -> AppInstallationAuth {
+        let target = InstallationTarget::Repository {
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+        };
+        AppInstallationAuth::for_target(self.clone(), target)
+    }
+
+    /// Act as the installation on organisation `org` (looked up once, then remembered).
+    pub fn installation_for_organization(&self, org: &str) -> AppInstallationAuth {
+        AppInstallationAuth::for_target(
+            self.clone(),
+            InstallationTarget::Organization(org.to_owned()),
+        )
+    }
+
+    /// Act as the installation on user account `login` (looked up once, then remembered).
+    pub fn installation_for_user(&self, login: &str) -> AppInstallationAuth {
+        AppInstallationAuth::for_target(self.clone(), InstallationTarget::User(login.to_owned()))
+    }
+}
+
+impl AppInstallationAuth {
+    /// Installation `installation` of the App `app` (its [`AppId`](crate::AppId), or
+    /// [`AppIssuer::client_id`]) on github.com.
+    pub fn new(app: impl Into<AppIssuer>, key: PrivateKey, installation: InstallationId) -> Self {
+        AppAuth::new(app, key).as_installation(installation)
+    }
+
+    fn for_target(app: AppAuth, target: InstallationTarget) -> Self {
         Self {
             app,
             target,
@@ -196,7 +170,7 @@ impl AppInstallationAuth {
     }
 
     /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
-    pub fn endpoints(mut self, endpoints: crate::Endpoints) -> Self {
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
         self.app = self.app.endpoints(endpoints);
         self
     }
@@ -241,10 +215,10 @@ impl AppInstallationAuth {
         &self.target
     }
 
-    /// The installation token itself, from the cache or minted through `inner` (your HTTP client,
-    /// the service this layer would wrap). A token with less than the refresh margin left starts a
-    /// background refresh, like a request would.
-    pub async fn token<S, B, RB>(&self, inner: &S) -> Result<InstallationToken, Error>
+    /// A valid installation token now: the cached one, or one minted through `inner` (your HTTP
+    /// client, the service this layer would wrap). A token with less than the refresh margin left
+    /// starts a background refresh, like a request would.
+    pub async fn fetch_token<S, B, RB>(&self, inner: &S) -> Result<InstallationToken, Error>
     where
         S: HttpClient<B, RB>,
         B: RequestBody,
@@ -301,7 +275,7 @@ impl<S> Layer<S> for AppInstallationAuth {
         let mut auth = Auth::new(
             self.app.endpoints.clone(),
             Arc::clone(&self.app.shared.clock),
-            Arc::new(self.credential()),
+            Minted::new(self.credential()),
         );
         auth.replay = self.app.replay;
         AuthService::new(inner, auth)
@@ -347,7 +321,7 @@ impl Mint for InstallationCredential {
         let body = self.narrowing.body();
         async move {
             let exchange = Exchange::InstallationToken;
-            let id = app.installation_id(&target, &side).await?;
+            let id = installation_id(&app, &target, &side).await?;
             let path = format!("/app/installations/{id}/access_tokens");
             tracing::debug!(installation = id, "minting an installation token");
             let answer = app
@@ -370,7 +344,7 @@ impl Mint for InstallationCredential {
                 value: InstallationToken {
                     token,
                     expires_at,
-                    installation_id: id,
+                    installation_id: InstallationId(id),
                     permissions: minted.permissions,
                     repository_selection: minted.repository_selection,
                     repositories: minted
@@ -383,4 +357,41 @@ impl Mint for InstallationCredential {
         }
         .boxed()
     }
+}
+
+/// The installation id for a target, looked up with the App's JWT once and then remembered.
+async fn installation_id(
+    app: &AppAuth,
+    target: &InstallationTarget,
+    side: &Side,
+) -> Result<u64, Error> {
+    #[derive(serde::Deserialize)]
+    struct Found {
+        id: u64,
+    }
+    let path = match target {
+        InstallationTarget::Id(id) => return Ok(id.0),
+        InstallationTarget::Repository { owner, repo } => {
+            format!("/repos/{owner}/{repo}/installation")
+        }
+        InstallationTarget::Organization(org) => format!("/orgs/{org}/installation"),
+        InstallationTarget::User(login) => format!("/users/{login}/installation"),
+    };
+    let key = format!("{path}@{}", app.endpoints.api_base());
+    let ids = &app.shared.installation_ids;
+    if let Some(id) = ids.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return Ok(*id);
+    }
+    let exchange = Exchange::InstallationLookup;
+    let answer = app
+        .jwt_request(side, exchange, Method::GET, &path, None)
+        .await?;
+    if !answer.status.is_success() {
+        return Err(github_error(exchange, &answer));
+    }
+    let found: Found = decode_json(exchange, &answer.body)?;
+    ids.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, found.id);
+    Ok(found.id)
 }

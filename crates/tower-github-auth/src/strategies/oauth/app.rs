@@ -6,7 +6,7 @@
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
 //! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_github_auth::{AppAuth, Endpoints, OAuthAppAuth};
+//! use tower_github_auth::{AppAuth, AppId, ClientCredentials, Endpoints, OAuthAppAuth};
 //! use github_auth_emulator::{DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -15,16 +15,16 @@
 //! let github = github_auth_emulator::Emulator::builder().start().await?;
 //! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
 //!
-//! // A GitHub App with its OAuth client credentials; or `OAuthAppAuth::new(id, secret)`.
-//! let app = AppAuth::from_pem(1, github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?
-//!     .endpoints(Endpoints::single(&github.base_url())?)
-//!     .oauth_credentials(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET);
-//! let oauth_app: OAuthAppAuth = app.as_oauth_app().expect("oauth_credentials were set");
+//! // A GitHub App's OAuth client (or an OAuth app's: `OAuthAppAuth::new(credentials)`).
+//! let app = AppAuth::from_pem(AppId(1), github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?
+//!     .endpoints(Endpoints::single(&github.base_url())?);
+//! let credentials = ClientCredentials::new(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET);
+//! let oauth_app: OAuthAppAuth = app.as_oauth_app(credentials);
 //!
 //! // A user signs in (web flow); their token is what the app manages below.
 //! let code = github.issue_web_flow_code("octocat");
-//! let user = oauth_app.as_web_user(code).exchange_token(&client).await?;
-//! let token = user.token_set().access_token.expect("exchanged");
+//! let user = oauth_app.as_web_user(code).build().fetch_token(&client).await?;
+//! let token = user.access_token.expect("exchanged");
 //!
 //! // Check, reset and delete user tokens with the client's Basic credentials.
 //! let info = oauth_app.check_token(&client, &token).await?.expect("a valid token");
@@ -59,15 +59,20 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_layer::Layer;
 
+use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
-use crate::credential::{Fixed, sensitive_header};
+use crate::credential::Fixed;
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange};
-use crate::service::{Auth, AuthService, HttpClient, RequestBody, ResponseBody};
-use crate::side::{Side, decode_json, github_error};
-use crate::strategies::app::AppAuth;
-use crate::strategies::oauth_token::{Grant, OAuthTokenAuth, TokenSet};
-use crate::strategies::oauth_web::{AuthorizeUrl, OAuthWebAuth};
+use crate::headers::sensitive_header;
+use crate::service::AuthService;
+use crate::service::auth::Auth;
+use crate::side::{Answer, Side, decode_json, github_error};
+use crate::strategies::app::jwt::AppAuth;
+use crate::strategies::oauth::authorize::AuthorizeUrl;
+use crate::strategies::oauth::client::ClientCredentials;
+use crate::strategies::oauth::grant::{OAuthClient, TokenSet};
+use crate::strategies::oauth::user_token::{OAuthTokenAuth, UserAuthBuilder};
 
 /// Authenticates as an OAuth client with its id and secret (`Authorization: Basic`), on the
 /// `/applications/{client_id}/...` routes only; other requests pass without a credential.
@@ -77,42 +82,37 @@ use crate::strategies::oauth_web::{AuthorizeUrl, OAuthWebAuth};
 /// [`OAuthAppAuth::new`] or [`AppAuth::as_oauth_app`]. `Debug` shows the secret as `***`.
 #[derive(Clone)]
 pub struct OAuthAppAuth {
-    client_id: String,
-    pub(crate) client_secret: SecretString,
-    pub(crate) endpoints: Endpoints,
-    pub(crate) clock: Arc<Clock>,
+    credentials: ClientCredentials,
+    endpoints: Endpoints,
+    clock: Arc<Clock>,
 }
 
 impl fmt::Debug for OAuthAppAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OAuthAppAuth")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"***")
+            .field("credentials", &self.credentials)
             .field("endpoints", &self.endpoints)
             .finish_non_exhaustive()
     }
 }
 
 impl AppAuth {
-    /// The App's OAuth client (for the user flows and the `/applications` routes), with this App's
-    /// endpoints; `None` unless [`oauth_credentials`](AppAuth::oauth_credentials) were set.
-    pub fn as_oauth_app(&self) -> Option<OAuthAppAuth> {
-        let credentials = self.oauth.as_ref()?;
-        Some(OAuthAppAuth {
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone(),
+    /// The App's OAuth client (for the user flows and the `/applications` routes) with its client
+    /// id and secret (from the App's settings page), this App's endpoints and clock.
+    pub fn as_oauth_app(&self, credentials: ClientCredentials) -> OAuthAppAuth {
+        OAuthAppAuth {
+            credentials,
             endpoints: self.endpoints.clone(),
             clock: Arc::clone(&self.shared.clock),
-        })
+        }
     }
 }
 
 impl OAuthAppAuth {
     /// An OAuth client on github.com: an OAuth app's client id and secret, or a GitHub App's.
-    pub fn new(client_id: impl Into<String>, client_secret: impl Into<SecretString>) -> Self {
+    pub fn new(credentials: ClientCredentials) -> Self {
         Self {
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            credentials,
             endpoints: Endpoints::default(),
             clock: Arc::new(Clock::default()),
         }
@@ -124,34 +124,36 @@ impl OAuthAppAuth {
         self
     }
 
-    /// The client id.
-    pub fn client_id(&self) -> &str {
-        &self.client_id
+    /// Where the client's requests go.
+    pub fn endpoints_ref(&self) -> &Endpoints {
+        &self.endpoints
     }
 
-    /// Act as the user who came back from the authorize page with `code` (exchanged on first use).
-    /// Add [`redirect_uri`](OAuthWebAuth::redirect_uri) and
-    /// [`pkce_verifier`](OAuthWebAuth::pkce_verifier) if the authorize URL had them, or let
-    /// [`AuthorizeState::finish`](crate::AuthorizeState::finish) do it.
-    pub fn as_web_user(&self, code: impl Into<SecretString>) -> OAuthWebAuth {
-        OAuthWebAuth::new(self, code.into())
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        self.credentials.client_id()
+    }
+
+    pub(crate) fn credentials(&self) -> &ClientCredentials {
+        &self.credentials
+    }
+
+    pub(crate) fn clock(&self) -> Arc<Clock> {
+        Arc::clone(&self.clock)
     }
 
     /// Builds the URL of GitHub's authorize page for this client, with a random `state`.
     pub fn authorize_url(&self) -> AuthorizeUrl {
-        AuthorizeUrl::new(self.client_id.clone(), self.endpoints.clone())
+        AuthorizeUrl::new(self.client_id().to_owned(), self.endpoints.clone())
     }
 
     /// Act as a user whose token set you stored; refreshes with this client's credentials.
-    pub fn as_user(&self, set: TokenSet) -> OAuthTokenAuth {
-        OAuthTokenAuth::with_grant(
-            self.client_id.clone(),
-            Some(self.client_secret.clone()),
-            Grant::Given,
-            set,
-            self.endpoints.clone(),
-            Arc::clone(&self.clock),
-        )
+    /// Add the hook with [`on_refresh`](UserAuthBuilder::on_refresh), then
+    /// [`build`](UserAuthBuilder::build).
+    pub fn as_user(&self, set: TokenSet) -> UserAuthBuilder<TokenSet> {
+        OAuthTokenAuth::builder_for(OAuthClient::from(self.credentials.clone()))
+            .endpoints(self.endpoints.clone())
+            .token_set(set)
     }
 
     /// Checks a user token of this client: its details, or `None` if GitHub does not know it (any
@@ -225,7 +227,11 @@ impl OAuthAppAuth {
 
     /// `Basic base64(client_id:client_secret)`, marked sensitive.
     fn basic(&self) -> HeaderValue {
-        let pair = format!("{}:{}", self.client_id, self.client_secret.expose_secret());
+        let pair = format!(
+            "{}:{}",
+            self.client_id(),
+            self.credentials.client_secret().expose_secret()
+        );
         sensitive_header("Basic", &STANDARD.encode(pair), "OAuth client credentials")
             .expect("base64 is always a valid header value")
     }
@@ -236,8 +242,8 @@ impl OAuthAppAuth {
         exchange: Exchange,
         method: Method,
         token: &SecretString,
-    ) -> Result<crate::side::Answer, Error> {
-        let path = format!("/applications/{}/token", self.client_id);
+    ) -> Result<Answer, Error> {
+        let path = format!("/applications/{}/token", self.client_id());
         let body = serde_json::json!({ "access_token": token.expose_secret() });
         side.rest_raw(exchange, method, &path, Some(&self.basic()), Some(&body))
             .await
@@ -258,18 +264,14 @@ impl OAuthAppAuth {
 }
 
 impl<S> Layer<S> for OAuthAppAuth {
-    type Service = AuthService<S>;
+    type Service = AuthService<S, Fixed>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let credential = Fixed::new(
+        let credential = Fixed::header(
             self.basic(),
-            Some(format!("/applications/{}/", self.client_id)),
+            Some(format!("/applications/{}/", self.client_id())),
         );
-        let auth = Auth::new(
-            self.endpoints.clone(),
-            Arc::clone(&self.clock),
-            Arc::new(credential),
-        );
+        let auth = Auth::new(self.endpoints.clone(), Arc::clone(&self.clock), credential);
         AuthService::new(inner, auth)
     }
 }
@@ -353,7 +355,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret() {
-        let app = OAuthAppAuth::new("Iv1.abc", "very-s3cret");
+        let app = OAuthAppAuth::new(ClientCredentials::new("Iv1.abc", "very-s3cret"));
         let text = format!("{app:?}");
         assert!(
             !text.contains("very-s3cret") && text.contains("Iv1.abc"),

@@ -13,13 +13,15 @@
 //! let github = github_auth_emulator::Emulator::builder().start().await?;
 //! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
 //!
-//! // The callback tells the person where to go and what to type. `new` takes an async one.
-//! let device = OAuthDeviceAuth::new_sync(
-//!     github_auth_emulator::DEFAULT_APP_CLIENT_ID,
-//!     |code: DeviceCode| eprintln!("Open {} and enter {}", code.verification_uri, code.user_code),
-//!     ["repo"],
-//! )
-//! .endpoints(Endpoints::single(&github.base_url())?);
+//! // The callback tells the person where to go and what to type (`on_user_code_async` for an
+//! // async one).
+//! let device = OAuthDeviceAuth::builder(github_auth_emulator::DEFAULT_APP_CLIENT_ID)
+//!     .scopes(["repo"])
+//!     .on_user_code(|code: DeviceCode| {
+//!         eprintln!("Open {} and enter {}", code.verification_uri, code.user_code);
+//!     })
+//!     .endpoints(Endpoints::single(&github.base_url())?)
+//!     .build();
 //!
 //! // As a layer: the first request runs the flow (once, however many requests wait on it).
 //! let github_as_user = ServiceBuilder::new().layer(device.clone()).service(client.clone());
@@ -28,9 +30,11 @@
 //!     .await?;
 //! assert_eq!(response.status(), 200);
 //!
-//! // Or switch to the token (here: the one that request obtained), to store or refresh it.
-//! let token = device.exchange_token(&client).await?;
-//! assert!(token.token_set().access_token.is_some());
+//! // The token set that request obtained, to store; the user as a token layer to keep.
+//! let set = device.fetch_token(&client).await?;
+//! assert!(set.access_token.is_some());
+//! let token = device.token_auth();
+//! # let _ = token;
 //! # Ok(())
 //! # }
 //! ```
@@ -59,8 +63,10 @@ use tokio::time::Instant;
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange};
-use crate::side::{Side, decode_json, github_error, oauth_error};
-use crate::strategies::oauth_token::{ACCESS_TOKEN_PATH, Grant, Granted, OAuthTokenAuth, TokenSet};
+use crate::side::{Answer, Side, decode_json, github_error, oauth_error};
+use crate::strategies::oauth::flow::UserFlow;
+use crate::strategies::oauth::grant::{ACCESS_TOKEN_PATH, FirstGrant, Granted, OAuthClient};
+use crate::strategies::oauth::user_token::UserAuthBuilder;
 
 /// The device-code grant type.
 const DEVICE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -85,11 +91,20 @@ pub struct DeviceCode {
 
 type Prompt = Arc<dyn Fn(DeviceCode) -> BoxFuture<'static, ()> + Send + Sync>;
 
-/// The device flow, waiting to run.
+/// The device flow's first grant: the scopes to ask for and the callback that shows the code.
+/// Set them on the [`UserAuthBuilder`].
 #[derive(Clone)]
-pub(crate) struct DeviceGrant {
+pub struct DeviceGrant {
     scopes: Vec<String>,
     prompt: Prompt,
+}
+
+impl fmt::Debug for DeviceGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceGrant")
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
@@ -108,9 +123,23 @@ enum Poll {
     SlowDown(Option<Duration>),
 }
 
+impl FirstGrant for DeviceGrant {
+    fn name(&self) -> &'static str {
+        "device flow"
+    }
+
+    fn obtain<'a>(
+        &'a self,
+        side: &'a Side,
+        client: &'a OAuthClient,
+    ) -> BoxFuture<'a, Result<Granted, Error>> {
+        self.run(side, &client.client_id).boxed()
+    }
+}
+
 impl DeviceGrant {
     /// Asks for a device code, shows it, polls until the person answers.
-    pub(crate) async fn run(&self, side: &Side, client_id: &str) -> Result<Granted, Error> {
+    async fn run(&self, side: &Side, client_id: &str) -> Result<Granted, Error> {
         let scope = self.scopes.join(" ");
         let mut form = vec![("client_id", client_id)];
         if !scope.is_empty() {
@@ -165,7 +194,7 @@ impl DeviceGrant {
 }
 
 /// Reads a poll's answer: a token, keep polling, slow down, or the error that ends the flow.
-fn read_poll(answer: &crate::side::Answer) -> Result<Poll, Error> {
+fn read_poll(answer: &Answer) -> Result<Poll, Error> {
     let exchange = Exchange::DevicePoll;
     if let Some(err) = oauth_error(exchange, &answer.body) {
         return match err.oauth_error() {
@@ -191,73 +220,84 @@ fn read_poll(answer: &crate::side::Answer) -> Result<Poll, Error> {
 }
 
 /// Authenticates as the user who approves this device: runs GitHub's device flow on first use,
-/// then uses and refreshes the token like an [`OAuthTokenAuth`].
+/// then uses and refreshes the token like an [`OAuthTokenAuth`](crate::OAuthTokenAuth).
 ///
 /// As a layer, the first request runs the flow and every request waits on that one flow (a
 /// failure, such as `access_denied`, is reported to each; a later request starts a new flow
-/// after a backoff). [`exchange_token`](Self::exchange_token) runs it without an API request.
-/// Clones share the flow and the token.
-#[derive(Clone)]
-pub struct OAuthDeviceAuth {
-    token: OAuthTokenAuth,
-}
+/// after a backoff). [`fetch_token`](UserFlow::fetch_token) runs it without an API request.
+/// Clones share the flow and the token. Built by [`OAuthDeviceAuth::builder`].
+pub type OAuthDeviceAuth = UserFlow<DeviceGrant>;
 
-impl fmt::Debug for OAuthDeviceAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuthDeviceAuth")
-            .field("token", &self.token)
-            .finish()
-    }
-}
-
-impl OAuthDeviceAuth {
-    /// The device flow of the OAuth client `client_id` on github.com, asking for `scopes` (none
-    /// for a GitHub App: `[] as [&str; 0]`). `on_user_code` is awaited before polling starts; it
-    /// should show the code and URI to the person (see [`new_sync`](Self::new_sync) for a plain
-    /// closure).
-    pub fn new<F, Fut, I, N>(client_id: impl Into<String>, on_user_code: F, scopes: I) -> Self
-    where
-        F: Fn(DeviceCode) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-        I: IntoIterator<Item = N>,
-        N: Into<String>,
-    {
-        let prompt: Prompt = Arc::new(move |code| on_user_code(code).boxed());
-        let grant = Grant::Device(DeviceGrant {
-            scopes: scopes.into_iter().map(Into::into).collect(),
-            prompt,
-        });
-        Self {
-            token: OAuthTokenAuth::with_grant(
-                client_id.into(),
-                None,
-                grant,
-                TokenSet::default(),
-                Endpoints::default(),
-                Arc::new(Clock::default()),
-            ),
-        }
-    }
-
-    /// Like [`new`](Self::new), with a synchronous callback (it must not block for long).
-    pub fn new_sync<F, I, N>(client_id: impl Into<String>, on_user_code: F, scopes: I) -> Self
-    where
-        F: Fn(DeviceCode) + Send + Sync + 'static,
-        I: IntoIterator<Item = N>,
-        N: Into<String>,
-    {
-        Self::new(
-            client_id,
-            move |code| {
-                on_user_code(code);
-                std::future::ready(())
-            },
-            scopes,
+impl UserFlow<DeviceGrant> {
+    /// The device flow of the OAuth client `client_id` on github.com. Without
+    /// [`on_user_code`](UserAuthBuilder::on_user_code), the code and URI are written to
+    /// standard error.
+    pub fn builder(client_id: impl Into<String>) -> UserAuthBuilder<DeviceGrant> {
+        let grant = DeviceGrant {
+            scopes: Vec::new(),
+            prompt: Arc::new(|code: DeviceCode| {
+                eprintln!(
+                    "Open {} and enter the code {}",
+                    code.verification_uri, code.user_code
+                );
+                std::future::ready(()).boxed()
+            }),
+        };
+        let client = OAuthClient {
+            client_id: client_id.into(),
+            // Device-flow tokens are obtained and refreshed without the client secret.
+            client_secret: None,
+        };
+        UserAuthBuilder::new(
+            client,
+            grant,
+            Endpoints::default(),
+            Arc::new(Clock::default()),
         )
     }
 }
 
-crate::strategies::oauth_token::user_flow!(OAuthDeviceAuth, "the device flow");
+impl UserAuthBuilder<DeviceGrant> {
+    /// OAuth scopes to ask for, such as `repo` (none for a GitHub App, whose permissions apply).
+    pub fn scopes<I, N>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.grant.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Shows the person the code and where to enter it; called before polling starts, and must
+    /// not block for long.
+    pub fn on_user_code<F>(mut self, on_user_code: F) -> Self
+    where
+        F: Fn(DeviceCode) + Send + Sync + 'static,
+    {
+        self.grant.prompt = Arc::new(move |code| {
+            on_user_code(code);
+            std::future::ready(()).boxed()
+        });
+        self
+    }
+
+    /// Like [`on_user_code`](Self::on_user_code), with an async callback, awaited before
+    /// polling starts.
+    pub fn on_user_code_async<F, Fut>(mut self, on_user_code: F) -> Self
+    where
+        F: Fn(DeviceCode) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.grant.prompt = Arc::new(move |code| on_user_code(code).boxed());
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> OAuthDeviceAuth {
+        let grant = self.grant.clone();
+        self.build_flow(grant)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -265,8 +305,8 @@ mod tests {
     use bytes::Bytes;
     use http::StatusCode;
 
-    fn answer(body: &'static str) -> crate::side::Answer {
-        crate::side::Answer {
+    fn answer(body: &'static str) -> Answer {
+        Answer {
             status: StatusCode::OK,
             body: Bytes::from_static(body.as_bytes()),
         }
@@ -298,7 +338,10 @@ mod tests {
 
     #[test]
     fn debug_shows_no_callback_internals() {
-        let device = OAuthDeviceAuth::new_sync("Iv1.abc", |_code| {}, ["repo"]);
+        let device = OAuthDeviceAuth::builder("Iv1.abc")
+            .scopes(["repo"])
+            .on_user_code(|_code| {})
+            .build();
         let text = format!("{device:?}");
         assert!(
             text.contains("Iv1.abc") && text.contains("device flow"),

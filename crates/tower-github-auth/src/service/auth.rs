@@ -1,0 +1,39 @@
+//! What a layer gives the services it makes: where GitHub is, the clock, the credential.
+
+use std::sync::Arc;
+
+use crate::client::{HttpClient, RequestBody, ResponseBody};
+use crate::clock::Clock;
+use crate::endpoints::Endpoints;
+use crate::side::Side;
+
+/// Built by a strategy's `Layer` impl, shared by every clone of the service.
+#[derive(Debug)]
+pub(crate) struct Auth<C> {
+    pub(crate) endpoints: Endpoints,
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) credential: C,
+    /// Whether a request refused with 401 is replayed once with a fresh credential.
+    pub(crate) replay: bool,
+}
+
+impl<C> Auth<C> {
+    pub(crate) fn new(endpoints: Endpoints, clock: Arc<Clock>, credential: C) -> Self {
+        Self {
+            endpoints,
+            clock,
+            credential,
+            replay: true,
+        }
+    }
+
+    /// The side-request helper over a clone of the inner service.
+    pub(crate) fn side<S, B, RB>(&self, inner: S) -> Side
+    where
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
+    {
+        Side::new(inner, self.endpoints.clone(), Arc::clone(&self.clock))
+    }
+}

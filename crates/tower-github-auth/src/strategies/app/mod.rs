@@ -1,0 +1,8 @@
+//! GitHub Apps: the App's key and JWT, installations and their tokens.
+
+pub(crate) mod cache;
+pub(crate) mod ids;
+pub(crate) mod installation;
+pub(crate) mod jwt;
+pub(crate) mod key;
+pub(crate) mod token;
