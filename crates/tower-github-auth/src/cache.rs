@@ -28,6 +28,7 @@ use arc_swap::{ArcSwapOption, Guard};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use http::HeaderValue;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
@@ -124,6 +125,9 @@ type Flight<T> = Shared<BoxFuture<'static, Result<Arc<Entry<T>>, Error>>>;
 struct State<T> {
     policy: Policy,
     flight: Option<Flight<T>>,
+    /// The task running `flight`: finished while `flight` is still set means it never reached
+    /// [`Slot::finish`] (its runtime was dropped): the flight is dead, and is cleared.
+    task: Option<AbortHandle>,
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<Error>,
@@ -173,6 +177,18 @@ impl<T> Slot<T> {
         // No code panics while holding the lock; recover rather than poison every request.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Clears a flight whose task ended without finishing (its runtime was dropped: a CLI that
+    /// builds a runtime per call, a `static` layer shared by `#[tokio::test]`s), so that the
+    /// next request starts a new exchange instead of joining a dead one forever.
+    fn clear_dead_flight(&self, st: &mut State<T>) {
+        if st.flight.is_some() && st.task.as_ref().is_some_and(AbortHandle::is_finished) {
+            tracing::debug!("the exchange in flight was cancelled with its runtime: starting anew");
+            st.flight = None;
+            st.task = None;
+            self.refreshing.store(false, Ordering::Release);
+        }
+    }
 }
 
 impl<T: Send + Sync + 'static> Slot<T> {
@@ -184,6 +200,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
             state: Mutex::new(State {
                 policy,
                 flight: None,
+                task: None,
                 failures: 0,
                 retry_at: None,
                 last_error: None,
@@ -231,6 +248,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         refresh: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
     ) {
         let mut st = self.lock();
+        self.clear_dead_flight(&mut st);
         if st.flight.is_none()
             && st.generation == seen.generation
             && st.retry_at.is_none_or(|r| now >= r)
@@ -253,6 +271,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
     ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
         let now = Instant::now();
         let mut st = self.lock();
+        self.clear_dead_flight(&mut st);
         let usable = self
             .current
             .load_full()
@@ -331,6 +350,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         fetch: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
     ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
         let mut st = self.lock();
+        self.clear_dead_flight(&mut st);
         if let Some(flight) = &st.flight {
             return flight.clone().boxed();
         }
@@ -356,14 +376,22 @@ impl<T: Send + Sync + 'static> Slot<T> {
         st: &mut State<T>,
         fetch: BoxFuture<'static, Result<Fresh<T>, Error>>,
     ) -> Flight<T> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Nothing was started: nothing to clear, no backoff.
+            return std::future::ready(Err(Error::NoRuntime)).boxed().shared();
+        };
         let slot = Arc::clone(self);
-        let task = tokio::spawn(async move {
+        let task = runtime.spawn(async move {
             let result = AssertUnwindSafe(fetch)
                 .catch_unwind()
                 .await
-                .unwrap_or(Err(Error::TaskFailed));
+                .unwrap_or_else(|_| {
+                    tracing::error!("an exchange panicked; the next request starts a new one");
+                    Err(Error::TaskFailed)
+                });
             slot.finish(result)
         });
+        st.task = Some(task.abort_handle());
         let flight = async move { task.await.unwrap_or(Err(Error::TaskFailed)) }
             .boxed()
             .shared();
@@ -376,6 +404,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         let now = Instant::now();
         let mut st = self.lock();
         st.flight = None;
+        st.task = None;
         self.refreshing.store(false, Ordering::Release);
         match result {
             Ok(fresh) => {
@@ -708,5 +737,51 @@ mod tests {
         assert_eq!(slot.peek().unwrap().value, 2);
         slot.invalidate(second.stamp());
         assert!(slot.peek().is_none());
+    }
+
+    #[test]
+    fn an_exchange_cancelled_with_its_runtime_does_not_poison_the_slot() {
+        let (slot, clock) = slot();
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        first.block_on(async {
+            // An exchange that is still running when its runtime goes away.
+            let waiting = slot.obtain(|| futures_util::future::pending().boxed());
+            drop(waiting);
+        });
+        drop(first);
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let entry = second
+            .block_on(async {
+                slot.obtain(minting(7, Duration::from_secs(3600), &clock))
+                    .await
+            })
+            .expect("a new exchange, not the dead one");
+        assert_eq!(entry.value, 7);
+    }
+
+    #[test]
+    fn outside_a_runtime_an_exchange_is_a_typed_error_not_a_panic() {
+        let (slot, clock) = slot();
+        let attempt = slot
+            .obtain(minting(1, Duration::from_secs(3600), &clock))
+            .now_or_never()
+            .expect("answers at once");
+        assert!(matches!(attempt, Err(Error::NoRuntime)), "{attempt:?}");
+        // Nothing was left behind: inside a runtime the next attempt works.
+        let entry = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                slot.obtain(minting(2, Duration::from_secs(3600), &clock))
+                    .await
+            })
+            .unwrap();
+        assert_eq!(entry.value, 2);
     }
 }

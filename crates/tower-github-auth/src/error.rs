@@ -171,6 +171,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// GitHub did not answer a side request (answer read) within the exchange deadline.
+    #[error(
+        "the {exchange} got no complete answer within {after:?}; GitHub (or the network to it) \
+         is slow or hung: the next attempt is a new exchange (raise `exchange_timeout` if GitHub \
+         is just slow)"
+    )]
+    Timeout {
+        /// The side request.
+        exchange: Exchange,
+        /// The deadline that passed.
+        after: Duration,
+    },
+
+    /// A layer that exchanges or refreshes tokens was used outside a Tokio runtime.
+    #[error(
+        "tower-github-auth needs a Tokio runtime to run its token exchanges: call it from inside \
+         one (`#[tokio::main]`, `Runtime::block_on`)"
+    )]
+    NoRuntime,
+
     /// The last exchange failed and the next attempt waits for a backoff; this request was not sent.
     #[error(
         "not retrying yet after {failures} failed attempt(s); the next one is allowed in {retry_in:?}; \

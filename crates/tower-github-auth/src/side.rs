@@ -7,6 +7,7 @@
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -21,8 +22,27 @@ use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange, SharedError};
 use crate::headers::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VALUE};
 
-/// The largest answer a side request reads (GitHub's are a few hundred bytes).
-const MAX_BODY: usize = 1024 * 1024;
+/// How long a side request may take, answer read, unless configured otherwise.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer a side request reads unless configured otherwise: a token narrowed to
+/// hundreds of repositories is answered with each one's full object (several KiB each).
+pub(crate) const DEFAULT_MAX_ANSWER: usize = 32 * 1024 * 1024;
+
+/// The bounds of every side request: a deadline (request sent, answer read) and a size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) timeout: Duration,
+    pub(crate) max_answer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            max_answer: DEFAULT_MAX_ANSWER,
+        }
+    }
+}
 
 type SendFn = dyn Fn(Request<Bytes>) -> BoxFuture<'static, Result<Response<Bytes>, SharedError>>
     + Send
@@ -34,6 +54,7 @@ pub(crate) struct Side {
     send: Arc<SendFn>,
     pub(crate) endpoints: Endpoints,
     pub(crate) clock: Arc<Clock>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Side {
@@ -52,7 +73,12 @@ pub(crate) struct Answer {
 
 impl Side {
     /// Wraps a clone of the inner service.
-    pub(crate) fn new<S, B, RB>(inner: S, endpoints: Endpoints, clock: Arc<Clock>) -> Self
+    pub(crate) fn new<S, B, RB>(
+        inner: S,
+        endpoints: Endpoints,
+        clock: Arc<Clock>,
+        limits: Limits,
+    ) -> Self
     where
         S: HttpClient<B, RB>,
         B: RequestBody,
@@ -71,7 +97,7 @@ impl Side {
                     .await
                     .map_err(|e| SharedError::from(e.into()))?;
                 let (parts, body) = response.into_parts();
-                let bytes = Limited::new(body, MAX_BODY)
+                let bytes = Limited::new(body, limits.max_answer)
                     .collect()
                     .await
                     .map_err(SharedError::from)?
@@ -83,6 +109,7 @@ impl Side {
             send: Arc::new(send),
             endpoints,
             clock,
+            limits,
         }
     }
 
@@ -98,8 +125,10 @@ impl Side {
             .entry(API_VERSION_HEADER)
             .or_insert(HeaderValue::from_static(API_VERSION));
         tracing::debug!(%exchange, method = %req.method(), path = req.uri().path(), "side request");
-        let response = (self.send)(req)
+        let after = self.limits.timeout;
+        let response = tokio::time::timeout(after, (self.send)(req))
             .await
+            .map_err(|_| Error::Timeout { exchange, after })?
             .map_err(|source| Error::Transport { exchange, source })?;
         if let Some(date) = response.headers().get(DATE) {
             self.clock.observe_date(date);
@@ -240,6 +269,7 @@ pub(crate) fn oauth_error(exchange: Exchange, body: &[u8]) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::BoxError;
 
     #[test]
     fn oauth_errors_in_either_encoding() {
@@ -263,5 +293,70 @@ mod tests {
         let e = github_error(Exchange::InstallationToken, &answer);
         assert_eq!(e.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
         assert!(e.to_string().contains("does not exist"));
+    }
+
+    fn side_over<F, Fut>(answer: F, limits: Limits) -> Side
+    where
+        F: Fn(Request<Bytes>) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = Result<Response<http_body_util::Full<Bytes>>, BoxError>>
+            + Send
+            + 'static,
+    {
+        Side::new(
+            tower::service_fn(answer),
+            Endpoints::github_com(),
+            Arc::new(Clock::default()),
+            limits,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_github_times_out() {
+        let side = side_over(
+            |_req| futures_util::future::pending(),
+            Limits {
+                timeout: Duration::from_secs(3),
+                ..Limits::default()
+            },
+        );
+        let started = tokio::time::Instant::now();
+        let err = side
+            .rest_raw(Exchange::InstallationToken, Method::POST, "/x", None, None)
+            .await
+            .err()
+            .expect("no answer");
+        assert!(
+            matches!(err, Error::Timeout { exchange: Exchange::InstallationToken, after } if after == Duration::from_secs(3)),
+            "{err}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_the_configured_size() {
+        let big = |_req| async {
+            Ok(Response::new(http_body_util::Full::new(Bytes::from(
+                vec![b'x'; 4096],
+            ))))
+        };
+        let small = side_over(
+            big,
+            Limits {
+                max_answer: 1024,
+                ..Limits::default()
+            },
+        );
+        let err = small
+            .rest_raw(Exchange::InstallationToken, Method::GET, "/x", None, None)
+            .await
+            .err()
+            .expect("too large");
+        assert!(matches!(err, Error::Transport { .. }), "{err}");
+        let roomy = side_over(big, Limits::default());
+        let answer = roomy
+            .rest_raw(Exchange::InstallationToken, Method::GET, "/x", None, None)
+            .await
+            .unwrap();
+        assert_eq!(answer.body.len(), 4096);
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
-use crate::side::Side;
+use crate::side::{Limits, Side};
 
 /// Built by a strategy's `Layer` impl, shared by every clone of the service.
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub(crate) struct Auth<C> {
     pub(crate) credential: C,
     /// Whether a request refused with 401 is replayed once with a fresh credential.
     pub(crate) replay: bool,
+    /// The bounds of every side request.
+    pub(crate) limits: Limits,
 }
 
 impl<C> Auth<C> {
@@ -24,6 +26,7 @@ impl<C> Auth<C> {
             clock,
             credential,
             replay: true,
+            limits: Limits::default(),
         }
     }
 
@@ -34,6 +37,11 @@ impl<C> Auth<C> {
         B: RequestBody,
         RB: ResponseBody,
     {
-        Side::new(inner, self.endpoints.clone(), Arc::clone(&self.clock))
+        Side::new(
+            inner,
+            self.endpoints.clone(),
+            Arc::clone(&self.clock),
+            self.limits,
+        )
     }
 }

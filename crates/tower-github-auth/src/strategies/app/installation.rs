@@ -34,6 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -181,6 +182,18 @@ impl AppInstallationAuth {
         self
     }
 
+    /// See [`AppAuth::exchange_timeout`].
+    pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
+        self.app = self.app.exchange_timeout(timeout);
+        self
+    }
+
+    /// See [`AppAuth::max_answer_size`].
+    pub fn max_answer_size(mut self, bytes: usize) -> Self {
+        self.app = self.app.max_answer_size(bytes);
+        self
+    }
+
     /// Narrow the token to these repositories (names without the owner).
     pub fn repositories<I, N>(mut self, names: I) -> Self
     where
@@ -230,6 +243,7 @@ impl AppInstallationAuth {
                 inner.clone(),
                 self.app.endpoints.clone(),
                 Arc::clone(&self.app.shared.clock),
+                self.app.limits,
             )
         };
         if let Some(entry) = credential.slot.lookup(|| credential.mint(side())) {
@@ -278,6 +292,7 @@ impl<S> Layer<S> for AppInstallationAuth {
             Minted::new(self.credential()),
         );
         auth.replay = self.app.replay;
+        auth.limits = self.app.limits;
         AuthService::new(inner, auth)
     }
 }

@@ -43,7 +43,7 @@ use crate::error::{Error, Exchange};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
-use crate::side::{Answer, Side};
+use crate::side::{Answer, Limits, Side};
 use crate::strategies::app::cache::TokenCache;
 use crate::strategies::app::ids::AppIssuer;
 use crate::strategies::app::key::PrivateKey;
@@ -87,6 +87,7 @@ pub struct AppAuth {
     pub(crate) cache: TokenCache,
     pub(crate) policy: Policy,
     pub(crate) replay: bool,
+    pub(crate) limits: Limits,
 }
 
 impl AppAuth {
@@ -110,6 +111,7 @@ impl AppAuth {
             cache: TokenCache::default(),
             policy: Policy::default(),
             replay: true,
+            limits: Limits::default(),
         }
     }
 
@@ -143,6 +145,22 @@ impl AppAuth {
     /// request; without it, the 401 still drops the token, and reaches the caller.
     pub fn replay_unauthorized(mut self, replay: bool) -> Self {
         self.replay = replay;
+        self
+    }
+
+    /// The deadline of every exchange this layer makes (token mint, lookup, grant, refresh):
+    /// request sent and answer read, default 10 s. Past it the exchange fails with
+    /// [`Error::Timeout`] for every request waiting on it, and the next attempt (after the
+    /// backoff) is a new exchange.
+    pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// The largest answer an exchange reads, default 32 MiB (a token narrowed to 500
+    /// repositories is answered with about 2.5 MiB of repository objects).
+    pub fn max_answer_size(mut self, bytes: usize) -> Self {
+        self.limits.max_answer = bytes;
         self
     }
 
@@ -239,6 +257,7 @@ impl<S> Layer<S> for AppAuth {
             Minted::new(self.jwt_credential()),
         );
         auth.replay = self.replay;
+        auth.limits = self.limits;
         AuthService::new(inner, auth)
     }
 }

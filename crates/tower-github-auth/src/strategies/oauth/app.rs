@@ -50,7 +50,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -67,7 +67,7 @@ use crate::error::{Error, Exchange};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
-use crate::side::{Answer, Side, decode_json, github_error};
+use crate::side::{Answer, Limits, Side, decode_json, github_error};
 use crate::strategies::app::jwt::AppAuth;
 use crate::strategies::oauth::authorize::AuthorizeUrl;
 use crate::strategies::oauth::client::ClientCredentials;
@@ -85,6 +85,7 @@ pub struct OAuthAppAuth {
     credentials: ClientCredentials,
     endpoints: Endpoints,
     clock: Arc<Clock>,
+    limits: Limits,
 }
 
 impl fmt::Debug for OAuthAppAuth {
@@ -104,6 +105,7 @@ impl AppAuth {
             credentials,
             endpoints: self.endpoints.clone(),
             clock: Arc::clone(&self.shared.clock),
+            limits: self.limits,
         }
     }
 }
@@ -115,12 +117,20 @@ impl OAuthAppAuth {
             credentials,
             endpoints: Endpoints::default(),
             clock: Arc::new(Clock::default()),
+            limits: Limits::default(),
         }
     }
 
     /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
     pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
         self.endpoints = endpoints;
+        self
+    }
+
+    /// The deadline of the token routes' requests ([`check_token`](Self::check_token), ...),
+    /// default 10 s; past it they fail with [`Error::Timeout`].
+    pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = timeout;
         self
     }
 
@@ -259,6 +269,7 @@ impl OAuthAppAuth {
             inner.clone(),
             self.endpoints.clone(),
             Arc::clone(&self.clock),
+            self.limits,
         )
     }
 }

@@ -94,7 +94,7 @@ use crate::error::{BoxError, Error, Exchange, RefreshImpossible};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
-use crate::side::Side;
+use crate::side::{Limits, Side};
 use crate::strategies::oauth::client::ClientCredentials;
 use crate::strategies::oauth::grant::{
     ACCESS_TOKEN_PATH, FirstGrant, Granted, OAuthClient, TokenSet,
@@ -280,6 +280,7 @@ pub struct UserAuthBuilder<G> {
     clock: Arc<Clock>,
     refresh_margin: Duration,
     replay: bool,
+    limits: Limits,
     hook: Option<Hook>,
 }
 
@@ -291,6 +292,7 @@ impl<G: fmt::Debug> fmt::Debug for UserAuthBuilder<G> {
             .field("endpoints", &self.endpoints)
             .field("refresh_margin", &self.refresh_margin)
             .field("replay_unauthorized", &self.replay)
+            .field("limits", &self.limits)
             .field("on_refresh", &self.hook.as_ref().map(|_| "<hook>"))
             .finish_non_exhaustive()
     }
@@ -310,6 +312,7 @@ impl<G> UserAuthBuilder<G> {
             clock,
             refresh_margin: Policy::default().refresh_margin,
             replay: true,
+            limits: Limits::default(),
             hook: None,
         }
     }
@@ -333,6 +336,22 @@ impl<G> UserAuthBuilder<G> {
     /// `&'static str`, `()`). Without it, the 401 still drops the token, and reaches the caller.
     pub fn replay_unauthorized(mut self, replay: bool) -> Self {
         self.replay = replay;
+        self
+    }
+
+    /// The deadline of every exchange this layer makes (token mint, lookup, grant, refresh):
+    /// request sent and answer read, default 10 s. Past it the exchange fails with
+    /// [`Error::Timeout`] for every request waiting on it, and the next attempt (after the
+    /// backoff) is a new exchange.
+    pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// The largest answer an exchange reads, default 32 MiB (a token narrowed to 500
+    /// repositories is answered with about 2.5 MiB of repository objects).
+    pub fn max_answer_size(mut self, bytes: usize) -> Self {
+        self.limits.max_answer = bytes;
         self
     }
 
@@ -399,6 +418,7 @@ impl<G> UserAuthBuilder<G> {
             user: Arc::new(user),
             endpoints: self.endpoints,
             replay: self.replay,
+            limits: self.limits,
         }
     }
 }
@@ -454,6 +474,7 @@ pub struct OAuthTokenAuth {
     user: Arc<UserToken>,
     endpoints: Endpoints,
     replay: bool,
+    limits: Limits,
 }
 
 impl fmt::Debug for OAuthTokenAuth {
@@ -462,6 +483,7 @@ impl fmt::Debug for OAuthTokenAuth {
             .field("user", &self.user)
             .field("endpoints", &self.endpoints)
             .field("replay_unauthorized", &self.replay)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -552,6 +574,7 @@ impl OAuthTokenAuth {
             inner.clone(),
             self.endpoints.clone(),
             Arc::clone(&self.user.clock),
+            self.limits,
         )
     }
 }
@@ -566,6 +589,7 @@ impl<S> Layer<S> for OAuthTokenAuth {
             Minted::new(UserCredential(Arc::clone(&self.user))),
         );
         auth.replay = self.replay;
+        auth.limits = self.limits;
         AuthService::new(inner, auth)
     }
 }
