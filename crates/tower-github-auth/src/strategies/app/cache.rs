@@ -31,6 +31,9 @@ pub(crate) struct InstallationKey {
     pub(crate) api_base: String,
     /// The App (its id or client id, as configured).
     pub(crate) issuer: String,
+    /// The App's key ([`PrivateKey::fingerprint`](crate::PrivateKey::fingerprint)): two Apps
+    /// with one id but different keys (tenants sharing a cache) never share a token.
+    pub(crate) key: String,
     /// The installation, or how it is found (`id:42`, `repo:octo/one`, ...).
     pub(crate) installation: String,
     /// The narrowing, canonical (sorted) so that equal requests share a token.
@@ -117,6 +120,7 @@ mod tests {
             let key = InstallationKey {
                 api_base: "https://api.github.com".into(),
                 issuer: "1".into(),
+                key: "k".into(),
                 installation: format!("id:{i}"),
                 narrowing: String::new(),
             };

@@ -58,7 +58,7 @@ const JWT_REFRESH_MARGIN: Duration = Duration::from_secs(2 * 60);
 /// What every clone of an App shares: the key, the clock, the JWT, remembered installations.
 pub(crate) struct AppShared {
     pub(crate) issuer: AppIssuer,
-    key: PrivateKey,
+    pub(crate) key: PrivateKey,
     pub(crate) clock: Arc<Clock>,
     jwt: Arc<Slot<()>>,
     /// `target@api_base` -> installation id, looked up once.

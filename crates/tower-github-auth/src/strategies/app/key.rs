@@ -12,6 +12,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use aws_lc_rs::digest;
+use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use crate::error::Error;
@@ -23,6 +28,8 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct PrivateKey {
     pub(crate) key: Arc<EncodingKey>,
+    /// SHA-256 of the public key's DER (`RSAPublicKey`), in hex.
+    fingerprint: Arc<str>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -56,8 +63,46 @@ impl PrivateKey {
         // The crypto backend may defer parsing: sign once to be sure.
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &serde_json::json!({}), &key)
             .map_err(|e| invalid(&format!("the key cannot sign ({e})")))?;
-        Ok(Self { key: Arc::new(key) })
+        let fingerprint = public_key_fingerprint(&text).map_err(invalid)?;
+        Ok(Self {
+            key: Arc::new(key),
+            fingerprint: fingerprint.into(),
+        })
     }
+
+    /// The SHA-256 of the public key's DER (`RSAPublicKey`, RFC 8017), in hex: the same for the
+    /// PKCS#1 and the PKCS#8 form of a key, different for every other key, and no secret. It
+    /// keeps the tokens of two Apps that share an id but not a key apart in a shared cache.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The public key's fingerprint, from the PEM's DER.
+fn public_key_fingerprint(pem: &str) -> Result<String, &'static str> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+        .collect();
+    let der = STANDARD
+        .decode(body)
+        .map_err(|_| "the PEM body is not base64")?;
+    let pair = if pem.contains("BEGIN RSA PRIVATE KEY") {
+        RsaKeyPair::from_der(&der)
+    } else {
+        RsaKeyPair::from_pkcs8(&der)
+    }
+    .map_err(|_| "not an RSA private key in PEM")?;
+    let digest = digest::digest(&digest::SHA256, pair.public_key().as_ref());
+    let mut hex = String::with_capacity(64);
+    for byte in digest.as_ref() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    Ok(hex)
 }
 
 #[cfg(test)]
@@ -68,9 +113,23 @@ mod tests {
     };
 
     #[test]
-    fn keys_in_both_formats_load() {
-        PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
-        PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS8).unwrap();
+    fn keys_in_both_formats_load_with_one_fingerprint() {
+        let pkcs1 = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
+        let pkcs8 = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS8).unwrap();
+        assert_eq!(pkcs1.fingerprint(), pkcs8.fingerprint());
+        assert_eq!(pkcs1.fingerprint().len(), 64);
+    }
+
+    #[test]
+    fn another_key_has_another_fingerprint() {
+        use aws_lc_rs::encoding::AsDer;
+        let other = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der = other.as_der().unwrap();
+        let body = STANDARD.encode(der.as_ref());
+        let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+        let other = PrivateKey::from_pem(pem).unwrap();
+        let ours = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
+        assert_ne!(other.fingerprint(), ours.fingerprint());
     }
 
     #[test]
