@@ -93,9 +93,10 @@ impl<T> Entry<T> {
 /// How a slot treats time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Policy {
-    /// Refresh once less than this is left (in the background, unless `refresh_revokes`).
+    /// Refresh once less than this is left, at most half the credential's life (in the
+    /// background, unless `refresh_revokes`).
     pub(crate) refresh_margin: Duration,
-    /// A credential with less than this left is not sent at all.
+    /// A credential with less than this left (at most a quarter of its life) is not sent at all.
     pub(crate) min_validity: Duration,
     /// First backoff after a failure; doubles per failure.
     pub(crate) backoff_base: Duration,
@@ -437,18 +438,23 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
     fn entry(&self, fresh: Fresh<T>, policy: &Policy, generation: u64, now: Instant) -> Entry<T> {
         let clock_expiry = fresh.expires_at.map(|at| self.clock().instant_of(at));
-        let refresh_at = clock_expiry.map(|expires| {
-            // Never refresh sooner than half the lifetime: a short-lived token must not loop.
-            let lifetime = expires.saturating_duration_since(now);
-            expires - policy.refresh_margin.min(lifetime / 2)
-        });
+        // Both margins scale with the token's life: a short-lived token (GitHub Enterprise
+        // Server, tests) is refreshed from half its life and sent until its last quarter,
+        // instead of being "due" or "unusable" the moment it is minted.
+        let before_expiry = |margin: Duration, fraction: u32| {
+            clock_expiry.map(|expires| {
+                let lifetime = expires.saturating_duration_since(now);
+                expires
+                    .checked_sub(margin.min(lifetime / fraction))
+                    .unwrap_or(expires)
+            })
+        };
         Entry {
             authorization: Arc::new(Authorization::new(fresh.header)),
             expires_at: fresh.expires_at,
             value: fresh.value,
-            unusable_at: clock_expiry
-                .map(|expires| expires.checked_sub(policy.min_validity).unwrap_or(expires)),
-            refresh_at,
+            unusable_at: before_expiry(policy.min_validity, 4),
+            refresh_at: before_expiry(policy.refresh_margin, 2),
             stamp: Stamp {
                 generation,
                 minted: now,
@@ -688,6 +694,48 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         let during = slot.lookup(unreachable_fetch);
         assert!(during.is_none(), "30 s before expiry the token is not sent");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn short_lived_tokens_are_refreshed_once_per_half_life() {
+        for refresh_revokes in [false, true] {
+            let clock = Arc::new(Clock::default());
+            let policy = Policy {
+                refresh_revokes,
+                ..Policy::default()
+            };
+            let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
+            let mints = Arc::new(AtomicU32::new(0));
+            let mint =
+                || -> Box<dyn FnOnce() -> BoxFuture<'static, Result<Fresh<u32>, Error>> + Send> {
+                    let (mints, clock) = (Arc::clone(&mints), Arc::clone(&clock));
+                    Box::new(move || {
+                        async move {
+                            let n = mints.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok(fresh(n, Duration::from_secs(5), &clock))
+                        }
+                        .boxed()
+                    })
+                };
+            // 50 callers every 100 ms for 12 s, each served warm or waiting for the exchange.
+            for _ in 0..120 {
+                let callers = (0..50).map(|_| {
+                    let slot = Arc::clone(&slot);
+                    let (cold, ahead) = (mint(), mint());
+                    async move {
+                        if slot.lookup(ahead).is_none() {
+                            slot.obtain(cold).await.unwrap();
+                        }
+                    }
+                });
+                futures_util::future::join_all(callers).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let made = mints.load(Ordering::SeqCst);
+            // 5 s tokens refreshed from half-life: one per 2.5 s of the run, and the first.
+            assert!(made <= 6, "{made} exchanges for 5 s tokens in 12 s");
+        }
     }
 
     fn unreachable_fetch() -> BoxFuture<'static, Result<Fresh<u32>, Error>> {

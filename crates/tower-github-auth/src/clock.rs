@@ -83,11 +83,18 @@ impl Clock {
         true
     }
 
-    /// The local instant at which GitHub's clock shows `github_time`.
+    /// The local instant at which GitHub's clock shows `github_time`. Times from the network
+    /// can be anything: one further than [`FURTHEST`] ahead is taken as that far, one before
+    /// this clock began as its beginning (already past). Never panics.
     pub(crate) fn instant_of(&self, github_time: SystemTime) -> Instant {
         let local = shift(github_time, -self.offset_ms.load(Ordering::Relaxed));
         match local.duration_since(self.base_system) {
-            Ok(after) => self.base_instant + after,
+            Ok(after) => {
+                let after = after.min(self.base_instant.elapsed().saturating_add(FURTHEST));
+                self.base_instant
+                    .checked_add(after)
+                    .unwrap_or(self.base_instant)
+            }
             Err(before) => self
                 .base_instant
                 .checked_sub(before.duration())
@@ -96,9 +103,18 @@ impl Clock {
     }
 }
 
+/// The furthest ahead an expiry is taken to be (a hundred years).
+pub(crate) const FURTHEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `time` moved by `offset_ms`; unchanged where that would leave the range of `SystemTime`.
 fn shift(time: SystemTime, offset_ms: i64) -> SystemTime {
     let by = Duration::from_millis(offset_ms.unsigned_abs());
-    if offset_ms >= 0 { time + by } else { time - by }
+    let shifted = if offset_ms >= 0 {
+        time.checked_add(by)
+    } else {
+        time.checked_sub(by)
+    };
+    shifted.unwrap_or(time)
 }
 
 #[cfg(test)]
@@ -143,6 +159,26 @@ mod tests {
             left > Duration::from_secs(57) && left < Duration::from_secs(63),
             "{left:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_from_the_network_never_panic() {
+        let clock = Clock::default();
+        let now = Instant::now();
+        // Far future (the largest time a platform holds), far past, the epoch.
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 - 1);
+        assert!(clock.instant_of(far) > now + Duration::from_secs(365 * 24 * 3600));
+        assert!(clock.instant_of(SystemTime::UNIX_EPOCH) <= now);
+        // Huge skews learned from `Date` headers (GitHub far behind, far ahead), then used.
+        for github in [
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799),
+        ] {
+            assert!(clock.observe_date(&date(github)));
+            let _ = clock.github_now();
+            let _ = clock.instant_of(far);
+            let _ = clock.instant_of(SystemTime::UNIX_EPOCH);
+        }
     }
 
     #[test]

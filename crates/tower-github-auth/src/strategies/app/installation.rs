@@ -353,6 +353,16 @@ impl Mint for InstallationCredential {
                     reason: format!("`expires_at` is not a timestamp ({e})"),
                 }
             })?;
+            if expires_at <= side.clock.github_now() {
+                // Used as is, it would be minted again on every request.
+                return Err(Error::InvalidResponse {
+                    exchange,
+                    reason: format!(
+                        "the new token's `expires_at` ({}) has already passed",
+                        minted.expires_at
+                    ),
+                });
+            }
             let token = SecretString::from(minted.token);
             Ok(Fresh {
                 header: sensitive_header("Bearer", token.expose_secret(), "installation token")?,

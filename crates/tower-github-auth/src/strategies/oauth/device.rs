@@ -72,6 +72,10 @@ use crate::strategies::oauth::user_token::UserAuthBuilder;
 const DEVICE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// The poll interval when GitHub gives none.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest poll interval and device-code life taken from GitHub's numbers (GitHub's are
+/// 5 s and 15 minutes): a peer's number never overflows a time here, nor stalls the flow.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(10 * 60);
+const LONGEST_CODE_LIFE: Duration = Duration::from_secs(24 * 3600);
 /// What `slow_down` adds when its body carries no new interval.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
@@ -128,6 +132,10 @@ impl FirstGrant for DeviceGrant {
         "device flow"
     }
 
+    fn exchange(&self) -> Exchange {
+        Exchange::DevicePoll
+    }
+
     fn obtain<'a>(
         &'a self,
         side: &'a Side,
@@ -152,7 +160,9 @@ impl DeviceGrant {
             .interval
             .map_or(DEFAULT_INTERVAL, Duration::from_secs)
             .max(Duration::from_secs(1));
-        let expires_in = Duration::from_secs(answer.expires_in);
+        let interval_bound = |i: Duration| i.clamp(Duration::from_secs(1), LONGEST_INTERVAL);
+        interval = interval_bound(interval);
+        let expires_in = Duration::from_secs(answer.expires_in).min(LONGEST_CODE_LIFE);
         let deadline = Instant::now() + expires_in;
         tracing::debug!(%client_id, ?interval, "device flow: waiting for the user");
         (self.prompt)(DeviceCode {
@@ -176,11 +186,14 @@ impl DeviceGrant {
                 Poll::Granted(granted) => return Ok(granted),
                 Poll::Pending => {}
                 Poll::SlowDown(next) => {
-                    interval = next.unwrap_or(interval + SLOW_DOWN_STEP).max(interval);
+                    interval = interval_bound(
+                        next.unwrap_or(interval.saturating_add(SLOW_DOWN_STEP))
+                            .max(interval),
+                    );
                     tracing::debug!(?interval, "device flow: GitHub asked to slow down");
                 }
             }
-            if Instant::now() >= deadline + interval {
+            if Instant::now() >= deadline.checked_add(interval).unwrap_or(deadline) {
                 // GitHub says `expired_token` itself; this only stops a server that never does.
                 return Err(Error::OAuth {
                     exchange: Exchange::DevicePoll,
@@ -347,5 +360,71 @@ mod tests {
             text.contains("Iv1.abc") && text.contains("device flow"),
             "{text}"
         );
+    }
+
+    /// A GitHub that answers the device-code request with `code`, and every poll with a token.
+    fn scripted_github(
+        code: &'static str,
+    ) -> impl tower::Service<
+        http::Request<http_body_util::Full<Bytes>>,
+        Response = http::Response<http_body_util::Full<Bytes>>,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static {
+        tower::service_fn(move |req: http::Request<http_body_util::Full<Bytes>>| {
+            let body = if req.uri().path() == "/login/device/code" {
+                code
+            } else {
+                r#"{"access_token":"ghu_x","token_type":"bearer"}"#
+            };
+            std::future::ready(Ok(http::Response::new(http_body_util::Full::new(
+                Bytes::from_static(body.as_bytes()),
+            ))))
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hostile_numbers_neither_panic_nor_stall_the_flow() {
+        let github = scripted_github(
+            r#"{"device_code":"d","user_code":"U-1","verification_uri":"https://github.com/login/device",
+                "expires_in":18446744073709551615,"interval":18446744073709551615}"#,
+        );
+        let device = OAuthDeviceAuth::builder("Iv1.abc")
+            .on_user_code(|_| {})
+            .build();
+        let started = Instant::now();
+        let set = device.fetch_token(&github).await.unwrap();
+        assert!(set.access_token.is_some());
+        assert!(
+            started.elapsed() <= LONGEST_INTERVAL,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_callback_is_an_error_and_the_flow_can_run_again() {
+        let github = scripted_github(
+            r#"{"device_code":"d","user_code":"U-1","verification_uri":"https://github.com/login/device",
+                "expires_in":900,"interval":5}"#,
+        );
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = Arc::clone(&calls);
+        let device = OAuthDeviceAuth::builder("Iv1.abc")
+            .on_user_code(move |_| {
+                assert!(
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0,
+                    "boom"
+                );
+            })
+            .build();
+        let first = device.fetch_token(&github).await;
+        assert!(matches!(first, Err(Error::TaskFailed)), "{first:?}");
+        tokio::time::sleep(Duration::from_secs(2)).await; // the backoff after a failure
+        let second = device.fetch_token(&github).await.unwrap();
+        assert!(second.access_token.is_some());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

@@ -19,7 +19,7 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::error::Error;
+use crate::error::{Error, Exchange};
 use crate::side::Side;
 use crate::strategies::oauth::client::ClientCredentials;
 
@@ -152,6 +152,9 @@ impl From<ClientCredentials> for OAuthClient {
 pub(crate) trait FirstGrant: Send + Sync + 'static {
     /// What `Debug` shows of it (never a secret).
     fn name(&self) -> &'static str;
+
+    /// The exchange that obtains the token, for errors.
+    fn exchange(&self) -> Exchange;
 
     /// Obtains the first token set.
     fn obtain<'a>(

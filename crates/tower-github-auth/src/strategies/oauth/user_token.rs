@@ -160,6 +160,10 @@ impl UserToken {
     /// else a refresh (`force` skips the given token).
     async fn next(self: Arc<Self>, side: Side, force: bool) -> Result<Fresh<TokenSet>, Error> {
         let next = self.lock().next.clone();
+        let exchange = match &next {
+            Next::First(grant) => grant.exchange(),
+            Next::Given | Next::Refresh => Exchange::Refresh,
+        };
         let granted = match next {
             Next::Given => {
                 let given = {
@@ -178,7 +182,7 @@ impl UserToken {
             Next::Refresh => self.refresh(&side).await?,
         };
         self.lock().next = Next::Refresh;
-        self.accept(granted).await
+        self.accept(granted, exchange).await
     }
 
     /// Whether a given token can be sent as it is.
@@ -219,7 +223,7 @@ impl UserToken {
     }
 
     /// A new set from GitHub: keep its refresh token, hand it to the hook, then use it.
-    async fn accept(&self, granted: Granted) -> Result<Fresh<TokenSet>, Error> {
+    async fn accept(&self, granted: Granted, exchange: Exchange) -> Result<Fresh<TokenSet>, Error> {
         let set = granted.into_set(self.clock.github_now());
         {
             let mut st = self.lock();
@@ -232,6 +236,17 @@ impl UserToken {
             hook(set.clone())
                 .await
                 .map_err(|e| Error::Hook(Arc::from(e)))?;
+        }
+        // Checked after the hook: the set's refresh token is the only one that works now, so it
+        // is handed on even when the access token is unusable.
+        if set
+            .expires_at
+            .is_some_and(|at| at <= self.clock.github_now())
+        {
+            return Err(Error::InvalidResponse {
+                exchange,
+                reason: "the new access token's `expires_in` is zero".to_owned(),
+            });
         }
         self.lock().current = set;
         Ok(fresh)

@@ -102,6 +102,10 @@ impl FirstGrant for CodeGrant {
         "web-flow code (***)"
     }
 
+    fn exchange(&self) -> Exchange {
+        Exchange::CodeExchange
+    }
+
     /// `POST {web}/login/oauth/access_token` with the code.
     fn obtain<'a>(
         &'a self,
