@@ -18,7 +18,10 @@
 //! # Ok::<(), tower_github_auth::Error>(())
 //! ```
 
+use std::fmt;
+
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::Error;
 
@@ -211,6 +214,19 @@ impl Endpoints {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is encoded in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A name (owner, repository, organisation, user, client id) as one path segment: a `/`, `#`,
+/// `?` or space in it can never change which route a request goes to.
+pub(crate) fn segment(name: &str) -> impl fmt::Display + '_ {
+    utf8_percent_encode(name, SEGMENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +283,18 @@ mod tests {
             e.api_url("/orgs/octo?per_page=1").unwrap().to_string(),
             "https://api.github.com/orgs/octo?per_page=1"
         );
+    }
+
+    #[test]
+    fn names_stay_one_segment() {
+        assert_eq!(segment("octo-org_1.x~").to_string(), "octo-org_1.x~");
+        assert_eq!(segment("octo#").to_string(), "octo%23");
+        assert_eq!(segment("a/b?c d").to_string(), "a%2Fb%3Fc%20d");
+        let e = Endpoints::github_com();
+        let url = e
+            .api_url(&format!("/orgs/{}/installation", segment("octo#x")))
+            .unwrap();
+        assert_eq!(url.path(), "/orgs/octo%23x/installation");
     }
 
     #[test]

@@ -46,7 +46,7 @@ use tower_layer::Layer;
 use crate::cache::{Fresh, Slot};
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::credential::{Mint, Minted};
-use crate::endpoints::Endpoints;
+use crate::endpoints::{Endpoints, segment};
 use crate::error::{Error, Exchange};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
@@ -398,10 +398,10 @@ async fn installation_id(
     let path = match target {
         InstallationTarget::Id(id) => return Ok(id.0),
         InstallationTarget::Repository { owner, repo } => {
-            format!("/repos/{owner}/{repo}/installation")
+            format!("/repos/{}/{}/installation", segment(owner), segment(repo))
         }
-        InstallationTarget::Organization(org) => format!("/orgs/{org}/installation"),
-        InstallationTarget::User(login) => format!("/users/{login}/installation"),
+        InstallationTarget::Organization(org) => format!("/orgs/{}/installation", segment(org)),
+        InstallationTarget::User(login) => format!("/users/{}/installation", segment(login)),
     };
     let key = format!("{path}@{}", app.endpoints.api_base());
     let ids = &app.shared.installation_ids;

@@ -62,7 +62,7 @@ use tower_layer::Layer;
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
 use crate::credential::Fixed;
-use crate::endpoints::Endpoints;
+use crate::endpoints::{Endpoints, segment};
 use crate::error::{Error, Exchange};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
@@ -253,7 +253,7 @@ impl OAuthAppAuth {
         method: Method,
         token: &SecretString,
     ) -> Result<Answer, Error> {
-        let path = format!("/applications/{}/token", self.client_id());
+        let path = format!("/applications/{}/token", segment(self.client_id()));
         let body = serde_json::json!({ "access_token": token.expose_secret() });
         side.rest_raw(exchange, method, &path, Some(&self.basic()), Some(&body))
             .await
@@ -280,7 +280,7 @@ impl<S> Layer<S> for OAuthAppAuth {
     fn layer(&self, inner: S) -> Self::Service {
         let credential = Fixed::header(
             self.basic(),
-            Some(format!("/applications/{}/", self.client_id())),
+            Some(format!("/applications/{}/", segment(self.client_id()))),
         );
         let auth = Auth::new(self.endpoints.clone(), Arc::clone(&self.clock), credential);
         AuthService::new(inner, auth)
