@@ -66,6 +66,33 @@
 //!
 //! The service's error is [`Error`]: [`Error::Inner`] when your inner service failed, any other
 //! variant when authentication did.
+//!
+//! # Runtime
+//! The layers that mint credentials ([`AppAuth`], [`AppInstallationAuth`], the OAuth user
+//! layers) run each exchange in a [Tokio](https://tokio.rs) task (so that a cancelled request
+//! does not cancel the exchange others wait on) and use Tokio's timers (deadlines, backoff,
+//! device-flow polling): call them inside a Tokio runtime. Outside one, a request fails with
+//! [`Error::NoRuntime`] instead of a panic. A runtime that is dropped while an exchange runs
+//! (a command line that builds one per call, a `static` layer shared by `#[tokio::test]`s)
+//! leaves nothing behind: the next request starts a new exchange. The fixed-credential layers
+//! ([`TokenAuth`], [`ActionAuth`], [`Unauthenticated`], [`OAuthAppAuth`]) need no runtime.
+//!
+//! # Your inner client
+//! Exchanges go through it, so it must **not follow redirects** for them: a `307` to the token
+//! endpoint would send the form (client secret, refresh token, code) to the `Location` host.
+//! hyper-util's client never follows redirects; if yours does, turn it off (or stack the
+//! redirect layer above this one). A redirect answered to an exchange is an [`Error::GitHub`]
+//! with its status, and nothing of it is kept. Every exchange is bounded: a deadline
+//! (`exchange_timeout`, default 10 s) and a size (`max_answer_size`, default 32 MiB). Text of
+//! GitHub's answers kept in errors never carries a secret this crate sent.
+//!
+//! # Naming
+//! Builder methods are named for what they set and take `self` (`endpoints(..)`,
+//! `refresh_margin(..)`); a getter for something a builder sets is that name with `_ref`
+//! (`endpoints_ref()`). `fetch_token(&client)` gives a valid token now (exchanging if needed),
+//! `cached_token()` what is cached, without I/O. Ids are types of their own ([`AppId`],
+//! [`InstallationId`]) and an OAuth client is one value ([`ClientCredentials`]), so arguments
+//! cannot be swapped.
 
 mod cache;
 mod client;

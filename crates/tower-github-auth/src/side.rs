@@ -118,6 +118,7 @@ impl Side {
         &self,
         exchange: Exchange,
         mut req: Request<Bytes>,
+        secrets: &[&str],
     ) -> Result<Answer, Error> {
         let headers = req.headers_mut();
         headers.entry(USER_AGENT).or_insert(USER_AGENT_VALUE);
@@ -135,9 +136,18 @@ impl Side {
         }
         let status = response.status();
         tracing::debug!(%exchange, %status, "side request answered");
+        if status.is_redirection() {
+            // The layer never follows a redirect: the form or credential would go to the
+            // `Location` host. Its body is not kept either.
+            tracing::warn!(%exchange, %status, "GitHub answered an exchange with a redirect");
+            return Ok(Answer {
+                status,
+                body: Bytes::new(),
+            });
+        }
         Ok(Answer {
             status,
-            body: response.into_body(),
+            body: scrub(response.into_body(), secrets),
         })
     }
 
@@ -154,8 +164,15 @@ impl Side {
             .method(method)
             .uri(self.endpoints.api_url(path)?)
             .header(ACCEPT, GITHUB_JSON);
+        let mut secrets = Vec::with_capacity(2);
         if let Some(auth) = authorization {
             builder = builder.header(http::header::AUTHORIZATION, auth.clone());
+            let credential = auth.to_str().unwrap_or_default();
+            secrets.push(credential.split_once(' ').map_or(credential, |(_, c)| c));
+        }
+        // The token routes carry a user token in the body.
+        if let Some(token) = body.and_then(|b| b.get("access_token")?.as_str()) {
+            secrets.push(token);
         }
         let body = match body {
             Some(json) => {
@@ -168,7 +185,7 @@ impl Side {
             exchange,
             reason: format!("could not build the request: {e}"),
         })?;
-        self.send(exchange, req).await
+        self.send(exchange, req, &secrets).await
     }
 
     /// An OAuth form POST to the web base, answered in JSON. An `error` field in the answer
@@ -209,8 +226,62 @@ impl Side {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Bytes::from(body))
             .expect("static parts");
-        self.send(exchange, req).await
+        let secrets: Vec<&str> = form
+            .iter()
+            .filter(|(key, _)| SECRET_FIELDS.contains(key))
+            .map(|(_, value)| *value)
+            .collect();
+        self.send(exchange, req, &secrets).await
     }
+}
+
+/// The form fields of OAuth requests that carry a secret.
+const SECRET_FIELDS: [&str; 5] = [
+    "client_secret",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "device_code",
+];
+
+/// Secrets shorter than this are not looked for (they would match ordinary text).
+const SHORTEST_SECRET: usize = 6;
+
+/// `body` with every secret this side request sent (as is, or form-encoded as a proxy that
+/// echoes the request would show it) replaced by `***`: an answer's text may end up in an error
+/// and a log, and must never carry them.
+fn scrub(body: Bytes, secrets: &[&str]) -> Bytes {
+    let mut needles: Vec<Vec<u8>> = Vec::with_capacity(secrets.len() * 2);
+    for secret in secrets.iter().filter(|s| s.len() >= SHORTEST_SECRET) {
+        needles.push(secret.as_bytes().to_vec());
+        let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        if encoded != *secret {
+            needles.push(encoded.into_bytes());
+        }
+    }
+    if !needles
+        .iter()
+        .any(|needle| find(&body, needle, 0).is_some())
+    {
+        return body;
+    }
+    let mut text = body.to_vec();
+    for needle in &needles {
+        let mut from = 0;
+        while let Some(at) = find(&text, needle, from) {
+            text.splice(at..at + needle.len(), *b"***");
+            from = at + 3;
+        }
+    }
+    Bytes::from(text)
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|at| at + from)
 }
 
 /// Reads GitHub's JSON answer.
@@ -280,6 +351,87 @@ mod tests {
         let e = oauth_error(Exchange::Refresh, form).unwrap();
         assert_eq!(e.oauth_error(), Some("bad_refresh_token"));
         assert!(oauth_error(Exchange::Refresh, br#"{"access_token":"x"}"#).is_none());
+    }
+
+    #[test]
+    fn secrets_sent_never_come_back_in_kept_text() {
+        let echo = Bytes::from_static(
+            b"<html>you sent client_id=Iv1.a&client_secret=s3cr%2Bt%2Fxyz&refresh_token=ghr_abcdef \
+              and Bearer ghr_abcdef</html>",
+        );
+        let scrubbed = scrub(echo, &["s3cr+t/xyz", "ghr_abcdef"]);
+        let text = String::from_utf8(scrubbed.to_vec()).unwrap();
+        assert!(
+            !text.contains("s3cr") && !text.contains("ghr_abcdef"),
+            "{text}"
+        );
+        assert!(
+            text.contains("client_secret=***&refresh_token=*** and Bearer ***"),
+            "{text}"
+        );
+        // Nothing to scrub: the same bytes, not a copy.
+        let clean = Bytes::from_static(b"{\"message\":\"Bad credentials\"}");
+        assert_eq!(
+            scrub(clean.clone(), &["ghr_abcdef"]).as_ptr(),
+            clean.as_ptr()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_proxy_echoing_the_request_puts_no_secret_in_the_error() {
+        let side = side_over(
+            |req: Request<Bytes>| async move {
+                let sent = req.into_body();
+                let mut echo = Response::new(http_body_util::Full::new(sent));
+                *echo.status_mut() = StatusCode::BAD_GATEWAY;
+                Ok(echo)
+            },
+            Limits::default(),
+        );
+        let form = [
+            ("client_id", "Iv1.abc"),
+            ("client_secret", "s3cret+value/1"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "ghr_spent-refresh"),
+        ];
+        let err = side
+            .oauth::<serde_json::Value>(Exchange::Refresh, "/login/oauth/access_token", &form)
+            .await
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("client_id=Iv1.abc"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("ghr_spent"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_a_typed_error_and_its_body_is_not_kept() {
+        let side = side_over(
+            |_req| async {
+                let mut redirect = Response::new(http_body_util::Full::new(Bytes::from_static(
+                    b"code=c0de-secret",
+                )));
+                *redirect.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+                redirect.headers_mut().insert(
+                    "location",
+                    HeaderValue::from_static("https://evil.example/"),
+                );
+                Ok(redirect)
+            },
+            Limits::default(),
+        );
+        let err = side
+            .oauth::<serde_json::Value>(
+                Exchange::CodeExchange,
+                "/login/oauth/access_token",
+                &[("code", "c0de-secret")],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(StatusCode::TEMPORARY_REDIRECT));
+        assert!(!err.to_string().contains("c0de"), "{err}");
     }
 
     #[test]
