@@ -31,7 +31,7 @@ use http::HeaderValue;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Rfc3339};
 use crate::error::Error;
 use crate::headers::Authorization;
 
@@ -75,10 +75,7 @@ impl<T> fmt::Debug for Entry<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entry")
             .field("header", &"***")
-            .field(
-                "expires_at",
-                &self.expires_at.map(humantime::format_rfc3339_seconds),
-            )
+            .field("expires_at", &self.expires_at.map(Rfc3339))
             .field("stamp", &self.stamp)
             .finish_non_exhaustive()
     }

@@ -103,6 +103,41 @@ impl Clock {
     }
 }
 
+/// The latest time RFC 3339 can show (9999-12-31T23:59:59Z), in seconds since the epoch.
+const RFC3339_LAST: u64 = 253_402_300_799;
+
+/// A time shown as RFC 3339 (`2026-12-01T21:43:30Z`) in `Debug` and `Display`; one RFC 3339
+/// cannot show (before 1970, after 9999) as seconds from the epoch, never a panic.
+#[derive(Clone, Copy)]
+pub(crate) struct Rfc3339(pub(crate) SystemTime);
+
+impl Rfc3339 {
+    /// Whether RFC 3339 can show it.
+    pub(crate) fn representable(self) -> bool {
+        self.0
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .is_ok_and(|d| d.as_secs() <= RFC3339_LAST)
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.representable() {
+            return humantime::format_rfc3339_seconds(self.0).fmt(f);
+        }
+        match self.0.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(after) => write!(f, "{}s after the epoch", after.as_secs()),
+            Err(before) => write!(f, "{}s before the epoch", before.duration().as_secs()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// The furthest ahead an expiry is taken to be (a hundred years).
 pub(crate) const FURTHEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -179,6 +214,29 @@ mod tests {
             let _ = clock.instant_of(far);
             let _ = clock.instant_of(SystemTime::UNIX_EPOCH);
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_date_header_is_learned_or_ignored(text in ".{0,40}", secs in 0u64..253_402_300_799) {
+            let clock = Clock::default();
+            if let Ok(value) = http::HeaderValue::from_str(&text) {
+                let _ = clock.observe_date(&value);
+            }
+            let _ = clock.observe_date(&date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)));
+            let _ = clock.github_now();
+            let _ = clock.instant_of(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        }
+    }
+
+    #[test]
+    fn any_time_is_shown_without_a_panic() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(format!("{:?}", Rfc3339(at)), "2027-01-15T08:00:00Z");
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 - 1);
+        assert!(Rfc3339(far).to_string().ends_with("s after the epoch"));
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(Rfc3339(before).to_string(), "5s before the epoch");
     }
 
     #[test]

@@ -56,10 +56,19 @@ pub(crate) mod optional_secret {
 pub(crate) mod time {
     use std::time::SystemTime;
 
+    use serde::ser::Error as _;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
+    use crate::clock::Rfc3339;
+
     pub(crate) fn serialize<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_seconds(*time))
+        let shown = Rfc3339(*time);
+        if !shown.representable() {
+            return Err(S::Error::custom(format!(
+                "{shown} cannot be written as RFC 3339"
+            )));
+        }
+        s.collect_str(&shown)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
@@ -80,7 +89,7 @@ pub(crate) mod optional_time {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         match time {
-            Some(time) => s.collect_str(&humantime::format_rfc3339_seconds(*time)),
+            Some(time) => super::time::serialize(time, s),
             None => s.serialize_none(),
         }
     }

@@ -342,6 +342,51 @@ mod tests {
     use super::*;
     use crate::error::BoxError;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_oauth_answer_is_understood_or_refused(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            status in 100u16..600,
+        ) {
+            let answer = Answer { status: StatusCode::from_u16(status).unwrap(), body: Bytes::from(body) };
+            let _ = oauth_error(Exchange::Refresh, &answer.body);
+            let _ = github_error(Exchange::Refresh, &answer);
+            let _ = decode_json::<serde_json::Value>(Exchange::Refresh, &answer.body);
+        }
+
+        #[test]
+        fn json_and_form_errors_with_odd_fields_never_panic(
+            error in "[a-z_]{0,20}",
+            description in ".{0,40}",
+            json in proptest::prelude::any::<bool>(),
+            cut in 0usize..200,
+        ) {
+            let text = if json {
+                serde_json::json!({ "error": error, "error_description": description }).to_string()
+            } else {
+                serde_urlencoded::to_string([("error", &error), ("error_description", &description)]).unwrap()
+            };
+            let body = &text.as_bytes()[..cut.min(text.len())];
+            if let Some(err) = oauth_error(Exchange::DevicePoll, body) {
+                proptest::prop_assert!(err.oauth_error().is_some());
+            }
+        }
+
+        #[test]
+        fn secrets_are_scrubbed_wherever_they_stand(
+            before in "[ -~]{0,30}",
+            after in "[ -~]{0,30}",
+            secret in "[!-~]{6,24}",
+        ) {
+            let body = Bytes::from(format!("{before}{secret}{after}"));
+            let scrubbed = scrub(body, &[secret.as_str()]);
+            let text = String::from_utf8(scrubbed.to_vec()).unwrap();
+            proptest::prop_assert!(!text.contains(&secret), "{}", text);
+        }
+    }
+
     #[test]
     fn oauth_errors_in_either_encoding() {
         let json = br#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#;

@@ -323,6 +323,50 @@ struct Repository {
     full_name: String,
 }
 
+/// Reads GitHub's answer to `POST /app/installations/{id}/access_tokens`, at `now` (GitHub's
+/// clock): the token, or a typed error for anything that is not a usable one. Never panics,
+/// whatever the bytes.
+pub(crate) fn read_minted(
+    body: &[u8],
+    id: InstallationId,
+    now: std::time::SystemTime,
+) -> Result<Fresh<InstallationToken>, Error> {
+    let exchange = Exchange::InstallationToken;
+    let minted: AccessToken = decode_json(exchange, body)?;
+    let expires_at =
+        humantime::parse_rfc3339_weak(&minted.expires_at).map_err(|e| Error::InvalidResponse {
+            exchange,
+            reason: format!("`expires_at` is not a timestamp ({e})"),
+        })?;
+    if expires_at <= now {
+        // Used as is, it would be minted again on every request.
+        return Err(Error::InvalidResponse {
+            exchange,
+            reason: format!(
+                "the new token's `expires_at` ({}) has already passed",
+                minted.expires_at
+            ),
+        });
+    }
+    let token = SecretString::from(minted.token);
+    Ok(Fresh {
+        header: sensitive_header("Bearer", token.expose_secret(), "installation token")?,
+        expires_at: Some(expires_at),
+        value: InstallationToken {
+            token,
+            expires_at,
+            installation_id: id,
+            permissions: minted.permissions,
+            repository_selection: minted.repository_selection,
+            repositories: minted
+                .repositories
+                .into_iter()
+                .map(|r| r.full_name)
+                .collect(),
+        },
+    })
+}
+
 impl Mint for InstallationCredential {
     type Value = InstallationToken;
     const REPLICATES: bool = true;
@@ -346,40 +390,7 @@ impl Mint for InstallationCredential {
             if answer.status != StatusCode::CREATED && !answer.status.is_success() {
                 return Err(github_error(exchange, &answer));
             }
-            let minted: AccessToken = decode_json(exchange, &answer.body)?;
-            let expires_at = humantime::parse_rfc3339_weak(&minted.expires_at).map_err(|e| {
-                Error::InvalidResponse {
-                    exchange,
-                    reason: format!("`expires_at` is not a timestamp ({e})"),
-                }
-            })?;
-            if expires_at <= side.clock.github_now() {
-                // Used as is, it would be minted again on every request.
-                return Err(Error::InvalidResponse {
-                    exchange,
-                    reason: format!(
-                        "the new token's `expires_at` ({}) has already passed",
-                        minted.expires_at
-                    ),
-                });
-            }
-            let token = SecretString::from(minted.token);
-            Ok(Fresh {
-                header: sensitive_header("Bearer", token.expose_secret(), "installation token")?,
-                expires_at: Some(expires_at),
-                value: InstallationToken {
-                    token,
-                    expires_at,
-                    installation_id: InstallationId(id),
-                    permissions: minted.permissions,
-                    repository_selection: minted.repository_selection,
-                    repositories: minted
-                        .repositories
-                        .into_iter()
-                        .map(|r| r.full_name)
-                        .collect(),
-                },
-            })
+            read_minted(&answer.body, InstallationId(id), side.clock.github_now())
         }
         .boxed()
     }
@@ -420,4 +431,69 @@ async fn installation_id(
         .unwrap_or_else(PoisonError::into_inner)
         .insert(key, found.id);
     Ok(found.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::{Duration, SystemTime};
+
+    fn answer(expires_at: &str) -> String {
+        format!(
+            r#"{{"token":"ghs_abc","expires_at":"{expires_at}","permissions":{{"contents":"read"}},
+               "repository_selection":"selected","repositories":[{{"full_name":"octo/one","id":1}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_good_answer_is_read_and_a_past_one_refused() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let fresh = read_minted(
+            answer("2027-01-15T09:00:00Z").as_bytes(),
+            InstallationId(7),
+            now,
+        )
+        .unwrap();
+        assert_eq!(fresh.value.repositories, ["octo/one"]);
+        assert_eq!(fresh.value.installation_id, InstallationId(7));
+        let past = read_minted(
+            answer("2027-01-15T07:00:00Z").as_bytes(),
+            InstallationId(7),
+            now,
+        );
+        assert!(matches!(past, Err(Error::InvalidResponse { .. })));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_bytes_are_a_token_or_a_typed_error(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = read_minted(&body, InstallationId(1), SystemTime::now());
+        }
+
+        #[test]
+        fn truncated_and_odd_answers_never_panic(
+            expires_at in "[0-9A-Za-z:+.-]{0,40}",
+            cut in 0usize..600,
+        ) {
+            let full = answer(&expires_at);
+            let body = &full.as_bytes()[..cut.min(full.len())];
+            let _ = read_minted(body, InstallationId(1), SystemTime::now());
+        }
+
+        #[test]
+        fn any_timestamp_is_read_or_refused(secs in 0i64..253_402_300_799, nanos in 0u32..1_000_000_000) {
+            let at = if secs >= 0 {
+                SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs.unsigned_abs(), nanos))
+            } else {
+                SystemTime::UNIX_EPOCH.checked_sub(Duration::new(secs.unsigned_abs(), nanos))
+            };
+            if let Some(at) = at {
+                let text = humantime::format_rfc3339_nanos(at).to_string();
+                let _ = read_minted(answer(&text).as_bytes(), InstallationId(1), SystemTime::now());
+            }
+        }
+    }
 }

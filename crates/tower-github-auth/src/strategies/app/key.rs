@@ -112,6 +112,32 @@ mod tests {
         TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY,
     };
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_pem_is_a_key_or_a_typed_error(
+            cut in 0usize..1700,
+            flip in 0usize..1700,
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut pem = TEST_APP_PRIVATE_KEY_PKCS1.as_bytes().to_vec();
+            pem.truncate(cut.max(1).min(pem.len()));
+            if let Some(byte) = pem.get_mut(flip) {
+                *byte ^= 0x55;
+            }
+            for input in [&pem[..], &junk[..]] {
+                match PrivateKey::from_pem(input) {
+                    Ok(key) => proptest::prop_assert_eq!(key.fingerprint().len(), 64),
+                    Err(err) => {
+                        let typed = matches!(err, Error::InvalidPrivateKey { .. });
+                        proptest::prop_assert!(typed, "{}", err);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn keys_in_both_formats_load_with_one_fingerprint() {
         let pkcs1 = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap();

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use secrecy::SecretString;
 
+use crate::clock::Rfc3339;
 use crate::strategies::app::ids::InstallationId;
 
 /// An installation access token, with what GitHub said about it; from
@@ -47,10 +48,7 @@ impl fmt::Debug for InstallationToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstallationToken")
             .field("token", &"***")
-            .field(
-                "expires_at",
-                &humantime::format_rfc3339_seconds(self.expires_at),
-            )
+            .field("expires_at", &Rfc3339(self.expires_at))
             .field("installation_id", &self.installation_id)
             .field("permissions", &self.permissions)
             .field("repository_selection", &self.repository_selection)

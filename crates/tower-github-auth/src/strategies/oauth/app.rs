@@ -60,7 +60,7 @@ use serde::Deserialize;
 use tower_layer::Layer;
 
 use crate::client::{HttpClient, RequestBody, ResponseBody};
-use crate::clock::Clock;
+use crate::clock::{Clock, Rfc3339};
 use crate::credential::Fixed;
 use crate::endpoints::{Endpoints, segment};
 use crate::error::{Error, Exchange};
@@ -314,10 +314,7 @@ impl fmt::Debug for TokenInfo {
             .field("token_last_eight", &self.token_last_eight)
             .field("scopes", &self.scopes)
             .field("login", &self.login)
-            .field(
-                "expires_at",
-                &self.expires_at.map(humantime::format_rfc3339_seconds),
-            )
+            .field("expires_at", &self.expires_at.map(Rfc3339))
             .finish()
     }
 }

@@ -19,6 +19,7 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::clock::Rfc3339;
 use crate::error::{Error, Exchange};
 use crate::side::Side;
 use crate::strategies::oauth::client::ClientCredentials;
@@ -71,7 +72,7 @@ impl TokenSet {
 impl fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let masked = |t: &Option<SecretString>| t.as_ref().map(|_| "***");
-        let time = |t: &Option<SystemTime>| t.map(humantime::format_rfc3339_seconds);
+        let time = |t: &Option<SystemTime>| t.map(Rfc3339);
         f.debug_struct("TokenSet")
             .field("access_token", &masked(&self.access_token))
             .field("expires_at", &time(&self.expires_at))
@@ -204,6 +205,30 @@ mod tests {
         let set = granted.into_set(now);
         assert_eq!(set.expires_at, Some(now + LONGEST_LIFETIME));
         assert_eq!(set.refresh_token.unwrap().expose_secret(), "ghr_y");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_grant_numbers_make_a_set_without_panicking(
+            expires_in in proptest::option::of(proptest::prelude::any::<u64>()),
+            refresh_in in proptest::option::of(proptest::prelude::any::<u64>()),
+            scope in ".{0,30}",
+        ) {
+            let mut answer = serde_json::json!({ "access_token": "ghu_x", "scope": scope });
+            if let Some(secs) = expires_in { answer["expires_in"] = secs.into(); }
+            if let Some(secs) = refresh_in { answer["refresh_token_expires_in"] = secs.into(); }
+            let granted: Granted = serde_json::from_value(answer).unwrap();
+            let now = SystemTime::now();
+            let set = granted.into_set(now);
+            proptest::prop_assert!(set.expires_at.is_none_or(|at| at >= now));
+        }
+
+        #[test]
+        fn any_bytes_are_a_grant_or_a_typed_error(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            let _ = crate::side::decode_json::<Granted>(crate::error::Exchange::Refresh, &body);
+        }
     }
 
     #[cfg(feature = "serde")]
