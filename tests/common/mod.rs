@@ -1,6 +1,8 @@
 //! Shared by the end-to-end tests: a real hyper-util client against the emulator's port.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod noop_github;
+
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};

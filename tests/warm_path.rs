@@ -2,11 +2,14 @@
 //! that every request (replays included) goes to an inner service polled ready. (That a warm
 //! request takes no lock a refresh holds is a unit test of the token cache.)
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+use common::noop_github::{Body, bearer, installation, noop as github, request};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use http::header::AUTHORIZATION;
@@ -14,10 +17,6 @@ use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceExt};
 use tower_github_auth::TokenAuth;
 use tower_http::set_header::SetRequestHeaderLayer;
-
-#[path = "common/noop_github.rs"]
-mod noop_github;
-use noop_github::{Body, bearer, installation, noop as github, request};
 
 /// Heap allocations of one request `req` through `svc`, the second time (the first may set up
 /// lazily initialised state); the response is dropped inside the measurement.

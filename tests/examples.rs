@@ -1,5 +1,12 @@
 //! The examples' servers, driven by a real HTTP client against the emulator.
 
+// The example programs are compiled here as modules, from the sibling `examples` package's
+// folder, for their `pub fn router`. That package has only example targets, which no other
+// package can depend on; giving it a library would split each example between two files, and
+// the examples are meant to be read and copied as one self-contained program each. Both
+// packages are `publish = false`, so the path never has to resolve outside this repository.
+// Their `main` is unused here (dead code), and the example crates' `pub` items are not exported
+// from this test.
 #[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../examples/axum_app.rs"]
 mod axum_app;

@@ -9,14 +9,17 @@
 //! - `cold_burst/10000`: 10,000 concurrent requests on an empty cache, over an inner service whose
 //!   token endpoint answers after 5 ms; prints how many exchanges were made.
 //!
-//! Run: `cargo bench -p tower-github-auth --bench warm_path`.
+//! Run: `cargo bench -p integration-tests --bench warm_path`.
 #![allow(missing_docs)]
+
+mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::noop_github::{Body, bearer, github, installation, request};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use http::header::AUTHORIZATION;
@@ -24,10 +27,6 @@ use http::{HeaderValue, Request, StatusCode};
 use tower::{Layer, Service, ServiceExt};
 use tower_github_auth::TokenAuth;
 use tower_http::set_header::SetRequestHeaderLayer;
-
-#[path = "../tests/common/noop_github.rs"]
-mod noop_github;
-use noop_github::{Body, bearer, github, installation, request};
 
 fn call_now<S>(svc: &mut S) -> S::Response
 where

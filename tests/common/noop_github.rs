@@ -1,5 +1,5 @@
 //! GitHub without a network, for measuring the layers themselves: shared by the warm-path
-//! benchmark and the allocation test (each includes this file with `#[path]`).
+//! benchmark and the allocation test.
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
