@@ -20,7 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_github_auth::{AppAuth, Endpoints, PrivateKey};
+use tower_github_auth::{AppAuth, AppId, Endpoints, InstallationId, PrivateKey};
 
 /// What every handler shares: the App (key, JWT, token cache) and the HTTP client.
 #[derive(Clone, Debug)]
@@ -46,7 +46,7 @@ pub fn router(app: AppAuth) -> axum::Router {
 /// Fetches a repository from GitHub as `installation`.
 async fn repository(
     State(state): State<Arc<AppState>>,
-    Path((installation, owner, repo)): Path<(u64, String, String)>,
+    Path((installation, owner, repo)): Path<(InstallationId, String, String)>,
 ) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
     let github = ServiceBuilder::new()
         .layer(state.app.as_installation(installation))
@@ -79,7 +79,7 @@ async fn repository(
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let github = github_auth_emulator::Emulator::builder().start().await?;
     let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
-    let app = AppAuth::new(1, key).endpoints(Endpoints::single(&github.base_url())?);
+    let app = AppAuth::new(AppId(1), key).endpoints(Endpoints::single(&github.base_url())?);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

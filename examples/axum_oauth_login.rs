@@ -34,7 +34,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_github_auth::{AuthorizeState, Endpoints, OAuthAppAuth, OAuthTokenAuth};
+use tower_github_auth::{
+    AuthorizeState, ClientCredentials, Endpoints, OAuthAppAuth, OAuthTokenAuth,
+};
 
 /// The cookie naming the pending sign-in (between `/login` and `/callback`).
 const PENDING_COOKIE: &str = "oauth_pending";
@@ -159,13 +161,15 @@ async fn callback(
     };
     let user = pending
         .finish(&state.oauth_app, code, &returned_state)
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("sign-in refused: {e}")))?;
-    let user = user.exchange_token(&state.client).await.map_err(|e| {
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("sign-in refused: {e}")))?
+        .build();
+    user.fetch_token(&state.client).await.map_err(|e| {
         (
             StatusCode::BAD_GATEWAY,
             format!("code exchange failed: {e}"),
         )
     })?;
+    let user = user.token_auth();
     let session = random_id();
     state
         .sessions
@@ -249,8 +253,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use github_auth_emulator::{DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET};
 
     let github = github_auth_emulator::Emulator::builder().start().await?;
-    let oauth_app = OAuthAppAuth::new(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
-        .endpoints(Endpoints::single(&github.base_url())?);
+    let oauth_app = OAuthAppAuth::new(ClientCredentials::new(
+        DEFAULT_OAUTH_CLIENT_ID,
+        DEFAULT_OAUTH_CLIENT_SECRET,
+    ))
+    .endpoints(Endpoints::single(&github.base_url())?);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_github_auth::{AppAuth, Endpoints, Error, TokenAuth};
+use tower_github_auth::{AppAuth, AppId, AppIssuer, Endpoints, Error, InstallationId, TokenAuth};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -68,7 +68,11 @@ async fn main() -> Result<(), BoxError> {
         var("GITHUB_APP_PRIVATE_KEY_PATH"),
         var("GITHUB_INSTALLATION_ID"),
     ) {
-        let app = AppAuth::from_pem(app_id, std::fs::read(key_path)?)?.endpoints(endpoints);
+        // The App id (`12345`) or its client id (`Iv23li...`): GitHub takes either as issuer.
+        let issuer = app_id
+            .parse()
+            .map_or_else(|_| AppIssuer::client_id(&app_id), |id| AppId(id).into());
+        let app = AppAuth::from_pem(issuer, std::fs::read(key_path)?)?.endpoints(endpoints);
         let me = show(
             ServiceBuilder::new()
                 .layer(app.clone())
@@ -77,13 +81,13 @@ async fn main() -> Result<(), BoxError> {
         )
         .await?;
         println!("  the App is {} (id {})", me["slug"], me["id"]);
-        let installation = app.as_installation(installation.parse()?);
+        let installation = app.as_installation(InstallationId(installation.parse()?));
         let svc = ServiceBuilder::new()
             .layer(installation.clone())
             .service(client.clone());
         let repos = show(svc, "/installation/repositories?per_page=5").await?;
         println!("  it can see {} repositories", repos["total_count"]);
-        let token = installation.token(&client).await?;
+        let token = installation.fetch_token(&client).await?;
         println!("  token {token:?}"); // Debug shows the token as ***
     } else if var("GITHUB_TOKEN").is_none() {
         eprintln!(

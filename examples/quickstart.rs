@@ -20,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_github_auth::{
-    ActionAuth, AppAuth, Endpoints, OAuthAppAuth, OAuthDeviceAuth, PrivateKey, TokenAuth, TokenSet,
-    Unauthenticated,
+    ActionAuth, AppAuth, AppId, ClientCredentials, Endpoints, InstallationId, OAuthAppAuth,
+    OAuthDeviceAuth, PrivateKey, TokenAuth, TokenSet, Unauthenticated,
 };
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -138,7 +138,7 @@ async fn main() -> Result<(), BoxError> {
 
     println!("AppAuth: the GitHub App itself, with a JWT signed once and reused");
     let key = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1)?;
-    let app = AppAuth::new(1, key).endpoints(endpoints.clone());
+    let app = AppAuth::new(AppId(1), key).endpoints(endpoints.clone());
     let svc = ServiceBuilder::new()
         .layer(app.clone())
         .service(http_client());
@@ -149,7 +149,7 @@ async fn main() -> Result<(), BoxError> {
     );
 
     println!("AppInstallationAuth: app.as_installation(1); the token is minted once, then cached");
-    let installation = app.as_installation(1);
+    let installation = app.as_installation(InstallationId(1));
     let svc = ServiceBuilder::new()
         .layer(installation.clone())
         .service(http_client());
@@ -157,17 +157,20 @@ async fn main() -> Result<(), BoxError> {
         let repo = call(&svc, "/repos/octo/one").await?;
         println!("    GitHub saw: {}", repo["emulator"]);
     }
-    let token = installation.token(&http_client()).await?;
+    let token = installation.fetch_token(&http_client()).await?;
     println!(
         "    the token for other uses (git, subprocesses): {} chars, expires {}, permissions {:?}",
-        token.token().expose_secret().len(),
-        humantime::format_rfc3339_seconds(token.expires_at()),
-        token.permissions()
+        token.token.expose_secret().len(),
+        humantime::format_rfc3339_seconds(token.expires_at),
+        token.permissions
     );
 
     println!("\nOAuthAppAuth -> as_web_user(code): the code is exchanged on the first request");
-    let oauth_app = OAuthAppAuth::new(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
-        .endpoints(endpoints.clone());
+    let oauth_app = OAuthAppAuth::new(ClientCredentials::new(
+        DEFAULT_OAUTH_CLIENT_ID,
+        DEFAULT_OAUTH_CLIENT_SECRET,
+    ))
+    .endpoints(endpoints.clone());
     let (authorize, _state) = oauth_app
         .authorize_url()
         .redirect_uri("http://127.0.0.1/callback")
@@ -175,21 +178,18 @@ async fn main() -> Result<(), BoxError> {
         .pkce()
         .build();
     println!("    (a web app would first send the user to {authorize})");
-    let web_user = oauth_app.as_web_user(DEFAULT_WEB_FLOW_CODE);
+    let web_user = oauth_app.as_web_user(DEFAULT_WEB_FLOW_CODE).build();
     let svc = ServiceBuilder::new()
         .layer(web_user.clone())
         .service(http_client());
     let user = call(&svc, "/user").await?;
     println!("    GitHub says you are: {}", user["login"]);
-    describe_set(
-        "the user's token set after the request",
-        &web_user.token_set(),
-    );
+    let set = web_user
+        .cached_token()
+        .expect("the request exchanged the code");
+    describe_set("the user's token set after the request", &set);
     let check = oauth_app
-        .check_token(
-            &http_client(),
-            web_user.token_set().access_token.as_ref().unwrap(),
-        )
+        .check_token(&http_client(), set.access_token.as_ref().unwrap())
         .await?;
     println!(
         "    OAuthAppAuth::check_token (Basic auth): valid = {}\n",
@@ -197,23 +197,24 @@ async fn main() -> Result<(), BoxError> {
     );
 
     println!(
-        "AppAuth -> as_oauth_app() -> as_web_user(code) -> exchange_token(): an expiring user token"
+        "AppAuth -> as_oauth_app(credentials) -> as_web_user(code) -> fetch_token(): an expiring user token"
     );
-    let app_client = app
-        .clone()
-        .oauth_credentials(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET)
-        .as_oauth_app()
-        .expect("the App has OAuth credentials");
+    let app_client = app.as_oauth_app(ClientCredentials::new(
+        DEFAULT_APP_CLIENT_ID,
+        DEFAULT_APP_CLIENT_SECRET,
+    ));
     let code = github.issue_web_flow_code("octocat");
-    let user_token = app_client
+    let web_user = app_client
         .as_web_user(code)
         .on_refresh(|set: TokenSet| async move {
             // Store the rotated refresh token here (database, keychain) before it is used.
             describe_set("on_refresh hook received", &set);
             Ok::<(), std::io::Error>(())
         })
-        .exchange_token(&http_client())
-        .await?;
+        .build();
+    web_user.fetch_token(&http_client()).await?;
+    // Signed in: keep the user as a token layer (it shares the token, its refresh and the hook).
+    let user_token = web_user.token_auth();
     let svc = ServiceBuilder::new()
         .layer(user_token.clone())
         .service(http_client());
@@ -224,17 +225,16 @@ async fn main() -> Result<(), BoxError> {
     call(&svc, "/user").await?;
 
     println!("\nOAuthDeviceAuth: the device flow, polling no faster than GitHub's interval");
-    let device = OAuthDeviceAuth::new_sync(
-        DEFAULT_APP_CLIENT_ID,
-        |code| {
+    let device = OAuthDeviceAuth::builder(DEFAULT_APP_CLIENT_ID)
+        .scopes(["repo"])
+        .on_user_code(|code| {
             println!(
                 "    show the person: open {} and enter {}",
                 code.verification_uri, code.user_code
             );
-        },
-        ["repo"],
-    )
-    .endpoints(endpoints.clone());
+        })
+        .endpoints(endpoints.clone())
+        .build();
     let svc = ServiceBuilder::new()
         .layer(device.clone())
         .service(http_client());

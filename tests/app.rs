@@ -14,17 +14,20 @@ use github_auth_emulator::{
 use http::StatusCode;
 use secrecy::ExposeSecret;
 use tower::ServiceBuilder;
-use tower_github_auth::{AppAuth, Endpoints, Error, PrivateKey};
+use tower_github_auth::{AppAuth, AppId, AppIssuer, Endpoints, Error, InstallationId, PrivateKey};
 
 fn app(github: &EmulatorHandle) -> AppAuth {
-    AppAuth::new(1, PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap())
-        .endpoints(Endpoints::single(&github.base_url()).unwrap())
+    AppAuth::new(
+        AppId(1),
+        PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap(),
+    )
+    .endpoints(Endpoints::single(&github.base_url()).unwrap())
 }
 
 #[tokio::test]
 async fn a_thousand_concurrent_cold_requests_make_one_exchange() {
     let github = Emulator::builder().start().await.unwrap();
-    let svc = stack(app(&github).as_installation(1));
+    let svc = stack(app(&github).as_installation(InstallationId(1)));
     let answers = join_all((0..1000).map(|_| send(&svc, get("/repos/octo/one")))).await;
     for answer in answers {
         let (status, repo) = answer.unwrap();
@@ -43,23 +46,26 @@ async fn stacks_built_per_request_share_the_token() {
     let app = app(&github);
     for _ in 0..50 {
         // As an axum handler would: a new stack per request, from the installation id.
-        let svc = stack(app.as_installation(1));
+        let svc = stack(app.as_installation(InstallationId(1)));
         let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
         assert_eq!(status, StatusCode::OK);
     }
-    let other = stack(app.as_installation(2));
+    let other = stack(app.as_installation(InstallationId(2)));
     assert_eq!(
         send(&other, get("/repos/monalisa/hello")).await.unwrap().0,
         StatusCode::OK
     );
     assert_eq!(github.counters().installation_token_exchanges, 2);
-    assert_eq!(app.cache().len(), 2);
+    assert_eq!(app.token_cache_ref().len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn refresh_ahead_happens_in_the_background() {
     let github = Emulator::builder().start().await.unwrap();
-    let installation = app(&github).as_installation(1);
+    // The exchange below is held for 30 s: longer than the default 10 s deadline.
+    let installation = app(&github)
+        .as_installation(InstallationId(1))
+        .exchange_timeout(Duration::from_secs(60));
     let svc = stack(installation.clone());
     send(&svc, get("/repos/octo/one")).await.unwrap();
     let first = installation.cached_token().unwrap();
@@ -93,10 +99,7 @@ async fn refresh_ahead_happens_in_the_background() {
     tokio::time::sleep(Duration::from_secs(31)).await;
     assert_eq!(github.counters().installation_tokens_minted, 2);
     let second = installation.cached_token().unwrap();
-    assert_ne!(
-        first.token().expose_secret(),
-        second.token().expose_secret()
-    );
+    assert_ne!(first.token.expose_secret(), second.token.expose_secret());
     assert_eq!(
         send(&svc, get("/repos/octo/one")).await.unwrap().0,
         StatusCode::OK
@@ -108,7 +111,7 @@ async fn refresh_ahead_happens_in_the_background() {
 async fn failed_exchanges_are_typed_and_backed_off() {
     let github = Emulator::builder().start().await.unwrap();
     github.fail_next_exchanges(3);
-    let svc = stack(app(&github).as_installation(1));
+    let svc = stack(app(&github).as_installation(InstallationId(1)));
 
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
@@ -146,7 +149,7 @@ async fn survives_clock_offset(offset: i64, refusal: &str) {
         .await
         .unwrap();
     let app = app(&github);
-    let svc = stack(app.as_installation(1));
+    let svc = stack(app.as_installation(InstallationId(1)));
     assert_eq!(
         send(&svc, get("/repos/octo/one")).await.unwrap().0,
         StatusCode::OK
@@ -166,7 +169,7 @@ async fn survives_clock_offset(offset: i64, refusal: &str) {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(me["id"], 1);
     }
-    let other = stack(app.as_installation(2));
+    let other = stack(app.as_installation(InstallationId(2)));
     assert_eq!(
         send(&other, get("/repos/monalisa/hello")).await.unwrap().0,
         StatusCode::OK
@@ -190,7 +193,7 @@ async fn github_clock_an_hour_behind() {
 async fn a_fresh_token_refused_during_replication_is_retried() {
     let github = Emulator::builder().start().await.unwrap();
     github.set_replication_lag(true);
-    let svc = stack(app(&github).as_installation(1));
+    let svc = stack(app(&github).as_installation(InstallationId(1)));
     let (status, repo) = send(&svc, get("/repos/octo/one")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(repo["emulator"]["credential"], "installation");
@@ -205,22 +208,19 @@ async fn a_fresh_token_refused_during_replication_is_retried() {
 #[tokio::test(start_paused = true)]
 async fn a_token_refused_with_401_is_never_reused() {
     let github = Emulator::builder().start().await.unwrap();
-    let installation = app(&github).as_installation(1);
+    let installation = app(&github).as_installation(InstallationId(1));
     let svc = stack(installation.clone());
     send(&svc, get("/repos/octo/one")).await.unwrap();
     let revoked = installation.cached_token().unwrap();
     // Past the window in which a refusal may be replication lag.
     tokio::time::advance(Duration::from_secs(60)).await;
-    github.revoke(revoked.token().expose_secret());
+    github.revoke(revoked.token.expose_secret());
 
     // The 401 drops the token and the request is replayed once with a new one.
     let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     let renewed = installation.cached_token().unwrap();
-    assert_ne!(
-        revoked.token().expose_secret(),
-        renewed.token().expose_secret()
-    );
+    assert_ne!(revoked.token.expose_secret(), renewed.token.expose_secret());
     for _ in 0..5 {
         assert_eq!(
             send(&svc, get("/repos/octo/one")).await.unwrap().0,
@@ -255,11 +255,11 @@ async fn narrowing_is_sent_and_keyed() {
         StatusCode::NOT_FOUND
     );
 
-    let token = narrow.token(&client()).await.unwrap();
-    assert_eq!(token.installation_id(), 1);
-    assert_eq!(token.permissions()["contents"], "read");
-    assert_eq!(token.repositories(), ["octo/one".to_owned()]);
-    assert!(!format!("{token:?}").contains(token.token().expose_secret()));
+    let token = narrow.fetch_token(&client()).await.unwrap();
+    assert_eq!(token.installation_id, InstallationId(1));
+    assert_eq!(token.permissions["contents"], "read");
+    assert_eq!(token.repositories, ["octo/one".to_owned()]);
+    assert!(!format!("{token:?}").contains(token.token.expose_secret()));
 
     // Another narrowing is another token; the installation lookup is remembered.
     let requests_before = github.counters().requests;
@@ -282,14 +282,18 @@ async fn narrowing_is_sent_and_keyed() {
 #[tokio::test]
 async fn a_bad_narrowing_is_a_typed_error() {
     let github = Emulator::builder().start().await.unwrap();
-    let svc = stack(app(&github).as_installation(1).repositories(["not-there"]));
+    let svc = stack(
+        app(&github)
+            .as_installation(InstallationId(1))
+            .repositories(["not-there"]),
+    );
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
     assert_eq!(
         err.status(),
         Some(StatusCode::UNPROCESSABLE_ENTITY),
         "{err}"
     );
-    let missing = stack(app(&github).as_installation(999));
+    let missing = stack(app(&github).as_installation(InstallationId(999)));
     let err = send(&missing, get("/repos/octo/one")).await.unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::NOT_FOUND), "{err}");
 }
@@ -299,16 +303,19 @@ async fn installations_are_found_by_repository_organization_and_user() {
     let github = Emulator::builder().start().await.unwrap();
     let app = app(&github);
     for (installation, id) in [
-        (app.installation_for_repository("octo", "two"), 1),
-        (app.installation_for_organization("octo"), 1),
-        (app.installation_for_user("monalisa"), 2),
+        (
+            app.installation_for_repository("octo", "two"),
+            InstallationId(1),
+        ),
+        (app.installation_for_organization("octo"), InstallationId(1)),
+        (app.installation_for_user("monalisa"), InstallationId(2)),
     ] {
         assert_eq!(
             installation
-                .token(&client())
+                .fetch_token(&client())
                 .await
                 .unwrap()
-                .installation_id(),
+                .installation_id,
             id
         );
     }
@@ -319,8 +326,12 @@ async fn client_id_as_issuer_and_pkcs8_keys() {
     let github = Emulator::builder().start().await.unwrap();
     let endpoints = Endpoints::single(&github.base_url()).unwrap();
     for app in [
-        AppAuth::from_pem(DEFAULT_APP_CLIENT_ID, TEST_APP_PRIVATE_KEY_PKCS1).unwrap(),
-        AppAuth::from_pem(1, TEST_APP_PRIVATE_KEY_PKCS8).unwrap(),
+        AppAuth::from_pem(
+            AppIssuer::client_id(DEFAULT_APP_CLIENT_ID),
+            TEST_APP_PRIVATE_KEY_PKCS1,
+        )
+        .unwrap(),
+        AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS8).unwrap(),
     ] {
         let svc = stack(app.endpoints(endpoints.clone()));
         let (status, me) = send(&svc, get("/app")).await.unwrap();
@@ -376,7 +387,11 @@ async fn a_replay_is_the_callers_request_again_with_a_fresh_token() {
     };
     let key = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
     let svc = ServiceBuilder::new()
-        .layer(tower_github_auth::AppInstallationAuth::new(1, key, 1))
+        .layer(tower_github_auth::AppInstallationAuth::new(
+            AppId(1),
+            key,
+            InstallationId(1),
+        ))
         .service(github);
 
     let request = Request::post("/repos/octo/one/issues")

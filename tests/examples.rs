@@ -23,12 +23,12 @@ use github_auth_emulator::{
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tower_github_auth::{AppAuth, Endpoints, OAuthAppAuth};
+use tower_github_auth::{AppAuth, AppId, ClientCredentials, Endpoints, OAuthAppAuth};
 
 #[tokio::test]
 async fn axum_app_calls_github_as_the_installation_in_the_request() {
     let github = Emulator::builder().start().await.unwrap();
-    let app = AppAuth::from_pem(1, TEST_APP_PRIVATE_KEY_PKCS1)
+    let app = AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS1)
         .unwrap()
         .endpoints(Endpoints::single(&github.base_url()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -130,8 +130,11 @@ async fn get(
 #[tokio::test]
 async fn axum_oauth_login_walks_the_whole_flow() {
     let github = Emulator::builder().start().await.unwrap();
-    let oauth_app = OAuthAppAuth::new(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
-        .endpoints(Endpoints::single(&github.base_url()).unwrap());
+    let oauth_app = OAuthAppAuth::new(ClientCredentials::new(
+        DEFAULT_OAUTH_CLIENT_ID,
+        DEFAULT_OAUTH_CLIENT_SECRET,
+    ))
+    .endpoints(Endpoints::single(&github.base_url()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = axum_oauth_login::router(oauth_app, &base);

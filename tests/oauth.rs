@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{HttpClient, client, get, send, stack};
+use common::{HttpClient, SignIn, client, get, send, stack};
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 use github_auth_emulator::{
@@ -23,8 +23,8 @@ use http_body_util::{BodyExt, Full};
 use secrecy::{ExposeSecret, SecretString};
 use tower::ServiceBuilder;
 use tower_github_auth::{
-    AppAuth, DeviceCode, Endpoints, Error, Exchange, OAuthAppAuth, OAuthDeviceAuth, OAuthTokenAuth,
-    TokenSet,
+    AppAuth, AppId, ClientCredentials, DeviceCode, Endpoints, Error, Exchange, OAuthAppAuth,
+    OAuthDeviceAuth, OAuthTokenAuth, TokenSet,
 };
 
 fn endpoints(github: &EmulatorHandle) -> Endpoints {
@@ -33,13 +33,20 @@ fn endpoints(github: &EmulatorHandle) -> Endpoints {
 
 /// The GitHub App's OAuth client: expiring `ghu_` tokens with rotating `ghr_` refresh tokens.
 fn app_client(github: &EmulatorHandle) -> OAuthAppAuth {
-    OAuthAppAuth::new(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET).endpoints(endpoints(github))
+    OAuthAppAuth::new(ClientCredentials::new(
+        DEFAULT_APP_CLIENT_ID,
+        DEFAULT_APP_CLIENT_SECRET,
+    ))
+    .endpoints(endpoints(github))
 }
 
 /// The OAuth app: `gho_` tokens that never expire.
 fn oauth_client(github: &EmulatorHandle) -> OAuthAppAuth {
-    OAuthAppAuth::new(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
-        .endpoints(endpoints(github))
+    OAuthAppAuth::new(ClientCredentials::new(
+        DEFAULT_OAUTH_CLIENT_ID,
+        DEFAULT_OAUTH_CLIENT_SECRET,
+    ))
+    .endpoints(endpoints(github))
 }
 
 fn expose(secret: Option<&SecretString>) -> String {
@@ -162,7 +169,9 @@ impl Seen {
 #[tokio::test]
 async fn fifty_concurrent_first_requests_make_one_code_exchange() {
     let github = Emulator::start().await.unwrap();
-    let user = app_client(&github).as_web_user(github.issue_web_flow_code("octocat"));
+    let user = app_client(&github)
+        .as_web_user(github.issue_web_flow_code("octocat"))
+        .build();
     let svc = stack(user.clone());
     let answers = join_all((0..50).map(|_| send(&svc, get("/user")))).await;
     for answer in answers {
@@ -174,8 +183,8 @@ async fn fifty_concurrent_first_requests_make_one_code_exchange() {
     assert_eq!(counters.oauth_code_exchanges, 1);
     assert_eq!(counters.refresh_attempts, 0);
     // Switching to the token shares it: no second exchange.
-    let token = user.exchange_token(&client()).await.unwrap();
-    let set = token.token_set();
+    let token = user.sign_in(&client()).await.unwrap();
+    let set = token.cached_token().unwrap_or_default();
     assert!(expose(set.access_token.as_ref()).starts_with("ghu_"));
     assert!(expose(set.refresh_token.as_ref()).starts_with("ghr_"));
     assert!(set.expires_at.is_some() && set.refresh_token_expires_at.is_some());
@@ -188,14 +197,11 @@ async fn a_reused_code_is_bad_verification_code() {
     let code = github.issue_web_flow_code("octocat");
     let app = oauth_client(&github);
     app.as_web_user(code.clone())
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap();
 
-    let again = app
-        .as_web_user(code.clone())
-        .exchange_token(&client())
-        .await;
+    let again = app.as_web_user(code.clone()).sign_in(&client()).await;
     let err = again.unwrap_err();
     assert!(
         matches!(&err, Error::OAuth { exchange: Exchange::CodeExchange, error, description, uri }
@@ -203,7 +209,7 @@ async fn a_reused_code_is_bad_verification_code() {
         "{err}"
     );
     // Through the layer, every request that waited on the exchange gets the same error.
-    let svc = stack(app.as_web_user(code));
+    let svc = stack(app.as_web_user(code).build());
     for answer in join_all((0..5).map(|_| send(&svc, get("/user")))).await {
         assert_eq!(
             answer.unwrap_err().oauth_error(),
@@ -241,12 +247,12 @@ async fn pkce_round_trip_through_the_authorize_page() {
     assert!(url.contains("code_challenge_method=S256"));
     let (code, state) = authorize(url).await;
 
-    let user = pending.finish(&app, code, &state).unwrap();
+    let user = pending.finish(&app, code, &state).unwrap().build();
     let svc = stack(user.clone());
     let (status, body) = send(&svc, get("/user")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["login"], "octocat");
-    let set = user.token_set();
+    let set = user.cached_token().unwrap_or_default();
     assert!(expose(set.access_token.as_ref()).starts_with("gho_"));
     assert_eq!(set.scopes, ["repo", "gist"]);
     assert!(set.expires_at.is_none() && set.refresh_token.is_none());
@@ -261,8 +267,9 @@ async fn pkce_round_trip_through_the_authorize_page() {
     let forged = app
         .as_web_user(code)
         .redirect_uri("https://example.com/callback")
-        .pkce_verifier("not-the-verifier-whose-challenge-was-sent-000000");
-    let err = forged.exchange_token(&client()).await.unwrap_err();
+        .pkce_verifier("not-the-verifier-whose-challenge-was-sent-000000")
+        .build();
+    let err = forged.sign_in(&client()).await.unwrap_err();
     assert_eq!(err.oauth_error(), Some("bad_verification_code"));
 }
 
@@ -275,7 +282,7 @@ async fn the_state_check_accepts_the_issued_state_and_refuses_a_forged_one() {
         .redirect_uri("https://example.com/callback")
         .build();
     let (code, state) = authorize(url).await;
-    assert_eq!(state, pending.state().expose_secret());
+    assert_eq!(state, pending.state_ref().expose_secret());
 
     let mut forged = state.clone();
     forged.replace_range(..1, if forged.starts_with('A') { "B" } else { "A" });
@@ -293,26 +300,26 @@ async fn the_state_check_accepts_the_issued_state_and_refuses_a_forged_one() {
     );
 
     pending.verify(&state).unwrap();
-    let user = pending.finish(&app, code, &state).unwrap();
-    user.exchange_token(&client()).await.unwrap();
+    let user = pending.finish(&app, code, &state).unwrap().build();
+    user.sign_in(&client()).await.unwrap();
     assert_eq!(github.counters().oauth_code_exchanges, 1);
 }
 
 #[tokio::test]
 async fn app_auth_switches_to_its_oauth_client() {
     let github = Emulator::start().await.unwrap();
-    let app = AppAuth::from_pem(1, TEST_APP_PRIVATE_KEY_PKCS1)
+    let app = AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS1)
         .unwrap()
         .endpoints(endpoints(&github));
-    assert!(app.as_oauth_app().is_none(), "no OAuth credentials set");
-    let oauth = app
-        .oauth_credentials(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET)
-        .as_oauth_app()
-        .unwrap();
+    let oauth = app.as_oauth_app(ClientCredentials::new(
+        DEFAULT_APP_CLIENT_ID,
+        DEFAULT_APP_CLIENT_SECRET,
+    ));
     assert_eq!(oauth.client_id(), DEFAULT_APP_CLIENT_ID);
+    assert_eq!(oauth.endpoints_ref(), app.endpoints_ref());
     let user = oauth
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap();
     let svc = stack(user.clone());
@@ -323,11 +330,18 @@ async fn app_auth_switches_to_its_oauth_client() {
     );
 
     // A stored set comes back through the client, sharing nothing with the first.
-    let restored = oauth.as_user(user.token_set());
+    let restored = oauth
+        .as_user(user.cached_token().unwrap_or_default())
+        .build();
     let fresh = restored.refresh(&client()).await.unwrap();
     assert_ne!(
         expose(fresh.access_token.as_ref()),
-        expose(user.token_set().access_token.as_ref())
+        expose(
+            user.cached_token()
+                .unwrap_or_default()
+                .access_token
+                .as_ref()
+        )
     );
     assert_eq!(github.counters().refreshes, 1);
 }
@@ -358,7 +372,8 @@ async fn a_thousand_refresh_cycles_rotate_without_a_bad_refresh_token() {
                 count.send_modify(|n| *n += 1);
                 async { Ok::<_, Infallible>(()) }
             }
-        });
+        })
+        .build();
     // Two clones of the layer, two stacks: they share the token and its refresh token.
     let a = ServiceBuilder::new()
         .layer(user.clone())
@@ -420,7 +435,12 @@ async fn a_thousand_refresh_cycles_rotate_without_a_bad_refresh_token() {
     );
     assert_eq!(seen.refresh_tokens_sent(), hooked[..CYCLES]);
     assert_eq!(
-        expose(user.token_set().refresh_token.as_ref()),
+        expose(
+            user.cached_token()
+                .unwrap_or_default()
+                .refresh_token
+                .as_ref()
+        ),
         hooked[CYCLES]
     );
 }
@@ -463,12 +483,18 @@ async fn a_failing_hook_keeps_the_new_token_out_of_use() {
     let (failing, offered) = (&store.down, &store.offered);
     let user = app_client(&github)
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .on_refresh(store.hook());
+        .on_refresh(store.hook())
+        .build();
     let svc = ServiceBuilder::new()
         .layer(user.clone())
         .service(seen.client());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
-    let first = expose(user.token_set().access_token.as_ref());
+    let first = expose(
+        user.cached_token()
+            .unwrap_or_default()
+            .access_token
+            .as_ref(),
+    );
 
     failing.store(true, Ordering::SeqCst);
     tokio::time::advance(Duration::from_secs(121)).await;
@@ -477,14 +503,27 @@ async fn a_failing_hook_keeps_the_new_token_out_of_use() {
     assert!(err.to_string().contains("the token store is down"), "{err}");
     let refused = offered.lock().unwrap().last().cloned().unwrap();
     assert_ne!(refused, first);
-    assert_eq!(expose(user.token_set().access_token.as_ref()), first);
+    assert_eq!(
+        expose(
+            user.cached_token()
+                .unwrap_or_default()
+                .access_token
+                .as_ref()
+        ),
+        first
+    );
     assert!(!seen.carried(&refused), "the refused token was never sent");
 
     // The store is back: the next refresh uses the newest refresh token, and the hook gets it.
     failing.store(false, Ordering::SeqCst);
     tokio::time::advance(Duration::from_secs(2)).await; // past the backoff
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
-    let now_used = expose(user.token_set().access_token.as_ref());
+    let now_used = expose(
+        user.cached_token()
+            .unwrap_or_default()
+            .access_token
+            .as_ref(),
+    );
     assert_eq!(offered.lock().unwrap().last(), Some(&now_used));
     assert!(!seen.carried(&refused));
     let counters = github.counters();
@@ -493,10 +532,18 @@ async fn a_failing_hook_keeps_the_new_token_out_of_use() {
 
     // A manual refresh goes through the hook too, and fails the same way.
     failing.store(true, Ordering::SeqCst);
-    let token = user.exchange_token(&client()).await.unwrap();
+    let token = user.sign_in(&client()).await.unwrap();
     let err = token.refresh(&client()).await.unwrap_err();
     assert!(matches!(err, Error::Hook(_)));
-    assert_eq!(expose(user.token_set().access_token.as_ref()), now_used);
+    assert_eq!(
+        expose(
+            user.cached_token()
+                .unwrap_or_default()
+                .access_token
+                .as_ref()
+        ),
+        now_used
+    );
     failing.store(false, Ordering::SeqCst);
     let fresh = token.refresh(&client()).await.unwrap();
     assert_eq!(
@@ -516,13 +563,18 @@ async fn a_refused_token_is_refreshed_and_the_request_replayed() {
     let seen = Seen::default();
     let user = app_client(&github)
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap();
     let svc = ServiceBuilder::new()
         .layer(user.clone())
         .service(seen.client());
-    let revoked = expose(user.token_set().access_token.as_ref());
+    let revoked = expose(
+        user.cached_token()
+            .unwrap_or_default()
+            .access_token
+            .as_ref(),
+    );
     github.revoke(&revoked);
 
     let answers = join_all((0..10).map(|_| send(&svc, get("/user")))).await;
@@ -537,7 +589,15 @@ async fn a_refused_token_is_refreshed_and_the_request_replayed() {
         "one refresh for every refused request"
     );
     assert_eq!(counters.refusals_for("token_revoked"), 10);
-    assert_ne!(expose(user.token_set().access_token.as_ref()), revoked);
+    assert_ne!(
+        expose(
+            user.cached_token()
+                .unwrap_or_default()
+                .access_token
+                .as_ref()
+        ),
+        revoked
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -552,7 +612,8 @@ async fn after_a_refused_hook_the_ended_token_is_not_sent() {
     let user = app_client(&github)
         .as_web_user(github.issue_web_flow_code("octocat"))
         .replay_unauthorized(false)
-        .on_refresh(store.hook());
+        .on_refresh(store.hook())
+        .build();
     let svc = stack(user.clone());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
 
@@ -587,11 +648,16 @@ async fn user_token_knobs_refresh_margin_and_replay() {
         .as_web_user(github.issue_web_flow_code("octocat"))
         .refresh_margin(Duration::from_secs(3600))
         .replay_unauthorized(false)
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap();
     let svc = stack(user.clone());
-    let first = expose(user.token_set().access_token.as_ref());
+    let first = expose(
+        user.cached_token()
+            .unwrap_or_default()
+            .access_token
+            .as_ref(),
+    );
 
     // 6 h 59 into an 8 h token: outside the 1 h margin.
     tokio::time::advance(Duration::from_secs(7 * 3600 - 60)).await;
@@ -603,7 +669,12 @@ async fn user_token_knobs_refresh_margin_and_replay() {
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
     assert_eq!(github.counters().refreshes, 1, "refreshed 1 h ahead");
     assert_eq!(github.counters().refusals_for("token_revoked"), 0);
-    let second = expose(user.token_set().access_token.as_ref());
+    let second = expose(
+        user.cached_token()
+            .unwrap_or_default()
+            .access_token
+            .as_ref(),
+    );
     assert_ne!(second, first);
 
     // Without replay, a refused token drops out of the cache and the 401 reaches the caller;
@@ -629,34 +700,32 @@ async fn given_tokens_are_used_then_refreshed() {
         .unwrap();
     let stored = app_client(&github)
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap()
-        .token_set();
+        .cached_token()
+        .unwrap_or_default();
 
     // Only a refresh token: the first request refreshes.
-    let from_refresh = OAuthTokenAuth::from_refresh_token(
-        DEFAULT_APP_CLIENT_ID,
-        DEFAULT_APP_CLIENT_SECRET,
-        expose(stored.refresh_token.as_ref()),
-    )
-    .endpoints(endpoints(&github));
-    assert!(from_refresh.token_set().access_token.is_none());
+    let credentials = ClientCredentials::new(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET);
+    let from_refresh = OAuthTokenAuth::builder(credentials.clone())
+        .refresh_token(expose(stored.refresh_token.as_ref()))
+        .endpoints(endpoints(&github))
+        .build();
+    assert!(from_refresh.cached_token().is_none());
     let svc = stack(from_refresh.clone());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
     assert_eq!(github.counters().refreshes, 1);
-    let refreshed = from_refresh.token_set();
+    let refreshed = from_refresh.cached_token().unwrap_or_default();
 
     // A token with its expiry and refresh token: used as is until near its expiry.
-    let given = OAuthTokenAuth::new(
-        DEFAULT_APP_CLIENT_ID,
-        DEFAULT_APP_CLIENT_SECRET,
-        expose(refreshed.access_token.as_ref()),
-    )
-    .expires_at(refreshed.expires_at.unwrap())
-    .refresh_token(expose(refreshed.refresh_token.as_ref()))
-    .refresh_token_expires_at(refreshed.refresh_token_expires_at.unwrap())
-    .endpoints(endpoints(&github));
+    let given = OAuthTokenAuth::builder(credentials)
+        .access_token(expose(refreshed.access_token.as_ref()))
+        .expires_at(refreshed.expires_at.unwrap())
+        .refresh_token(expose(refreshed.refresh_token.as_ref()))
+        .refresh_token_expires_at(refreshed.refresh_token_expires_at.unwrap())
+        .endpoints(endpoints(&github))
+        .build();
     let svc = stack(given.clone());
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
     assert_eq!(
@@ -671,10 +740,12 @@ async fn given_tokens_are_used_then_refreshed() {
     // A token that cannot be refreshed: a clear error once it is refused.
     let gho = oauth_client(&github)
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap();
-    github.revoke(&expose(gho.token_set().access_token.as_ref()));
+    github.revoke(&expose(
+        gho.cached_token().unwrap_or_default().access_token.as_ref(),
+    ));
     let svc = stack(gho);
     let err = send(&svc, get("/user")).await.unwrap_err();
     assert!(matches!(err, Error::RefreshImpossible { .. }), "{err}");
@@ -687,15 +758,13 @@ async fn given_tokens_are_used_then_refreshed() {
 /// A device flow of the GitHub App's client that records the codes shown.
 fn device(github: &EmulatorHandle, shown: &Arc<Mutex<Vec<DeviceCode>>>) -> OAuthDeviceAuth {
     let shown = Arc::clone(shown);
-    OAuthDeviceAuth::new(
-        DEFAULT_APP_CLIENT_ID,
-        move |code: DeviceCode| {
+    OAuthDeviceAuth::builder(DEFAULT_APP_CLIENT_ID)
+        .on_user_code_async(move |code: DeviceCode| {
             let shown = Arc::clone(&shown);
             async move { shown.lock().unwrap().push(code) }
-        },
-        [] as [&str; 0],
-    )
-    .endpoints(endpoints(github))
+        })
+        .endpoints(endpoints(github))
+        .build()
 }
 
 #[tokio::test(start_paused = true)]
@@ -728,8 +797,14 @@ async fn the_device_flow_polls_until_approved_once_for_all_waiting_requests() {
     assert_eq!(shown[0].expires_in, Duration::from_secs(900));
 
     // Device-flow tokens refresh without the client secret.
-    let token = device.exchange_token(&client()).await.unwrap();
-    assert!(token.token_set().refresh_token.is_some());
+    let token = device.sign_in(&client()).await.unwrap();
+    assert!(
+        token
+            .cached_token()
+            .unwrap_or_default()
+            .refresh_token
+            .is_some()
+    );
     tokio::time::advance(Duration::from_secs(8 * 3600 + 1)).await;
     assert_eq!(send(&svc, get("/user")).await.unwrap().0, StatusCode::OK);
     let counters = github.counters();
@@ -748,11 +823,14 @@ async fn slow_down_makes_the_interval_grow() {
     github.set_device_slow_down(3);
     let shown = Arc::default();
     let started = tokio::time::Instant::now();
-    let token = device(&github, &shown)
-        .exchange_token(&client())
-        .await
-        .unwrap();
-    assert!(token.token_set().access_token.is_some());
+    let token = device(&github, &shown).sign_in(&client()).await.unwrap();
+    assert!(
+        token
+            .cached_token()
+            .unwrap_or_default()
+            .access_token
+            .is_some()
+    );
     let counters = github.counters();
     assert_eq!(counters.refusals_for("slow_down"), 3);
     assert_eq!(
@@ -783,7 +861,7 @@ async fn device_flow_refusals_are_typed_errors() {
             .unwrap();
         let shown = Arc::default();
         let device = device(&github, &shown);
-        let err = device.exchange_token(&client()).await.unwrap_err();
+        let err = device.sign_in(&client()).await.unwrap_err();
         assert!(
             matches!(&err, Error::OAuth { exchange: e, error, .. } if *e == exchange && error == expected),
             "{outcome:?}: {err}"
@@ -806,7 +884,7 @@ async fn device_flow_refusals_are_typed_errors() {
         .unwrap();
     let shown = Arc::default();
     let err = device(&github, &shown)
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap_err();
     assert_eq!(err.oauth_error(), Some("expired_token"));
@@ -815,16 +893,19 @@ async fn device_flow_refusals_are_typed_errors() {
     assert_eq!(counters.device_polls_too_fast, 0);
 
     // An unknown client.
-    let unknown =
-        OAuthDeviceAuth::new_sync("Iv1.nobody", |_| {}, ["repo"]).endpoints(endpoints(&github));
-    let err = unknown.exchange_token(&client()).await.unwrap_err();
+    let unknown = OAuthDeviceAuth::builder("Iv1.nobody")
+        .scopes(["repo"])
+        .on_user_code(|_| {})
+        .endpoints(endpoints(&github))
+        .build();
+    let err = unknown.sign_in(&client()).await.unwrap_err();
     assert_eq!(err.oauth_error(), Some("incorrect_client_credentials"));
 
     // A device code GitHub does not know (here: rewritten on its way by the inner service).
     let github = Emulator::start().await.unwrap();
     let shown = Arc::default();
     let err = device(&github, &shown)
-        .exchange_token(&Seen::default().rewriting(forget_device_code))
+        .sign_in(&Seen::default().rewriting(forget_device_code))
         .await
         .unwrap_err();
     assert!(
@@ -861,10 +942,14 @@ async fn check_reset_and_delete_user_tokens() {
     let http = client();
     let user = app
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .exchange_token(&http)
+        .sign_in(&http)
         .await
         .unwrap();
-    let token = user.token_set().access_token.unwrap();
+    let token = user
+        .cached_token()
+        .unwrap_or_default()
+        .access_token
+        .unwrap();
 
     let info = app.check_token(&http, &token).await.unwrap().unwrap();
     assert_eq!(info.token.expose_secret(), token.expose_secret());
@@ -896,7 +981,8 @@ async fn check_reset_and_delete_user_tokens() {
     assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
 
     // Wrong credentials are GitHub's 401, not a missing token.
-    let wrong = OAuthAppAuth::new(DEFAULT_OAUTH_CLIENT_ID, "wrong").endpoints(endpoints(&github));
+    let wrong = OAuthAppAuth::new(ClientCredentials::new(DEFAULT_OAUTH_CLIENT_ID, "wrong"))
+        .endpoints(endpoints(&github));
     let err = wrong.check_token(&http, &token).await.unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
     assert!(matches!(
@@ -914,10 +1000,11 @@ async fn basic_credentials_go_only_to_the_clients_applications_routes() {
     let app = oauth_client(&github);
     let token = app
         .as_web_user(github.issue_web_flow_code("octocat"))
-        .exchange_token(&client())
+        .sign_in(&client())
         .await
         .unwrap()
-        .token_set()
+        .cached_token()
+        .unwrap_or_default()
         .access_token
         .unwrap();
     let seen = Seen::default();
@@ -964,11 +1051,12 @@ async fn debug_never_shows_a_secret() {
     let code = github.issue_web_flow_code("octocat");
     let web = app
         .as_web_user(code.clone())
-        .pkce_verifier("verifier-s3cret");
+        .pkce_verifier("verifier-s3cret")
+        .build();
     let (url, pending) = app.authorize_url().state("state-s3cret").pkce().build();
     let builder = app.authorize_url().state("state-s3cret");
-    let token = web.exchange_token(&http).await.unwrap();
-    let set = token.token_set();
+    let token = web.sign_in(&http).await.unwrap();
+    let set = token.cached_token().unwrap_or_default();
     let access = expose(set.access_token.as_ref());
     let refresh = expose(set.refresh_token.as_ref());
     let info = app
@@ -976,9 +1064,12 @@ async fn debug_never_shows_a_secret() {
         .await
         .unwrap()
         .unwrap();
-    let given = OAuthTokenAuth::new("Iv1.x", "client-s3cret", "ghu_given-s3cret")
+    let given = OAuthTokenAuth::builder(ClientCredentials::new("Iv1.x", "client-s3cret"))
+        .access_token("ghu_given-s3cret")
         .refresh_token("ghr_given-s3cret");
-    let device = OAuthDeviceAuth::new_sync(DEFAULT_APP_CLIENT_ID, |_| {}, ["repo"]);
+    let device = OAuthDeviceAuth::builder(DEFAULT_APP_CLIENT_ID)
+        .scopes(["repo"])
+        .on_user_code(|_| {});
     let service = stack(token.clone());
     let shown = [
         format!("{app:?}"),
@@ -991,9 +1082,16 @@ async fn debug_never_shows_a_secret() {
         format!("{given:?}"),
         format!("{device:?}"),
         format!("{service:?}"),
-        format!("{:?}", OAuthAppAuth::new("id", "client-s3cret")),
+        format!(
+            "{:?}",
+            OAuthAppAuth::new(ClientCredentials::new("id", "client-s3cret"))
+        ),
     ];
-    let verifier = pending.pkce_verifier().unwrap().expose_secret().to_owned();
+    let verifier = pending
+        .pkce_verifier_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
     for text in &shown {
         for secret in [
             DEFAULT_APP_CLIENT_SECRET,
@@ -1009,7 +1107,7 @@ async fn debug_never_shows_a_secret() {
             assert!(!text.contains(secret), "{text} shows {secret}");
         }
         assert!(
-            text.contains("***") || text.contains("OAuthDeviceAuth"),
+            text.contains("***") || text.contains("DeviceGrant"),
             "{text}"
         );
     }

@@ -10,7 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceExt};
-use tower_github_auth::Error;
+use tower_github_auth::{CodeGrant, DeviceGrant, Error, OAuthTokenAuth, UserAuthBuilder, UserFlow};
 
 /// The HTTP client every test stacks the layers on.
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -63,4 +63,45 @@ pub async fn echo_server() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
+}
+
+/// Signing a user in, as the tests do it again and again: build the user flow if it is still a
+/// builder, run its first grant (the code exchange, the device flow) through `http`, and keep
+/// the signed-in user as a token layer.
+pub trait SignIn {
+    /// Signs in through `http`; the user as an [`OAuthTokenAuth`] sharing the flow's state.
+    fn sign_in<S>(
+        self,
+        http: &S,
+    ) -> impl std::future::Future<Output = Result<OAuthTokenAuth, Error>> + Send
+    where
+        S: tower_github_auth::HttpClient<Full<Bytes>, hyper::body::Incoming> + Sync;
+}
+
+impl<G: Send + Sync> SignIn for &UserFlow<G> {
+    async fn sign_in<S>(self, http: &S) -> Result<OAuthTokenAuth, Error>
+    where
+        S: tower_github_auth::HttpClient<Full<Bytes>, hyper::body::Incoming> + Sync,
+    {
+        self.fetch_token(http).await?;
+        Ok(self.token_auth())
+    }
+}
+
+impl SignIn for UserAuthBuilder<CodeGrant> {
+    async fn sign_in<S>(self, http: &S) -> Result<OAuthTokenAuth, Error>
+    where
+        S: tower_github_auth::HttpClient<Full<Bytes>, hyper::body::Incoming> + Sync,
+    {
+        (&self.build()).sign_in(http).await
+    }
+}
+
+impl SignIn for UserAuthBuilder<DeviceGrant> {
+    async fn sign_in<S>(self, http: &S) -> Result<OAuthTokenAuth, Error>
+    where
+        S: tower_github_auth::HttpClient<Full<Bytes>, hyper::body::Incoming> + Sync,
+    {
+        (&self.build()).sign_in(http).await
+    }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Service, service_fn};
-use tower_github_auth::{AppInstallationAuth, Endpoints, PrivateKey};
+use tower_github_auth::{AppId, AppInstallationAuth, Endpoints, InstallationId, PrivateKey};
 
 pub type Body = Full<Bytes>;
 
@@ -68,7 +68,7 @@ pub fn noop()
 /// Installation 1 of App 1 (the emulator's test key), on github.com.
 pub fn installation() -> AppInstallationAuth {
     let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
-    AppInstallationAuth::new(1, key, 1).endpoints(Endpoints::github_com())
+    AppInstallationAuth::new(AppId(1), key, InstallationId(1)).endpoints(Endpoints::github_com())
 }
 
 /// An `Authorization` value as a program builds it: from a token known at run time (a

@@ -69,6 +69,26 @@ impl std::fmt::Debug for Side {
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) body: Bytes,
+    /// The secrets the request carried: scrubbed from any text of the answer kept in an error.
+    pub(crate) secrets: Vec<String>,
+}
+
+impl Answer {
+    /// An answer to a request that carried no secret.
+    #[cfg(test)]
+    pub(crate) fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The body with every secret the request sent replaced by `***`, for text kept in errors.
+    fn scrubbed(&self) -> Bytes {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        scrub(self.body.clone(), &secrets)
+    }
 }
 
 impl Side {
@@ -143,11 +163,13 @@ impl Side {
             return Ok(Answer {
                 status,
                 body: Bytes::new(),
+                secrets: Vec::new(),
             });
         }
         Ok(Answer {
             status,
-            body: scrub(response.into_body(), secrets),
+            body: response.into_body(),
+            secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
         })
     }
 
@@ -197,13 +219,13 @@ impl Side {
         form: &[(&str, &str)],
     ) -> Result<T, Error> {
         let answer = self.oauth_answer(exchange, path, form).await?;
-        if let Some(err) = oauth_error(exchange, &answer.body) {
+        if let Some(err) = oauth_error(exchange, &answer) {
             return Err(err);
         }
         if !answer.status.is_success() {
             return Err(github_error(exchange, &answer));
         }
-        decode_json(exchange, &answer.body)
+        decode_json(exchange, &answer)
     }
 
     /// The OAuth form POST of [`oauth`](Self::oauth), answer unread: for callers that need more
@@ -284,14 +306,20 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|at| at + from)
 }
 
-/// Reads GitHub's JSON answer.
+/// Reads GitHub's JSON answer. (The reason of a failure comes from the scrubbed body: serde's
+/// messages quote values.)
 pub(crate) fn decode_json<T: DeserializeOwned>(
     exchange: Exchange,
-    body: &[u8],
+    answer: &Answer,
 ) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::InvalidResponse {
-        exchange,
-        reason: e.to_string(),
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        let reason = serde_json::from_slice::<T>(&answer.scrubbed())
+            .err()
+            .map_or_else(
+                || format!("{:?} error at line {}", e.classify(), e.line()),
+                |e| e.to_string(),
+            );
+        Error::InvalidResponse { exchange, reason }
     })
 }
 
@@ -301,12 +329,13 @@ pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
     struct Message {
         message: String,
     }
-    if let Some(err) = oauth_error(exchange, &answer.body) {
+    if let Some(err) = oauth_error(exchange, answer) {
         return err;
     }
-    let message = serde_json::from_slice::<Message>(&answer.body).map_or_else(
+    let body = answer.scrubbed();
+    let message = serde_json::from_slice::<Message>(&body).map_or_else(
         |_| {
-            let text = String::from_utf8_lossy(&answer.body);
+            let text = String::from_utf8_lossy(&body);
             text.chars().take(200).collect()
         },
         |m| m.message,
@@ -318,8 +347,20 @@ pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
     }
 }
 
-/// The OAuth `error` field of a JSON or form-encoded body, if any.
-pub(crate) fn oauth_error(exchange: Exchange, body: &[u8]) -> Option<Error> {
+/// The OAuth `error` field of a JSON or form-encoded answer, if any.
+pub(crate) fn oauth_error(exchange: Exchange, answer: &Answer) -> Option<Error> {
+    if !has_oauth_error(&answer.body) {
+        return None;
+    }
+    oauth_error_in(exchange, &answer.scrubbed())
+}
+
+/// Whether a body carries an OAuth `error` field (read without keeping any of its text).
+fn has_oauth_error(body: &[u8]) -> bool {
+    oauth_error_in(Exchange::Refresh, body).is_some()
+}
+
+fn oauth_error_in(exchange: Exchange, body: &[u8]) -> Option<Error> {
     #[derive(serde::Deserialize)]
     struct OAuthError {
         error: String,
@@ -350,10 +391,11 @@ mod tests {
             body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
             status in 100u16..600,
         ) {
-            let answer = Answer { status: StatusCode::from_u16(status).unwrap(), body: Bytes::from(body) };
-            let _ = oauth_error(Exchange::Refresh, &answer.body);
+            let mut answer = Answer::new(StatusCode::from_u16(status).unwrap(), body);
+            answer.secrets.push("ghr_secret".into());
+            let _ = oauth_error(Exchange::Refresh, &answer);
             let _ = github_error(Exchange::Refresh, &answer);
-            let _ = decode_json::<serde_json::Value>(Exchange::Refresh, &answer.body);
+            let _ = decode_json::<serde_json::Value>(Exchange::Refresh, &answer);
         }
 
         #[test]
@@ -369,7 +411,7 @@ mod tests {
                 serde_urlencoded::to_string([("error", &error), ("error_description", &description)]).unwrap()
             };
             let body = &text.as_bytes()[..cut.min(text.len())];
-            if let Some(err) = oauth_error(Exchange::DevicePoll, body) {
+            if let Some(err) = oauth_error(Exchange::DevicePoll, &Answer::new(StatusCode::OK, body.to_vec())) {
                 proptest::prop_assert!(err.oauth_error().is_some());
             }
         }
@@ -391,11 +433,12 @@ mod tests {
     fn oauth_errors_in_either_encoding() {
         let json = br#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#;
         let form = b"error=bad_refresh_token&error_description=gone&error_uri=https%3A%2F%2Fdocs";
-        let e = oauth_error(Exchange::CodeExchange, json).unwrap();
+        let ok = |body: &'static [u8]| Answer::new(StatusCode::OK, body);
+        let e = oauth_error(Exchange::CodeExchange, &ok(json)).unwrap();
         assert_eq!(e.oauth_error(), Some("bad_verification_code"));
-        let e = oauth_error(Exchange::Refresh, form).unwrap();
+        let e = oauth_error(Exchange::Refresh, &ok(form)).unwrap();
         assert_eq!(e.oauth_error(), Some("bad_refresh_token"));
-        assert!(oauth_error(Exchange::Refresh, br#"{"access_token":"x"}"#).is_none());
+        assert!(oauth_error(Exchange::Refresh, &ok(br#"{"access_token":"x"}"#)).is_none());
     }
 
     #[test]
@@ -481,12 +524,12 @@ mod tests {
 
     #[test]
     fn github_errors_carry_the_message() {
-        let answer = Answer {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            body: Bytes::from_static(
+        let answer = Answer::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Bytes::from_static(
                 br#"{"message":"There is at least one repository that does not exist"}"#,
             ),
-        };
+        );
         let e = github_error(Exchange::InstallationToken, &answer);
         assert_eq!(e.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
         assert!(e.to_string().contains("does not exist"));

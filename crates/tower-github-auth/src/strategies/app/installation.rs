@@ -51,7 +51,7 @@ use crate::error::{Error, Exchange};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
-use crate::side::{Side, decode_json, github_error};
+use crate::side::{Answer, Side, decode_json, github_error};
 use crate::strategies::app::cache::InstallationKey;
 use crate::strategies::app::ids::{AppIssuer, InstallationId};
 use crate::strategies::app::jwt::AppAuth;
@@ -327,12 +327,12 @@ struct Repository {
 /// clock): the token, or a typed error for anything that is not a usable one. Never panics,
 /// whatever the bytes.
 pub(crate) fn read_minted(
-    body: &[u8],
+    answer: &Answer,
     id: InstallationId,
     now: std::time::SystemTime,
 ) -> Result<Fresh<InstallationToken>, Error> {
     let exchange = Exchange::InstallationToken;
-    let minted: AccessToken = decode_json(exchange, body)?;
+    let minted: AccessToken = decode_json(exchange, answer)?;
     let expires_at =
         humantime::parse_rfc3339_weak(&minted.expires_at).map_err(|e| Error::InvalidResponse {
             exchange,
@@ -390,7 +390,7 @@ impl Mint for InstallationCredential {
             if answer.status != StatusCode::CREATED && !answer.status.is_success() {
                 return Err(github_error(exchange, &answer));
             }
-            read_minted(&answer.body, InstallationId(id), side.clock.github_now())
+            read_minted(&answer, InstallationId(id), side.clock.github_now())
         }
         .boxed()
     }
@@ -426,7 +426,7 @@ async fn installation_id(
     if !answer.status.is_success() {
         return Err(github_error(exchange, &answer));
     }
-    let found: Found = decode_json(exchange, &answer.body)?;
+    let found: Found = decode_json(exchange, &answer)?;
     ids.lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(key, found.id);
@@ -439,6 +439,10 @@ mod tests {
     use proptest::prelude::*;
     use std::time::{Duration, SystemTime};
 
+    fn created(body: impl Into<bytes::Bytes>) -> Answer {
+        Answer::new(StatusCode::CREATED, body)
+    }
+
     fn answer(expires_at: &str) -> String {
         format!(
             r#"{{"token":"ghs_abc","expires_at":"{expires_at}","permissions":{{"contents":"read"}},
@@ -450,7 +454,7 @@ mod tests {
     fn a_good_answer_is_read_and_a_past_one_refused() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let fresh = read_minted(
-            answer("2027-01-15T09:00:00Z").as_bytes(),
+            &created(answer("2027-01-15T09:00:00Z")),
             InstallationId(7),
             now,
         )
@@ -458,7 +462,7 @@ mod tests {
         assert_eq!(fresh.value.repositories, ["octo/one"]);
         assert_eq!(fresh.value.installation_id, InstallationId(7));
         let past = read_minted(
-            answer("2027-01-15T07:00:00Z").as_bytes(),
+            &created(answer("2027-01-15T07:00:00Z")),
             InstallationId(7),
             now,
         );
@@ -470,7 +474,7 @@ mod tests {
 
         #[test]
         fn any_bytes_are_a_token_or_a_typed_error(body in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = read_minted(&body, InstallationId(1), SystemTime::now());
+            let _ = read_minted(&created(body), InstallationId(1), SystemTime::now());
         }
 
         #[test]
@@ -480,7 +484,7 @@ mod tests {
         ) {
             let full = answer(&expires_at);
             let body = &full.as_bytes()[..cut.min(full.len())];
-            let _ = read_minted(body, InstallationId(1), SystemTime::now());
+            let _ = read_minted(&created(body.to_vec()), InstallationId(1), SystemTime::now());
         }
 
         #[test]
@@ -492,7 +496,7 @@ mod tests {
             };
             if let Some(at) = at {
                 let text = humantime::format_rfc3339_nanos(at).to_string();
-                let _ = read_minted(answer(&text).as_bytes(), InstallationId(1), SystemTime::now());
+                let _ = read_minted(&created(answer(&text)), InstallationId(1), SystemTime::now());
             }
         }
     }

@@ -189,7 +189,7 @@ impl OAuthAppAuth {
         if !answer.status.is_success() {
             return Err(github_error(exchange, &answer));
         }
-        let found: Authorization = decode_json(exchange, &answer.body)?;
+        let found: Authorization = decode_json(exchange, &answer)?;
         found.into_info(exchange).map(Some)
     }
 
@@ -213,7 +213,7 @@ impl OAuthAppAuth {
         if !answer.status.is_success() {
             return Err(github_error(exchange, &answer));
         }
-        let reset: Authorization = decode_json(exchange, &answer.body)?;
+        let reset: Authorization = decode_json(exchange, &answer)?;
         reset.into_info(exchange)
     }
 

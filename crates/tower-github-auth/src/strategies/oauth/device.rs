@@ -209,7 +209,7 @@ impl DeviceGrant {
 /// Reads a poll's answer: a token, keep polling, slow down, or the error that ends the flow.
 fn read_poll(answer: &Answer) -> Result<Poll, Error> {
     let exchange = Exchange::DevicePoll;
-    if let Some(err) = oauth_error(exchange, &answer.body) {
+    if let Some(err) = oauth_error(exchange, answer) {
         return match err.oauth_error() {
             Some("authorization_pending") => Ok(Poll::Pending),
             Some("slow_down") => {
@@ -229,7 +229,7 @@ fn read_poll(answer: &Answer) -> Result<Poll, Error> {
     if !answer.status.is_success() {
         return Err(github_error(exchange, answer));
     }
-    decode_json(exchange, &answer.body).map(Poll::Granted)
+    decode_json(exchange, answer).map(Poll::Granted)
 }
 
 /// Authenticates as the user who approves this device: runs GitHub's device flow on first use,
@@ -319,10 +319,7 @@ mod tests {
     use http::StatusCode;
 
     fn answer(body: &'static str) -> Answer {
-        Answer {
-            status: StatusCode::OK,
-            body: Bytes::from_static(body.as_bytes()),
-        }
+        Answer::new(StatusCode::OK, Bytes::from_static(body.as_bytes()))
     }
 
     #[test]

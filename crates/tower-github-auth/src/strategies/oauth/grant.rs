@@ -227,7 +227,8 @@ mod tests {
         fn any_bytes_are_a_grant_or_a_typed_error(
             body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
         ) {
-            let _ = crate::side::decode_json::<Granted>(crate::error::Exchange::Refresh, &body);
+            let answer = crate::side::Answer::new(http::StatusCode::OK, body);
+            let _ = crate::side::decode_json::<Granted>(crate::error::Exchange::Refresh, &answer);
         }
     }
 
