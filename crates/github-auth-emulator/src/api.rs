@@ -8,15 +8,13 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::{
+    config::AccountType,
     jwt::{self, NOT_DECODABLE},
-    server::{self, Incoming, Presented, Refusal, json_response},
+    objects::{APP_SLUG, CREATED_AT, installation_json, repo_json, user_json},
     state::{InstallationRecord, Mutable, Shared, Token, TokenKind, random_alnum, rfc3339},
+    wire::{self, Incoming, Presented, Refusal, json_response, requires_authentication},
 };
 
-/// The slug of the emulated app.
-const APP_SLUG: &str = "emulator-app";
-/// A fixed creation date for the emulated app and installations.
-const CREATED_AT: &str = "2024-01-01T00:00:00Z";
 const REPO_NOT_IN_INSTALLATION: &str = "There is at least one repository that does not exist or is not accessible to the parent installation.";
 const PERMISSION_NOT_GRANTED: &str =
     "The permissions requested are not granted to this installation.";
@@ -90,75 +88,8 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
 }
 
 /// A JWT where only tokens are accepted.
-/// A route that needs a credential, called without one.
-pub(crate) const fn requires_authentication() -> Refusal {
-    Refusal::new(
-        StatusCode::UNAUTHORIZED,
-        "Requires authentication",
-        "no_credentials",
-    )
-}
-
 const fn jwt_not_allowed() -> Refusal {
     Refusal::new(StatusCode::UNAUTHORIZED, NOT_DECODABLE, "jwt_not_allowed")
-}
-
-pub(crate) fn user_json(shared: &Shared, state: &mut Mutable, login: &str) -> Value {
-    let id = state.user_id(login);
-    json!({
-        "login": login,
-        "id": id,
-        "node_id": format!("U_emulator{id}"),
-        "type": "User",
-        "site_admin": false,
-        "url": format!("{}/users/{login}", shared.base_url),
-        "html_url": format!("{}/{login}", shared.base_url),
-    })
-}
-
-fn installation_json(shared: &Shared, state: &mut Mutable, inst: &InstallationRecord) -> Value {
-    let account_id = state.user_id(&inst.account);
-    let base = &shared.base_url;
-    json!({
-        "id": inst.id,
-        "account": {
-            "login": inst.account,
-            "id": account_id,
-            "type": inst.account_type.as_str(),
-            "html_url": format!("{base}/{}", inst.account),
-        },
-        "repository_selection": "all",
-        "access_tokens_url": format!("{base}/app/installations/{}/access_tokens", inst.id),
-        "repositories_url": format!("{base}/installation/repositories"),
-        "html_url": format!("{base}/settings/installations/{}", inst.id),
-        "app_id": shared.app_id,
-        "app_slug": APP_SLUG,
-        "client_id": shared.app_client_id,
-        "target_id": account_id,
-        "target_type": inst.account_type.as_str(),
-        "permissions": inst.permissions,
-        "events": [],
-        "created_at": CREATED_AT,
-        "updated_at": CREATED_AT,
-        "single_file_name": null,
-        "suspended_by": null,
-        "suspended_at": null,
-    })
-}
-
-fn repo_json(shared: &Shared, state: &mut Mutable, index: usize) -> Value {
-    let repo = &shared.repos[index];
-    let owner_id = state.user_id(&repo.owner);
-    json!({
-        "id": repo.id,
-        "node_id": format!("R_emulator{}", repo.id),
-        "name": repo.name,
-        "full_name": repo.full_name,
-        "private": false,
-        "owner": { "login": repo.owner, "id": owner_id },
-        "html_url": format!("{}/{}", shared.base_url, repo.full_name),
-        "url": format!("{}/repos/{}", shared.base_url, repo.full_name),
-    })
 }
 
 /// `GET /app`.
@@ -241,8 +172,7 @@ pub(crate) fn repo_installation(
 pub(crate) fn org_installation(shared: &Shared, req: &Incoming, org: &str) -> Response {
     lookup(shared, req, |shared| {
         shared.installations.iter().find(|inst| {
-            inst.account_type == crate::AccountType::Organization
-                && inst.account.eq_ignore_ascii_case(org)
+            inst.account_type == AccountType::Organization && inst.account.eq_ignore_ascii_case(org)
         })
     })
 }
@@ -386,7 +316,7 @@ pub(crate) async fn access_tokens(shared: &Shared, req: &Incoming, id: &str) -> 
                 .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&req.body).into_owned())),
         );
     }
-    if let Some(answer) = server::token_endpoint_gate(shared).await {
+    if let Some(answer) = wire::token_endpoint_gate(shared).await {
         return answer;
     }
 

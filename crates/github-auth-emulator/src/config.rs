@@ -4,19 +4,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_APP_ID, DEFAULT_OAUTH_CLIENT_ID,
-    DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, TEST_APP_PUBLIC_KEY,
+use crate::defaults::{
+    DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_APP_ID, DEFAULT_LOGIN,
+    DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE,
+    TEST_APP_PUBLIC_KEY,
 };
 
-/// The login every default credential belongs to.
-pub(crate) const DEFAULT_LOGIN: &str = "octocat";
-
-/// The whole setup of an emulator: what [`EmulatorBuilder`](crate::EmulatorBuilder) sets, and what
+/// The whole setup of an emulator: what [`EmulatorBuilder`](crate::builder::EmulatorBuilder) sets, and what
 /// the `github-auth-emulator` binary reads from its `--config` TOML file.
 ///
 /// [`Config::default()`] is the emulator's default world (the same as
-/// [`Emulator::builder()`](crate::Emulator::builder) without any call): app 1 with the bundled test
+/// [`Emulator::builder()`](crate::builder::Emulator::builder) without any call): app 1 with the bundled test
 /// key, two installations, one OAuth app, [`DEFAULT_PAT`] and [`DEFAULT_WEB_FLOW_CODE`]. Every field
 /// missing from a TOML file keeps its default; unknown fields are refused.
 ///

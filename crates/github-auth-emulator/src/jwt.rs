@@ -6,8 +6,8 @@ use jsonwebtoken::{Algorithm, decode_header};
 use serde_json::{Map, Value};
 
 use crate::{
-    server::{Incoming, Presented, Refusal},
     state::{Mutable, Shared, unix_secs},
+    wire::{Incoming, Presented, Refusal},
 };
 
 /// GitHub's answer to anything that is not a well-formed JWT signed by the app.

@@ -152,49 +152,30 @@
 //! `authorization_pending`, `slow_down`, `expired_token`, `access_denied`,
 //! `incorrect_device_code`, `device_flow_disabled`.
 
+// Layers, each file importing only from those below it (`module-cycles` checks it):
+// defaults, counters < config < state < wire, objects < jwt < api, oauth < server < handle <
+// builder. lib.rs only declares and re-exports.
 mod api;
 mod builder;
 mod config;
+mod counters;
+mod defaults;
 mod handle;
 mod jwt;
 mod oauth;
+mod objects;
 mod server;
 mod state;
+mod wire;
 
 pub use builder::{Emulator, EmulatorBuilder};
 pub use config::{
     AccountType, Config, DeviceOutcome, Installation, OAuthApp, PersonalAccessToken, WebFlowCode,
 };
-pub use handle::{Counters, EmulatorHandle};
-
-/// The private key of the test GitHub App, PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), the
-/// form GitHub hands out. The emulator checks JWTs against [`TEST_APP_PUBLIC_KEY`] by default.
-/// A test key: never use it for anything real.
-pub const TEST_APP_PRIVATE_KEY_PKCS1: &str = include_str!("../keys/test-app-key.pkcs1.pem");
-
-/// The same private key as [`TEST_APP_PRIVATE_KEY_PKCS1`], PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
-pub const TEST_APP_PRIVATE_KEY_PKCS8: &str = include_str!("../keys/test-app-key.pkcs8.pem");
-
-/// The public half of the test key (`-----BEGIN PUBLIC KEY-----`), the emulator's default.
-pub const TEST_APP_PUBLIC_KEY: &str = include_str!("../keys/test-app-key.pub.pem");
-
-/// The default GitHub App id.
-pub const DEFAULT_APP_ID: u64 = 1;
-
-/// The default GitHub App client id.
-pub const DEFAULT_APP_CLIENT_ID: &str = "Iv1.emulatorapp";
-
-/// The default GitHub App client secret.
-pub const DEFAULT_APP_CLIENT_SECRET: &str = "emulator-app-secret";
-
-/// The default OAuth app's client id.
-pub const DEFAULT_OAUTH_CLIENT_ID: &str = "emulator-oauth-client";
-
-/// The default OAuth app's client secret.
-pub const DEFAULT_OAUTH_CLIENT_SECRET: &str = "emulator-oauth-secret";
-
-/// The default personal access token, owned by `octocat`.
-pub const DEFAULT_PAT: &str = "ghp_emulatorpersonaltoken";
-
-/// The default web-flow code: for `octocat`, valid once for any known client id.
-pub const DEFAULT_WEB_FLOW_CODE: &str = "emulator-code";
+pub use counters::Counters;
+pub use defaults::{
+    DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_APP_ID, DEFAULT_OAUTH_CLIENT_ID,
+    DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, TEST_APP_PRIVATE_KEY_PKCS1,
+    TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY,
+};
+pub use handle::EmulatorHandle;

@@ -10,13 +10,14 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::{
-    api::user_json,
-    config::{DEFAULT_LOGIN, DeviceOutcome},
-    server::{self, Incoming, Presented, Refusal, json_response},
+    config::DeviceOutcome,
+    defaults::DEFAULT_LOGIN,
+    objects::user_json,
     state::{
         CODE_LIFETIME, Client, ClientKind, Code, Device, Mutable, Refresh, Shared, Token,
         TokenKind, random_alnum, random_from, rfc3339,
     },
+    wire::{self, Incoming, Presented, Refusal, json_response, requires_authentication},
 };
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -225,7 +226,7 @@ pub(crate) fn authorize(shared: &Shared, req: &Incoming) -> Response {
             response.headers_mut().insert(header::LOCATION, value);
             response
         }
-        Err(_) => server::rest_error(StatusCode::BAD_REQUEST, "Invalid redirect_uri"),
+        Err(_) => wire::rest_error(StatusCode::BAD_REQUEST, "Invalid redirect_uri"),
     }
 }
 
@@ -264,7 +265,7 @@ pub(crate) async fn access_token(shared: &Shared, req: &Incoming) -> Response {
             Grant::Unsupported => {}
         }
     }
-    if let Some(answer) = server::token_endpoint_gate(shared).await {
+    if let Some(answer) = wire::token_endpoint_gate(shared).await {
         return answer;
     }
 
@@ -601,7 +602,7 @@ pub(crate) fn application_token(shared: &Shared, req: &Incoming, client_id: &str
             }
         }
         _ => {
-            return crate::api::requires_authentication().answer(&mut state);
+            return requires_authentication().answer(&mut state);
         }
     }
     let given = serde_json::from_slice::<Value>(&req.body)

@@ -11,8 +11,9 @@ use jsonwebtoken::DecodingKey;
 use tokio::time::Instant;
 
 use crate::{
-    config::{AccountType, Config, DEFAULT_LOGIN, DeviceOutcome},
-    handle::Counters,
+    config::{AccountType, Config, DeviceOutcome},
+    counters::Counters,
+    defaults::DEFAULT_LOGIN,
 };
 
 /// How long an OAuth web-flow code stays valid.
