@@ -18,8 +18,14 @@ pub struct Counters {
     pub installation_token_exchanges: u64,
     /// Installation tokens handed out.
     pub installation_tokens_minted: u64,
+    /// Installation tokens revoked by `DELETE /installation/token` (204 answers).
+    pub installation_tokens_revoked: u64,
+    /// Apps created by `POST /app-manifests/{code}/conversions` (201 answers).
+    pub manifest_conversions: u64,
     /// Code grants received at `/login/oauth/access_token` (any outcome).
     pub oauth_code_exchanges: u64,
+    /// Grants taken back by `DELETE /applications/{client_id}/grant` (204 answers).
+    pub grants_deleted: u64,
     /// Successful `refresh_token` grants.
     pub refreshes: u64,
     /// `refresh_token` grants received (any outcome).

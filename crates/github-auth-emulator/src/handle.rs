@@ -7,7 +7,8 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     config::DeviceOutcome,
     counters::Counters,
-    state::{CODE_LIFETIME, Code, Shared, random_alnum},
+    manifest,
+    state::{CODE_LIFETIME, Code, Shared, random_alnum, rfc3339},
 };
 
 /// A running emulator. Cheap to clone; the server stops on [`shutdown`](Self::shutdown) or
@@ -142,6 +143,42 @@ impl EmulatorHandle {
     /// (refusal `token_revoked`), refresh tokens `bad_refresh_token`, JWTs 401.
     pub fn revoke(&self, token: &str) {
         self.shared().lock().revoked.insert(token.to_owned());
+    }
+
+    /// What GitHub does when a person submits the App-manifest form (`{web}/settings/apps/new`)
+    /// and is sent back to the manifest's `redirect_url`: a fresh `code` for `manifest_json` (the
+    /// manifest's JSON text, or a `serde_json::Value`), valid once, for one hour.
+    ///
+    /// `POST /app-manifests/{code}/conversions` then creates the App: it answers 201 with its
+    /// `id`, `slug`, `client_id`, `client_secret`, `webhook_secret` (when the manifest has
+    /// `hook_attributes.url`), `pem` (a fresh RSA-2048 private key, PKCS#1), `owner` (`octocat`),
+    /// and `permissions`/`events` from the manifest's `default_permissions`/`default_events`
+    /// (plus `metadata: read`). The emulator then takes JWTs signed with that key with the new
+    /// app id or client id as `iss`, accepts its client id and secret on the OAuth endpoints, and
+    /// has installed it on the account of the configured app's first installation (same
+    /// repositories) under a new installation id. A code used, expired or unknown answers 404; a
+    /// manifest that is not a JSON object, lacks `url` or has a name already taken answers 422.
+    pub fn issue_manifest_code(&self, manifest_json: &(impl fmt::Display + ?Sized)) -> String {
+        manifest::issue_code(self.shared(), manifest_json.to_string())
+    }
+
+    /// Uninstalls installation `installation_id` and installs the same app again on the same
+    /// account (same repositories and permissions), as a person does on GitHub; answers the new
+    /// installation id. The old id answers 404 from then on (`access_tokens`,
+    /// `GET /app/installations/{id}`), its tokens 401 (refusal `token_revoked`), and the look-ups
+    /// by repository, organization, user or enterprise answer the new installation.
+    ///
+    /// # Panics
+    /// If there is no installation `installation_id`.
+    pub fn reinstall(&self, installation_id: u64) -> u64 {
+        let shared = self.shared();
+        let created_at = rfc3339(shared.now_wall());
+        shared
+            .lock()
+            .reinstall(installation_id, created_at)
+            .unwrap_or_else(|| {
+                panic!("reinstall: the emulator has no installation {installation_id}")
+            })
     }
 
     /// Stops the server: no new connections; open ones close once their request is answered.

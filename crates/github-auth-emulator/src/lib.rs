@@ -153,17 +153,21 @@
 //! `incorrect_device_code`, `device_flow_disabled`.
 
 // Layers, each file importing only from those below it (`module-cycles` checks it):
-// defaults, counters < config < state < wire, objects < jwt < api, oauth < server < handle <
-// builder. lib.rs only declares and re-exports.
+// defaults, counters, keys < config < state < wire, objects < paging, jwt < api, apps, manifest,
+// oauth < server < handle < builder. lib.rs only declares and re-exports.
 mod api;
+mod apps;
 mod builder;
 mod config;
 mod counters;
 mod defaults;
 mod handle;
 mod jwt;
+mod keys;
+mod manifest;
 mod oauth;
 mod objects;
+mod paging;
 mod server;
 mod state;
 mod wire;

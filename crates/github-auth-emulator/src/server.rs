@@ -11,7 +11,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    api, oauth,
+    api, apps, manifest, oauth,
     state::Shared,
     wire::{Incoming, forbidden_without_user_agent, not_found, rest_error},
 };
@@ -71,24 +71,34 @@ async fn dispatch(shared: &Shared, req: Request) -> Response {
     }
     let req = Incoming {
         method: parts.method,
+        path: parts.uri.path().to_owned(),
         headers: parts.headers,
         query: parts.uri.query().map(str::to_owned),
         body,
     };
 
     match (&req.method, segments.as_slice()) {
-        (&Method::GET, ["app"]) => api::get_app(shared, &req),
-        (&Method::GET, ["app", "installations"]) => api::list_installations(shared, &req),
-        (&Method::GET, ["app", "installations", id]) => api::get_installation(shared, &req, id),
+        (&Method::GET, ["app"]) => apps::get_app(shared, &req),
+        (&Method::GET, ["app", "installations"]) => apps::list_installations(shared, &req),
+        (&Method::GET, ["app", "installations", id]) => apps::get_installation(shared, &req, id),
         (&Method::POST, ["app", "installations", id, "access_tokens"]) => {
-            api::access_tokens(shared, &req, id).await
+            apps::access_tokens(shared, &req, id).await
         }
         (&Method::GET, ["repos", owner, repo, "installation"]) => {
-            api::repo_installation(shared, &req, owner, repo)
+            apps::repo_installation(shared, &req, owner, repo)
         }
-        (&Method::GET, ["orgs", org, "installation"]) => api::org_installation(shared, &req, org),
+        (&Method::GET, ["orgs", org, "installation"]) => apps::org_installation(shared, &req, org),
         (&Method::GET, ["users", user, "installation"]) => {
-            api::user_installation(shared, &req, user)
+            apps::user_installation(shared, &req, user)
+        }
+        (&Method::GET, ["enterprises", enterprise, "installation"]) => {
+            apps::enterprise_installation(shared, &req, enterprise)
+        }
+        (&Method::POST, ["app-manifests", code, "conversions"]) => {
+            manifest::conversion(shared, code)
+        }
+        (&Method::DELETE, ["installation", "token"]) => {
+            api::revoke_installation_token(shared, &req)
         }
         (&Method::GET, ["user"]) => api::get_user(shared, &req),
         (&Method::GET, ["installation", "repositories"]) => {
@@ -105,6 +115,9 @@ async fn dispatch(shared: &Shared, req: Request) -> Response {
             &Method::POST | &Method::PATCH | &Method::DELETE,
             ["applications", client_id, "token"],
         ) => oauth::application_token(shared, &req, client_id),
+        (&Method::DELETE, ["applications", client_id, "grant"]) => {
+            oauth::delete_grant(shared, &req, client_id)
+        }
         _ => {
             shared.lock().refuse("unknown_route");
             not_found()

@@ -17,6 +17,8 @@ pub(crate) const REST_DOCS: &str = "https://docs.github.com/rest";
 /// A request, read whole.
 pub(crate) struct Incoming {
     pub(crate) method: Method,
+    /// The path as requested (with a `/api/v3` prefix if it had one).
+    pub(crate) path: String,
     pub(crate) headers: HeaderMap,
     pub(crate) query: Option<String>,
     pub(crate) body: Bytes,
@@ -147,6 +149,13 @@ fn message(status: StatusCode, text: &str, docs: Option<&str>) -> Response {
 /// GitHub's REST error shape: `{"message","documentation_url","status"}`.
 pub(crate) fn rest_error(status: StatusCode, text: &str) -> Response {
     message(status, text, Some(REST_DOCS))
+}
+
+/// `204 No Content`.
+pub(crate) fn no_content() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
 }
 
 /// `404 {"message":"Not Found",...}`.
