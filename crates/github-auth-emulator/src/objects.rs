@@ -97,16 +97,28 @@ pub(crate) fn enterprise(shared: &Shared, state: &mut Mutable, slug: &str) -> Va
     })
 }
 
-/// The `account` of an installation: a `simple-user` (user or organization) or an `enterprise`.
+/// The `account` of an installation. The `installation` schema takes a `simple-user` (user or
+/// organization) or an `enterprise`, but the inline schema of `GET /app/installations` wants both
+/// at once (`allOf`): every account carries the fields of both, those of its own kind first.
 fn account(shared: &Shared, state: &mut Mutable, inst: &InstallationRecord) -> Value {
-    match inst.account_type {
-        AccountType::Enterprise => enterprise(shared, state, &inst.account),
-        AccountType::Organization | AccountType::User => {
-            let mut account = simple_user(shared, state, &inst.account);
-            account["type"] = json!(inst.account_type.as_str());
-            account
+    let mut account = simple_user(shared, state, &inst.account);
+    let Value::Object(enterprise) = enterprise(shared, state, &inst.account) else {
+        return account;
+    };
+    if let Value::Object(fields) = &mut account {
+        if inst.account_type == AccountType::Enterprise {
+            let url = enterprise.get("html_url").cloned().unwrap_or_default();
+            fields.extend(enterprise);
+            fields.insert("url".to_owned(), url);
+        } else {
+            for (key, value) in enterprise {
+                fields.entry(key).or_insert(value);
+            }
+            fields.insert("name".to_owned(), json!(inst.account));
         }
+        fields.insert("type".to_owned(), json!(inst.account_type.as_str()));
     }
+    account
 }
 
 /// GitHub's `integration` object: an app, as `GET /app` answers it.

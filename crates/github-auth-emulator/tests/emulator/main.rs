@@ -11,5 +11,6 @@ mod jwt;
 mod knobs;
 mod manifest;
 mod oauth_web;
+mod openapi;
 mod refresh;
 mod rest;
