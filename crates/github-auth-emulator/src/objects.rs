@@ -305,8 +305,22 @@ pub(crate) fn repository(shared: &Shared, state: &mut Mutable, index: usize) -> 
             ("delete_branch_on_merge", false),
             ("allow_forking", true),
             ("web_commit_signoff_required", false),
+            ("allow_update_branch", false),
+            ("use_squash_pr_title_as_default", false),
+            ("has_pull_requests", true),
+            ("anonymous_access_enabled", false),
         ] {
             fields.insert(flag.to_owned(), json!(on));
+        }
+        for (setting, value) in [
+            ("temp_clone_token", ""),
+            ("squash_merge_commit_title", "COMMIT_OR_PR_TITLE"),
+            ("squash_merge_commit_message", "COMMIT_MESSAGES"),
+            ("merge_commit_title", "MERGE_MESSAGE"),
+            ("merge_commit_message", "PR_TITLE"),
+            ("pull_request_creation_policy", "all"),
+        ] {
+            fields.insert(setting.to_owned(), json!(value));
         }
     }
     body
