@@ -1,30 +1,26 @@
-//! The REST side: `/app...`, the installation look-ups, `/user`, `/repos/{owner}/{repo}`.
+//! The REST routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}`, and the
+//! installation token's own `GET /installation/repositories` and `DELETE /installation/token`.
 
 use std::collections::BTreeMap;
 
 use axum::response::Response;
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::{
     jwt::{self, NOT_DECODABLE},
-    server::{self, Incoming, Presented, Refusal, json_response},
-    state::{InstallationRecord, Mutable, Shared, Token, TokenKind, random_alnum, rfc3339},
+    objects,
+    paging::{Page, with_link},
+    state::{Mutable, Shared, TokenKind},
+    wire::{Incoming, Presented, Refusal, json_response, no_content, requires_authentication},
 };
-
-/// The slug of the emulated app.
-const APP_SLUG: &str = "emulator-app";
-/// A fixed creation date for the emulated app and installations.
-const CREATED_AT: &str = "2024-01-01T00:00:00Z";
-const REPO_NOT_IN_INSTALLATION: &str = "There is at least one repository that does not exist or is not accessible to the parent installation.";
-const PERMISSION_NOT_GRANTED: &str =
-    "The permissions requested are not granted to this installation.";
 
 /// Who is calling a non-`/app` route.
 enum Caller {
     Anonymous,
     Installation {
+        token: String,
         id: u64,
         repos: Option<Vec<usize>>,
         permissions: BTreeMap<String, String>,
@@ -42,7 +38,7 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
     let token = match req.presented() {
         Presented::Nothing => return Ok(Caller::Anonymous),
         Presented::Basic { id, secret } => {
-            return match shared.client(&id) {
+            return match state.client(&id) {
                 Some(client) if client.secret == secret => Ok(Caller::Anonymous),
                 _ => Err(Refusal::bad_credentials("incorrect_client_credentials")),
             };
@@ -67,6 +63,7 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
                 repos,
                 permissions,
             } => Caller::Installation {
+                token: token.clone(),
                 id: *installation,
                 repos: repos.clone(),
                 permissions: permissions.clone(),
@@ -90,354 +87,28 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
 }
 
 /// A JWT where only tokens are accepted.
-/// A route that needs a credential, called without one.
-pub(crate) const fn requires_authentication() -> Refusal {
-    Refusal::new(
-        StatusCode::UNAUTHORIZED,
-        "Requires authentication",
-        "no_credentials",
-    )
-}
-
 const fn jwt_not_allowed() -> Refusal {
     Refusal::new(StatusCode::UNAUTHORIZED, NOT_DECODABLE, "jwt_not_allowed")
 }
 
-pub(crate) fn user_json(shared: &Shared, state: &mut Mutable, login: &str) -> Value {
-    let id = state.user_id(login);
-    json!({
-        "login": login,
-        "id": id,
-        "node_id": format!("U_emulator{id}"),
-        "type": "User",
-        "site_admin": false,
-        "url": format!("{}/users/{login}", shared.base_url),
-        "html_url": format!("{}/{login}", shared.base_url),
-    })
-}
+const LIST_NEEDS_INSTALLATION: &str = "You must authenticate with an installation access token in order to list repositories for an installation.";
+const REVOKE_NEEDS_INSTALLATION: &str =
+    "You must authenticate with an installation access token in order to revoke it.";
 
-fn installation_json(shared: &Shared, state: &mut Mutable, inst: &InstallationRecord) -> Value {
-    let account_id = state.user_id(&inst.account);
-    let base = &shared.base_url;
-    json!({
-        "id": inst.id,
-        "account": {
-            "login": inst.account,
-            "id": account_id,
-            "type": inst.account_type.as_str(),
-            "html_url": format!("{base}/{}", inst.account),
-        },
-        "repository_selection": "all",
-        "access_tokens_url": format!("{base}/app/installations/{}/access_tokens", inst.id),
-        "repositories_url": format!("{base}/installation/repositories"),
-        "html_url": format!("{base}/settings/installations/{}", inst.id),
-        "app_id": shared.app_id,
-        "app_slug": APP_SLUG,
-        "client_id": shared.app_client_id,
-        "target_id": account_id,
-        "target_type": inst.account_type.as_str(),
-        "permissions": inst.permissions,
-        "events": [],
-        "created_at": CREATED_AT,
-        "updated_at": CREATED_AT,
-        "single_file_name": null,
-        "suspended_by": null,
-        "suspended_at": null,
-    })
-}
-
-fn repo_json(shared: &Shared, state: &mut Mutable, index: usize) -> Value {
-    let repo = &shared.repos[index];
-    let owner_id = state.user_id(&repo.owner);
-    json!({
-        "id": repo.id,
-        "node_id": format!("R_emulator{}", repo.id),
-        "name": repo.name,
-        "full_name": repo.full_name,
-        "private": false,
-        "owner": { "login": repo.owner, "id": owner_id },
-        "html_url": format!("{}/{}", shared.base_url, repo.full_name),
-        "url": format!("{}/repos/{}", shared.base_url, repo.full_name),
-    })
-}
-
-/// `GET /app`.
-pub(crate) fn get_app(shared: &Shared, req: &Incoming) -> Response {
-    let mut state = shared.lock();
-    if let Err(refusal) = jwt::require_jwt(shared, req, &mut state) {
-        return refusal.answer(&mut state);
+/// The refusal of a caller that is not an installation token, on a route that needs one; a user
+/// token or PAT gets 403 with `message`.
+fn not_an_installation(caller: Result<Caller, Refusal>, message: &'static str) -> Refusal {
+    match caller {
+        Ok(Caller::User { .. }) => Refusal::new(
+            StatusCode::FORBIDDEN,
+            message,
+            "installation_token_required",
+        ),
+        Ok(Caller::Jwt) => jwt_not_allowed(),
+        Ok(Caller::Anonymous) => requires_authentication(),
+        Ok(Caller::Installation { .. }) => Refusal::bad_credentials("bad_credentials"),
+        Err(refusal) => refusal,
     }
-    let mut permissions = BTreeMap::new();
-    for inst in &shared.installations {
-        for (name, level) in &inst.permissions {
-            let entry = permissions
-                .entry(name.clone())
-                .or_insert_with(|| level.clone());
-            if rank(level) > rank(entry) {
-                entry.clone_from(level);
-            }
-        }
-    }
-    let owner = user_json(shared, &mut state, "octocat");
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "id": shared.app_id,
-            "slug": APP_SLUG,
-            "node_id": format!("A_emulator{}", shared.app_id),
-            "client_id": shared.app_client_id,
-            "owner": owner,
-            "name": "Emulator App",
-            "description": "A GitHub App emulated by github-auth-emulator",
-            "external_url": shared.base_url,
-            "html_url": format!("{}/apps/{APP_SLUG}", shared.base_url),
-            "created_at": CREATED_AT,
-            "updated_at": CREATED_AT,
-            "permissions": permissions,
-            "events": [],
-            "installations_count": shared.installations.len(),
-        }),
-    )
-}
-
-/// `GET /app/installations`.
-pub(crate) fn list_installations(shared: &Shared, req: &Incoming) -> Response {
-    let mut state = shared.lock();
-    if let Err(refusal) = jwt::require_jwt(shared, req, &mut state) {
-        return refusal.answer(&mut state);
-    }
-    let list: Vec<Value> = shared
-        .installations
-        .iter()
-        .map(|inst| installation_json(shared, &mut state, inst))
-        .collect();
-    json_response(StatusCode::OK, &Value::Array(list))
-}
-
-/// `GET /app/installations/{id}`.
-pub(crate) fn get_installation(shared: &Shared, req: &Incoming, id: &str) -> Response {
-    lookup(shared, req, |shared| {
-        id.parse().ok().and_then(|id| shared.installation(id))
-    })
-}
-
-/// `GET /repos/{owner}/{repo}/installation`.
-pub(crate) fn repo_installation(
-    shared: &Shared,
-    req: &Incoming,
-    owner: &str,
-    repo: &str,
-) -> Response {
-    lookup(shared, req, |shared| {
-        let index = shared.repo_index(owner, repo)?;
-        shared
-            .installations
-            .iter()
-            .find(|inst| inst.repos.contains(&index))
-    })
-}
-
-/// `GET /orgs/{org}/installation`.
-pub(crate) fn org_installation(shared: &Shared, req: &Incoming, org: &str) -> Response {
-    lookup(shared, req, |shared| {
-        shared.installations.iter().find(|inst| {
-            inst.account_type == crate::AccountType::Organization
-                && inst.account.eq_ignore_ascii_case(org)
-        })
-    })
-}
-
-/// `GET /users/{username}/installation` (like GitHub, organizations are found here too).
-pub(crate) fn user_installation(shared: &Shared, req: &Incoming, user: &str) -> Response {
-    lookup(shared, req, |shared| {
-        shared
-            .installations
-            .iter()
-            .find(|inst| inst.account.eq_ignore_ascii_case(user))
-    })
-}
-
-/// A JWT-only route answering one installation, or 404.
-fn lookup(
-    shared: &Shared,
-    req: &Incoming,
-    find: impl FnOnce(&Shared) -> Option<&InstallationRecord>,
-) -> Response {
-    let mut state = shared.lock();
-    if let Err(refusal) = jwt::require_jwt(shared, req, &mut state) {
-        return refusal.answer(&mut state);
-    }
-    match find(shared) {
-        Some(inst) => {
-            let body = installation_json(shared, &mut state, inst);
-            json_response(StatusCode::OK, &body)
-        }
-        None => Refusal::not_found("unknown_installation").answer(&mut state),
-    }
-}
-
-/// `read` < `write` < `admin`; anything else is not a level.
-fn rank(level: &str) -> Option<u8> {
-    match level {
-        "read" => Some(1),
-        "write" => Some(2),
-        "admin" => Some(3),
-        _ => None,
-    }
-}
-
-const fn bad_narrowing(message: &'static str) -> Refusal {
-    Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, message, "bad_narrowing")
-}
-
-/// What a token request narrows to: permissions, and repositories if any were named.
-type Narrowing = (BTreeMap<String, String>, Option<Vec<usize>>);
-
-/// Checks the optional `repositories`, `repository_ids`, `permissions` of a token request.
-fn narrow(shared: &Shared, inst: &InstallationRecord, body: &Value) -> Result<Narrowing, Refusal> {
-    let empty = Map::new();
-    let body = match body {
-        Value::Null => &empty,
-        Value::Object(map) => map,
-        _ => {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "Problems parsing JSON",
-                "bad_json",
-            ));
-        }
-    };
-    let invalid = || bad_narrowing("Invalid request.");
-
-    let mut repos: Vec<usize> = Vec::new();
-    match body.get("repositories") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(names)) => {
-            for name in names {
-                let name = name.as_str().ok_or_else(invalid)?;
-                let found = inst.repos.iter().copied().find(|&index| {
-                    let repo = &shared.repos[index];
-                    if name.contains('/') {
-                        repo.full_name.eq_ignore_ascii_case(name)
-                    } else {
-                        repo.name.eq_ignore_ascii_case(name)
-                    }
-                });
-                let index = found.ok_or(bad_narrowing(REPO_NOT_IN_INSTALLATION))?;
-                if !repos.contains(&index) {
-                    repos.push(index);
-                }
-            }
-        }
-        Some(_) => return Err(invalid()),
-    }
-    match body.get("repository_ids") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(ids)) => {
-            for id in ids {
-                let id = id.as_u64().ok_or_else(invalid)?;
-                let index = inst
-                    .repos
-                    .iter()
-                    .copied()
-                    .find(|&index| shared.repos[index].id == id)
-                    .ok_or(bad_narrowing(REPO_NOT_IN_INSTALLATION))?;
-                if !repos.contains(&index) {
-                    repos.push(index);
-                }
-            }
-        }
-        Some(_) => return Err(invalid()),
-    }
-
-    let permissions = match body.get("permissions") {
-        Some(Value::Object(requested)) if !requested.is_empty() => {
-            let mut granted = BTreeMap::new();
-            for (name, level) in requested {
-                let level = level.as_str().ok_or_else(invalid)?;
-                let wanted = rank(level).ok_or_else(invalid)?;
-                let has = inst.permissions.get(name).and_then(|l| rank(l));
-                if has.is_none_or(|has| wanted > has) {
-                    return Err(bad_narrowing(PERMISSION_NOT_GRANTED));
-                }
-                granted.insert(name.clone(), level.to_owned());
-            }
-            granted
-        }
-        None | Some(Value::Null | Value::Object(_)) => inst.permissions.clone(),
-        Some(_) => return Err(invalid()),
-    };
-    Ok((permissions, (!repos.is_empty()).then_some(repos)))
-}
-
-/// `POST /app/installations/{id}/access_tokens`.
-pub(crate) async fn access_tokens(shared: &Shared, req: &Incoming, id: &str) -> Response {
-    let body = if req.body.iter().all(u8::is_ascii_whitespace) {
-        Some(Value::Null)
-    } else {
-        serde_json::from_slice::<Value>(&req.body).ok()
-    };
-    {
-        let mut state = shared.lock();
-        state.counters.token_endpoint_requests += 1;
-        state.counters.installation_token_exchanges += 1;
-        state.last_access_token_request = Some(
-            body.clone()
-                .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&req.body).into_owned())),
-        );
-    }
-    if let Some(answer) = server::token_endpoint_gate(shared).await {
-        return answer;
-    }
-
-    let mut state = shared.lock();
-    if let Err(refusal) = jwt::require_jwt(shared, req, &mut state) {
-        return refusal.answer(&mut state);
-    }
-    let Some(inst) = id.parse().ok().and_then(|id| shared.installation(id)) else {
-        return Refusal::not_found("unknown_installation").answer(&mut state);
-    };
-    let Some(body) = body else {
-        return Refusal::new(StatusCode::BAD_REQUEST, "Problems parsing JSON", "bad_json")
-            .answer(&mut state);
-    };
-    let (permissions, repos) = match narrow(shared, inst, &body) {
-        Ok(narrowing) => narrowing,
-        Err(refusal) => return refusal.answer(&mut state),
-    };
-
-    let token = format!("ghs_{}", random_alnum(36));
-    let ttl = state.knobs.installation_token_ttl;
-    let now = shared.wall_at(state.knobs.clock_offset);
-    let expires_at = now + ttl;
-    let mut answer = json!({
-        "token": token,
-        "expires_at": rfc3339(expires_at),
-        "permissions": permissions,
-        "repository_selection": if repos.is_some() { "selected" } else { "all" },
-    });
-    if let Some(repos) = &repos {
-        let list: Vec<Value> = repos
-            .iter()
-            .map(|&index| repo_json(shared, &mut state, index))
-            .collect();
-        answer["repositories"] = Value::Array(list);
-    }
-    let record = Token {
-        id: state.token_id(),
-        kind: TokenKind::Installation {
-            installation: inst.id,
-            permissions,
-            repos,
-        },
-        expires: Some(Instant::now() + ttl),
-        expires_at: Some(expires_at),
-        created_at: now,
-        lagging: state.knobs.replication_lag,
-    };
-    state.tokens.insert(token, record);
-    state.counters.installation_tokens_minted += 1;
-    json_response(StatusCode::CREATED, &answer)
 }
 
 /// `GET /user`.
@@ -445,7 +116,7 @@ pub(crate) fn get_user(shared: &Shared, req: &Incoming) -> Response {
     let mut state = shared.lock();
     let refusal = match resolve(shared, req, &mut state) {
         Ok(Caller::User { login, .. }) => {
-            let body = user_json(shared, &mut state, &login);
+            let body = objects::private_user(shared, &mut state, &login);
             return json_response(StatusCode::OK, &body);
         }
         Ok(Caller::Installation { .. }) => Refusal::new(
@@ -458,6 +129,17 @@ pub(crate) fn get_user(shared: &Shared, req: &Incoming) -> Response {
         Err(refusal) => refusal,
     };
     refusal.answer(&mut state)
+}
+
+/// The repositories an installation token reaches: those it was narrowed to, else all of its
+/// installation's.
+fn reach(state: &Mutable, id: u64, repos: Option<Vec<usize>>) -> Vec<usize> {
+    repos.unwrap_or_else(|| {
+        state
+            .installation(id)
+            .map(|inst| inst.repos.clone())
+            .unwrap_or_default()
+    })
 }
 
 /// `GET /repos/{owner}/{repo}`.
@@ -476,14 +158,9 @@ pub(crate) fn get_repo(shared: &Shared, req: &Incoming, owner: &str, repo: &str)
             id,
             repos,
             permissions,
+            ..
         } => {
-            let covered = match &repos {
-                Some(repos) => repos.contains(&index),
-                None => shared
-                    .installation(id)
-                    .is_some_and(|inst| inst.repos.contains(&index)),
-            };
-            if !covered {
+            if !reach(&state, id, repos).contains(&index) {
                 return Refusal::not_found("repository_not_accessible").answer(&mut state);
             }
             json!({
@@ -500,42 +177,45 @@ pub(crate) fn get_repo(shared: &Shared, req: &Incoming, owner: &str, repo: &str)
             json!({ "credential": "none", "login": null, "installation_id": null })
         }
     };
-    let mut body = repo_json(shared, &mut state, index);
+    let mut body = objects::repository(shared, &mut state, index);
     body["emulator"] = emulator;
     json_response(StatusCode::OK, &body)
 }
 
-/// `GET /installation/repositories`: what an installation token reaches.
+/// `GET /installation/repositories`: what an installation token reaches, a page at a time.
 pub(crate) fn installation_repositories(shared: &Shared, req: &Incoming) -> Response {
     let mut state = shared.lock();
-    let refusal = match resolve(shared, req, &mut state) {
-        Ok(Caller::Installation { id, repos, .. }) => {
-            let selection = if repos.is_some() { "selected" } else { "all" };
-            let indices = repos.unwrap_or_else(|| {
-                shared
-                    .installation(id)
-                    .map(|inst| inst.repos.clone())
-                    .unwrap_or_default()
-            });
-            let list: Vec<Value> = indices
-                .iter()
-                .map(|&index| repo_json(shared, &mut state, index))
-                .collect();
-            let body = json!({
-                "total_count": list.len(),
-                "repository_selection": selection,
-                "repositories": list,
-            });
-            return json_response(StatusCode::OK, &body);
-        }
-        Ok(Caller::User { .. }) => Refusal::new(
-            StatusCode::FORBIDDEN,
-            "You must authenticate with an installation access token in order to list repositories for an installation.",
-            "installation_token_required",
-        ),
-        Ok(Caller::Jwt) => jwt_not_allowed(),
-        Ok(Caller::Anonymous) => requires_authentication(),
-        Err(refusal) => refusal,
+    let (id, repos) = match resolve(shared, req, &mut state) {
+        Ok(Caller::Installation { id, repos, .. }) => (id, repos),
+        other => return not_an_installation(other, LIST_NEEDS_INSTALLATION).answer(&mut state),
     };
-    refusal.answer(&mut state)
+    let selection = if repos.is_some() { "selected" } else { "all" };
+    let indices = reach(&state, id, repos);
+    let page = Page::of(req);
+    let list: Vec<Value> = page
+        .slice(&indices)
+        .iter()
+        .map(|&index| objects::repository(shared, &mut state, index))
+        .collect();
+    let body = json!({
+        "total_count": indices.len(),
+        "repository_selection": selection,
+        "repositories": list,
+    });
+    let link = page.link(shared, req, indices.len());
+    with_link(json_response(StatusCode::OK, &body), link)
+}
+
+/// `DELETE /installation/token`: the installation token revokes itself (204); it answers 401
+/// from then on.
+pub(crate) fn revoke_installation_token(shared: &Shared, req: &Incoming) -> Response {
+    let mut state = shared.lock();
+    match resolve(shared, req, &mut state) {
+        Ok(Caller::Installation { token, .. }) => {
+            state.revoked.insert(token);
+            state.counters.installation_tokens_revoked += 1;
+            no_content()
+        }
+        other => not_an_installation(other, REVOKE_NEEDS_INSTALLATION).answer(&mut state),
+    }
 }

@@ -4,27 +4,27 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_APP_ID, DEFAULT_OAUTH_CLIENT_ID,
-    DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, TEST_APP_PUBLIC_KEY,
+use crate::defaults::{
+    DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_APP_ID, DEFAULT_LOGIN,
+    DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE,
+    TEST_APP_PUBLIC_KEY,
 };
 
-/// The login every default credential belongs to.
-pub(crate) const DEFAULT_LOGIN: &str = "octocat";
-
-/// The whole setup of an emulator: what [`EmulatorBuilder`](crate::EmulatorBuilder) sets, and what
+/// The whole setup of an emulator: what [`EmulatorBuilder`](crate::builder::EmulatorBuilder) sets, and what
 /// the `github-auth-emulator` binary reads from its `--config` TOML file.
 ///
 /// [`Config::default()`] is the emulator's default world (the same as
-/// [`Emulator::builder()`](crate::Emulator::builder) without any call): app 1 with the bundled test
-/// key, two installations, one OAuth app, [`DEFAULT_PAT`] and [`DEFAULT_WEB_FLOW_CODE`]. Every field
+/// [`Emulator::builder()`](crate::builder::Emulator::builder) without any call): app 1 with the bundled test
+/// key, three installations, one OAuth app, [`DEFAULT_PAT`] and [`DEFAULT_WEB_FLOW_CODE`]. Every field
 /// missing from a TOML file keeps its default; unknown fields are refused.
 ///
 /// ```
-/// let config: github_auth_emulator::Config =
+/// use github_auth_emulator::Config;
+///
+/// let config: Config =
 ///     toml::from_str("app_id = 42\ninstallation_token_ttl_secs = 120").unwrap();
 /// assert_eq!(config.app_id, 42);
-/// assert_eq!(config.installations.len(), 2); // the defaults are kept
+/// assert_eq!(config.installations, Config::default().installations); // the defaults are kept
 /// ```
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -63,7 +63,8 @@ pub struct Config {
     pub device_outcome: DeviceOutcome,
     /// The installations of the GitHub App. Default: installation 1 on the organization `octo`
     /// (repositories `octo/one`, `octo/two`) and installation 2 on the user `monalisa`
-    /// (`monalisa/hello`), both with `contents: write`, `issues: write`, `metadata: read`.
+    /// (`monalisa/hello`), both with `contents: write`, `issues: write`, `metadata: read`; and
+    /// installation 100 on the enterprise `octo-enterprise` (no repositories, `metadata: read`).
     pub installations: Vec<Installation>,
     /// OAuth apps (client id and secret; their user tokens are `gho_` and never expire).
     /// Default: [`DEFAULT_OAUTH_CLIENT_ID`] / [`DEFAULT_OAUTH_CLIENT_SECRET`].
@@ -109,7 +110,12 @@ impl Default for Config {
     }
 }
 
-/// The two installations an emulator has unless told otherwise.
+/// The id of the default world's enterprise installation.
+pub(crate) const DEFAULT_ENTERPRISE_INSTALLATION_ID: u64 = 100;
+/// The slug of the default world's enterprise.
+pub(crate) const DEFAULT_ENTERPRISE: &str = "octo-enterprise";
+
+/// The three installations an emulator has unless told otherwise.
 pub(crate) fn default_installations() -> Vec<Installation> {
     let full = |inst: Installation| {
         inst.permission("contents", "write")
@@ -127,10 +133,11 @@ pub(crate) fn default_installations() -> Vec<Installation> {
                 .user()
                 .repository("monalisa/hello"),
         ),
+        Installation::new(DEFAULT_ENTERPRISE_INSTALLATION_ID, DEFAULT_ENTERPRISE).enterprise(),
     ]
 }
 
-/// Whether an installation's account is an organization or a user.
+/// Whether an installation's account is an organization, a user or an enterprise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum AccountType {
     /// An organization account (`"Organization"` in GitHub's answers).
@@ -140,6 +147,10 @@ pub enum AccountType {
     /// A personal account (`"User"` in GitHub's answers).
     #[serde(alias = "user")]
     User,
+    /// An enterprise (GitHub Enterprise Cloud; `"Enterprise"` in GitHub's answers), found by
+    /// `GET /enterprises/{enterprise}/installation`; `account` is the enterprise's slug.
+    #[serde(alias = "enterprise")]
+    Enterprise,
 }
 
 impl AccountType {
@@ -148,6 +159,7 @@ impl AccountType {
         match self {
             Self::Organization => "Organization",
             Self::User => "User",
+            Self::Enterprise => "Enterprise",
         }
     }
 }
@@ -204,6 +216,27 @@ impl Installation {
     /// Makes the account a personal (user) account.
     pub fn user(mut self) -> Self {
         self.account_type = AccountType::User;
+        self
+    }
+
+    /// Makes the account an enterprise: `account` is then the enterprise's slug.
+    pub fn enterprise(mut self) -> Self {
+        self.account_type = AccountType::Enterprise;
+        self
+    }
+
+    /// Adds `count` generated repositories, `account/repo-1` to `account/repo-{count}` (for tests
+    /// that need many: a token narrowed to 500 of them gets an answer of about 2.5 MiB).
+    ///
+    /// ```
+    /// let inst = github_auth_emulator::Installation::new(7, "acme").generated_repositories(3);
+    /// assert_eq!(inst.repositories, ["acme/repo-1", "acme/repo-2", "acme/repo-3"]);
+    /// ```
+    pub fn generated_repositories(mut self, count: usize) -> Self {
+        self.repositories.reserve(count);
+        for n in 1..=count {
+            self.repositories.push(format!("{}/repo-{n}", self.account));
+        }
         self
     }
 

@@ -1,63 +1,15 @@
 //! The handle on a running emulator: its address, counters and knobs.
 
-use std::{collections::BTreeMap, fmt, net::SocketAddr, sync::Arc, time::Duration};
+use std::{fmt, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
     config::DeviceOutcome,
-    state::{CODE_LIFETIME, Code, Shared, random_alnum},
+    counters::Counters,
+    manifest,
+    state::{CODE_LIFETIME, Code, Shared, random_alnum, rfc3339},
 };
-
-/// A snapshot of what the emulator has seen, from [`EmulatorHandle::counters`].
-///
-/// Refusals are counted by reason; see the crate documentation for the list of reasons.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Every HTTP request received.
-    pub requests: u64,
-    /// Every request to the two token endpoints (`POST /app/installations/{id}/access_tokens`
-    /// and `POST /login/oauth/access_token`), whatever the outcome: what
-    /// [`Counters::exchanges`] returns.
-    pub token_endpoint_requests: u64,
-    /// POSTs to `/app/installations/{id}/access_tokens` received (any outcome).
-    pub installation_token_exchanges: u64,
-    /// Installation tokens handed out.
-    pub installation_tokens_minted: u64,
-    /// Code grants received at `/login/oauth/access_token` (any outcome).
-    pub oauth_code_exchanges: u64,
-    /// Successful `refresh_token` grants.
-    pub refreshes: u64,
-    /// `refresh_token` grants received (any outcome).
-    pub refresh_attempts: u64,
-    /// `POST /login/device/code` received.
-    pub device_code_requests: u64,
-    /// Device-code grants received (polls, any outcome).
-    pub device_polls: u64,
-    /// Polls that came sooner than the current interval after the previous poll of the same
-    /// device code.
-    pub device_polls_too_fast: u64,
-    /// JWTs that passed every check.
-    pub jwts_verified: u64,
-    /// Distinct JWT strings that passed every check.
-    pub distinct_jwts: u64,
-    /// Requests refused for want of a `User-Agent` header.
-    pub requests_without_user_agent: u64,
-    /// Refusals by reason, e.g. `"jwt_expired"` → 2.
-    pub refusals: BTreeMap<String, u64>,
-}
-
-impl Counters {
-    /// How many refusals were counted under `reason` (0 if none).
-    pub fn refusals_for(&self, reason: &str) -> u64 {
-        self.refusals.get(reason).copied().unwrap_or(0)
-    }
-
-    /// All requests to the token endpoints, whatever their grant or outcome.
-    pub fn exchanges(&self) -> u64 {
-        self.token_endpoint_requests
-    }
-}
 
 /// A running emulator. Cheap to clone; the server stops on [`shutdown`](Self::shutdown) or
 /// when the last clone is dropped.
@@ -191,6 +143,42 @@ impl EmulatorHandle {
     /// (refusal `token_revoked`), refresh tokens `bad_refresh_token`, JWTs 401.
     pub fn revoke(&self, token: &str) {
         self.shared().lock().revoked.insert(token.to_owned());
+    }
+
+    /// What GitHub does when a person submits the App-manifest form (`{web}/settings/apps/new`)
+    /// and is sent back to the manifest's `redirect_url`: a fresh `code` for `manifest_json` (the
+    /// manifest's JSON text, or a `serde_json::Value`), valid once, for one hour.
+    ///
+    /// `POST /app-manifests/{code}/conversions` then creates the App: it answers 201 with its
+    /// `id`, `slug`, `client_id`, `client_secret`, `webhook_secret` (when the manifest has
+    /// `hook_attributes.url`), `pem` (a fresh RSA-2048 private key, PKCS#1), `owner` (`octocat`),
+    /// and `permissions`/`events` from the manifest's `default_permissions`/`default_events`
+    /// (plus `metadata: read`). The emulator then takes JWTs signed with that key with the new
+    /// app id or client id as `iss`, accepts its client id and secret on the OAuth endpoints, and
+    /// has installed it on the account of the configured app's first installation (same
+    /// repositories) under a new installation id. A code used, expired or unknown answers 404; a
+    /// manifest that is not a JSON object, lacks `url` or has a name already taken answers 422.
+    pub fn issue_manifest_code(&self, manifest_json: &(impl fmt::Display + ?Sized)) -> String {
+        manifest::issue_code(self.shared(), manifest_json.to_string())
+    }
+
+    /// Uninstalls installation `installation_id` and installs the same app again on the same
+    /// account (same repositories and permissions), as a person does on GitHub; answers the new
+    /// installation id. The old id answers 404 from then on (`access_tokens`,
+    /// `GET /app/installations/{id}`), its tokens 401 (refusal `token_revoked`), and the look-ups
+    /// by repository, organization, user or enterprise answer the new installation.
+    ///
+    /// # Panics
+    /// If there is no installation `installation_id`.
+    pub fn reinstall(&self, installation_id: u64) -> u64 {
+        let shared = self.shared();
+        let created_at = rfc3339(shared.now_wall());
+        shared
+            .lock()
+            .reinstall(installation_id, created_at)
+            .unwrap_or_else(|| {
+                panic!("reinstall: the emulator has no installation {installation_id}")
+            })
     }
 
     /// Stops the server: no new connections; open ones close once their request is answered.

@@ -6,8 +6,8 @@ use jsonwebtoken::{Algorithm, decode_header};
 use serde_json::{Map, Value};
 
 use crate::{
-    server::{Incoming, Presented, Refusal},
-    state::{Mutable, Shared, unix_secs},
+    state::{App, Mutable, Shared, unix_secs},
+    wire::{Incoming, Presented, Refusal},
 };
 
 /// GitHub's answer to anything that is not a well-formed JWT signed by the app.
@@ -35,13 +35,13 @@ pub(crate) fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3 && decode_header(token).is_ok()
 }
 
-/// The check of the `/app` routes: the credential must be a JWT of the app that passes every
-/// check. Counts verified JWTs.
+/// The check of the `/app` routes: the credential must be a JWT of a known app that passes every
+/// check. Counts verified JWTs; answers the app's id.
 pub(crate) fn require_jwt(
     shared: &Shared,
     req: &Incoming,
     state: &mut Mutable,
-) -> Result<(), Refusal> {
+) -> Result<u64, Refusal> {
     let token = match req.presented() {
         Presented::Token(token) => token,
         Presented::Nothing => return Err(refusal(NOT_DECODABLE, "no_credentials")),
@@ -55,16 +55,18 @@ pub(crate) fn require_jwt(
     if state.tokens.contains_key(&token) || shared.pats.contains_key(&token) {
         return Err(refusal(NOT_DECODABLE, "jwt_required"));
     }
-    verify(shared, state, &token)?;
+    let app_id = verify(shared, state, &token)?;
     state.counters.jwts_verified += 1;
     if state.verified_jwts.insert(token) {
         state.counters.distinct_jwts += 1;
     }
-    Ok(())
+    Ok(app_id)
 }
 
-/// Signature, then `iss`, `iat`, `exp` against the emulator's clock.
-fn verify(shared: &Shared, state: &Mutable, token: &str) -> Result<(), Refusal> {
+/// Signature (with the key of the app `iss` names), then `iss`, `iat`, `exp` against the
+/// emulator's clock. A JWT whose `iss` names no app is refused for its signature if no app's key
+/// signed it, else for its `iss`.
+fn verify(shared: &Shared, state: &Mutable, token: &str) -> Result<u64, Refusal> {
     let header = decode_header(token).map_err(|_| refusal(NOT_DECODABLE, "jwt_malformed"))?;
     if header.alg != Algorithm::RS256 {
         return Err(refusal(NOT_DECODABLE, "jwt_bad_algorithm"));
@@ -73,24 +75,24 @@ fn verify(shared: &Shared, state: &Mutable, token: &str) -> Result<(), Refusal> 
         .rsplit_once('.')
         .ok_or(refusal(NOT_DECODABLE, "jwt_malformed"))?;
     let claims = claims(signed).ok_or(refusal(NOT_DECODABLE, "jwt_malformed"))?;
-    match jsonwebtoken::crypto::verify(
-        signature,
-        signed.as_bytes(),
-        &shared.app_key,
-        Algorithm::RS256,
-    ) {
-        Ok(true) => {}
-        Ok(false) | Err(_) => return Err(refusal(NOT_DECODABLE, "jwt_bad_signature")),
-    }
-
-    match claims.get("iss") {
-        Some(Value::Number(n)) if n.as_u64() == Some(shared.app_id) => {}
-        Some(Value::String(s)) if *s == shared.app_id.to_string() || *s == shared.app_client_id => {
+    let signed_by = |app: &App| {
+        matches!(
+            jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &app.key, Algorithm::RS256),
+            Ok(true)
+        )
+    };
+    let iss = claims.get("iss").unwrap_or(&Value::Null);
+    let Some(app) = state.apps.iter().find(|app| app.is_issuer(iss)) else {
+        if !state.apps.iter().any(signed_by) {
+            return Err(refusal(NOT_DECODABLE, "jwt_bad_signature"));
         }
-        Some(Value::Number(_) | Value::String(_)) => {
-            return Err(refusal(UNKNOWN_ISS, "jwt_bad_issuer"));
-        }
-        _ => return Err(refusal(BAD_ISS, "jwt_bad_issuer")),
+        return Err(match iss {
+            Value::Number(_) | Value::String(_) => refusal(UNKNOWN_ISS, "jwt_bad_issuer"),
+            _ => refusal(BAD_ISS, "jwt_bad_issuer"),
+        });
+    };
+    if !signed_by(app) {
+        return Err(refusal(NOT_DECODABLE, "jwt_bad_signature"));
     }
 
     let now = unix_secs(shared.wall_at(state.knobs.clock_offset));
@@ -105,7 +107,7 @@ fn verify(shared: &Shared, state: &Mutable, token: &str) -> Result<(), Refusal> 
     if exp > now + EXP_MAX_AHEAD || exp - iat > MAX_LIFETIME {
         return Err(refusal(EXP_TOO_FAR, "jwt_exp_too_far"));
     }
-    Ok(())
+    Ok(app.id)
 }
 
 /// The claims object of `header.payload`.

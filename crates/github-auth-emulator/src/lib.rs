@@ -59,7 +59,9 @@
 //!   ([`TEST_APP_PRIVATE_KEY_PKCS1`] or [`TEST_APP_PRIVATE_KEY_PKCS8`]).
 //! - Installation 1 on the organization `octo` (`octo/one` id 1000, `octo/two` id 1001) and
 //!   installation 2 on the user `monalisa` (`monalisa/hello` id 1002), both with
-//!   `contents: write`, `issues: write`, `metadata: read`.
+//!   `contents: write`, `issues: write`, `metadata: read`; installation 100 on the enterprise
+//!   `octo-enterprise` (no repositories, `metadata: read`). New installation ids (reinstalls,
+//!   apps created from manifests) count on from the largest.
 //! - The OAuth app [`DEFAULT_OAUTH_CLIENT_ID`] / [`DEFAULT_OAUTH_CLIENT_SECRET`].
 //! - The personal access token [`DEFAULT_PAT`] and the web-flow code [`DEFAULT_WEB_FLOW_CODE`],
 //!   both for `octocat` (user id 1).
@@ -73,19 +75,33 @@
 //!
 //! | route | credential | answer |
 //! | --- | --- | --- |
-//! | `GET /app` | app JWT | the app: `id`, `slug` (`emulator-app`), `client_id`, `owner`, ... |
-//! | `GET /app/installations` | app JWT | the installations |
-//! | `GET /app/installations/{id}` | app JWT | one installation, or 404 |
-//! | `POST /app/installations/{id}/access_tokens` | app JWT | 201 `{"token":"ghs_...","expires_at",...}`; 404 unknown installation; 422 bad narrowing |
-//! | `GET /repos/{owner}/{repo}/installation`, `GET /orgs/{org}/installation`, `GET /users/{username}/installation` | app JWT | the installation, or 404 |
-//! | `GET /user` | user token, PAT | `{"login","id","type":"User"}`; 403 for installation tokens; 401 for a JWT or nothing |
-//! | `GET /installation/repositories` | installation token | `{"total_count","repository_selection","repositories"}`; 403 for user tokens and PATs |
+//! | `GET /app` | app JWT | the app (`integration`): `id`, `slug` (`emulator-app`), `client_id`, `owner`, `permissions`, ... |
+//! | `GET /app/installations` | app JWT | the app's installations, paginated (below) |
+//! | `GET /app/installations/{id}` | app JWT | one installation of the app, or 404 |
+//! | `POST /app/installations/{id}/access_tokens` | app JWT | 201 `{"token":"ghs_...","expires_at","permissions","repository_selection"}`, plus the full `repositories` when narrowed; 404 no such installation of this app; 422 bad narrowing |
+//! | `GET /repos/{owner}/{repo}/installation`, `GET /orgs/{org}/installation`, `GET /users/{username}/installation` | app JWT | the app's installation, or 404 |
+//! | `GET /enterprises/{enterprise}/installation` | app JWT | the app's installation on that enterprise, or 404 |
+//! | `POST /app-manifests/{code}/conversions` | none | 201 the new App with `client_id`, `client_secret`, `webhook_secret`, `pem`; 404 code unknown, used or older than an hour; 422 bad manifest ([`EmulatorHandle::issue_manifest_code`]) |
+//! | `GET /user` | user token, PAT | the `private-user` object (`login`, `id`, `type`, ...); 403 for installation tokens; 401 for a JWT or nothing |
+//! | `GET /installation/repositories` | installation token | `{"total_count","repository_selection","repositories"}` of what the token reaches (its narrowing, else the installation's), paginated; 403 for user tokens and PATs |
+//! | `DELETE /installation/token` | installation token | 204: the token revokes itself and answers 401 from then on; 403 for user tokens and PATs |
 //! | `GET /repos/{owner}/{repo}` | any token, or none | the repository plus `"emulator":{"credential","login","installation_id"}`; 404 outside an installation token's reach |
 //! | `GET /login/oauth/authorize` | none | approves at once as `octocat` (or a known `login`): 302 to `redirect_uri?code=...&state=...` |
 //! | `POST /login/oauth/access_token` | client id (+ secret) | code, `refresh_token` and device-code grants |
 //! | `POST /login/device/code` | client id | `{"device_code","user_code","verification_uri","expires_in","interval"}` |
 //! | `POST`/`PATCH`/`DELETE /applications/{client_id}/token` | `Basic` client credentials | check, reset, delete a user token |
+//! | `DELETE /applications/{client_id}/grant` | `Basic` client credentials | 204: every token (and refresh token) of that user for that client stops working |
 //!
+//! Answers follow the schemas of GitHub's OpenAPI description (the crate's tests validate them):
+//! users, organizations and enterprises, apps, installations, and full repository objects (about
+//! 5 KiB each, URLs on the emulator's base URL). Lists (`/app/installations`,
+//! `/installation/repositories`) take `per_page` (default 30, at most 100) and `page` (from 1);
+//! when there is more than one page, a `Link` header gives `prev`, `next`, `last` and `first` as
+//! GitHub does, keeping the request's path and other parameters.
+//!
+//! Several apps can live in one emulator: the configured one, and those created from manifests.
+//! A JWT is checked against the key of the app its `iss` names, and each app sees only its own
+//! installations.
 //! JWTs must be RS256 with `iss` = the app id (number or string) or the client id, `iat` not in
 //! the future (1 s of rounding), `exp` after now, at most 10 minutes (+1 s) ahead, and
 //! `exp − iat` at most 11 minutes (GitHub's own sample back-dates `iat` by 60 s). Installation
@@ -108,15 +124,18 @@
 //! replication lag ([`EmulatorHandle::set_replication_lag`]), token lifetimes, the device-flow
 //! outcome ([`DeviceOutcome`]) and forced `slow_down`s ([`EmulatorHandle::set_device_slow_down`]),
 //! fresh codes ([`EmulatorHandle::issue_web_flow_code`]), revocation
-//! ([`EmulatorHandle::revoke`]), and the last token request body
-//! ([`EmulatorHandle::last_access_token_request`]).
+//! ([`EmulatorHandle::revoke`]), the last token request body
+//! ([`EmulatorHandle::last_access_token_request`]), App-manifest codes
+//! ([`EmulatorHandle::issue_manifest_code`]), and uninstalling then installing again under a new
+//! id ([`EmulatorHandle::reinstall`]). [`Installation::generated_repositories`] gives an
+//! installation many repositories at once.
 //!
 //! # Time
 //! The emulator's clock is the wall clock at start, plus the time elapsed since on
 //! [`tokio::time::Instant`], plus the offset. Tests running under `tokio::time::pause()` (for
 //! example `#[tokio::test(start_paused = true)]`) in the same runtime move the emulator's time
-//! with `tokio::time::advance`: token expiry, the 10-minute code lifetime and device-poll
-//! spacing all follow the paused clock.
+//! with `tokio::time::advance`: token expiry, the 10-minute code lifetime, the one-hour
+//! manifest-code lifetime and device-poll spacing all follow the paused clock.
 //!
 //! # Refusal reasons
 //! [`Counters::refusals`] counts every refusal by reason:
@@ -127,23 +146,25 @@
 //! | `no_credentials` | no credential where one is needed (401) |
 //! | `jwt_required` | a token or `Basic` on a JWT-only route (401) |
 //! | `jwt_malformed`, `jwt_bad_algorithm` | not a JWT, or not RS256 (401) |
-//! | `jwt_bad_signature` | not signed with the app's key (401) |
-//! | `jwt_bad_issuer` | `iss` missing or not the app (401) |
+//! | `jwt_bad_signature` | not signed with the key of the app `iss` names (401) |
+//! | `jwt_bad_issuer` | `iss` missing or naming no app (401) |
 //! | `jwt_bad_iat`, `jwt_iat_in_future` | `iat` missing or not a number; in the future (401) |
 //! | `jwt_bad_exp`, `jwt_expired`, `jwt_exp_too_far` | `exp` missing or not a number; past; too far ahead (401) |
 //! | `jwt_not_allowed` | a JWT on a route that takes tokens only (401) |
 //! | `bad_credentials` | an unknown token (401) |
 //! | `token_expired` | an expired token (401) |
-//! | `token_revoked` | a revoked token, or an access token replaced by a refresh or reset (401) |
+//! | `token_revoked` | a revoked token (by the handle, `DELETE /installation/token`, a deleted grant, or a reinstall), or an access token replaced by a refresh or reset (401) |
 //! | `replication_lag` | a fresh installation token's first use while the knob is on (401) |
 //! | `resource_not_accessible` | an installation token on `/user` (403) |
-//! | `installation_token_required` | a user token or PAT on `/installation/repositories` (403) |
+//! | `installation_token_required` | a user token or PAT on `/installation/repositories` or `DELETE /installation/token` (403) |
 //! | `injected_error` | a failure from [`EmulatorHandle::fail_next_exchanges`] (500) |
-//! | `unknown_installation` | no such installation (404) |
+//! | `unknown_installation` | no such installation of the JWT's app (404) |
 //! | `repository_not_found`, `repository_not_accessible` | no such repository; outside the token's reach (404) |
 //! | `bad_narrowing` | a token request naming a repository or permission the installation lacks (422) |
 //! | `bad_json` | a token request body that is not a JSON object (400) |
-//! | `unknown_client`, `client_mismatch`, `token_not_found`, `validation_failed` | authorize and `/applications/{client_id}/token` refusals (404, 404, 404, 422) |
+//! | `unknown_client`, `client_mismatch`, `token_not_found`, `validation_failed` | authorize and `/applications/{client_id}/...` refusals (404, 404, 404, 422) |
+//! | `unknown_manifest_code`, `bad_manifest` | a manifest code unknown, used or expired (404); a manifest that is not a JSON object, lacks `url`, has a name in use or bad `default_permissions`/`default_events` (422) |
+//! | `key_generation_failed` | the RSA key of a manifest app could not be made (500) |
 //! | `incorrect_client_credentials` | wrong client id or secret (OAuth error, or 401 on `/applications`) |
 //! | `unknown_route`, `body_too_large` | 404; 413 |
 //!
@@ -152,49 +173,34 @@
 //! `authorization_pending`, `slow_down`, `expired_token`, `access_denied`,
 //! `incorrect_device_code`, `device_flow_disabled`.
 
+// Layers, each file importing only from those below it (`module-cycles` checks it):
+// defaults, counters, keys < config < state < wire, objects < paging, jwt < api, apps, manifest,
+// oauth < server < handle < builder. lib.rs only declares and re-exports.
 mod api;
+mod apps;
 mod builder;
 mod config;
+mod counters;
+mod defaults;
 mod handle;
 mod jwt;
+mod keys;
+mod manifest;
 mod oauth;
+mod objects;
+mod paging;
 mod server;
 mod state;
+mod wire;
 
 pub use builder::{Emulator, EmulatorBuilder};
 pub use config::{
     AccountType, Config, DeviceOutcome, Installation, OAuthApp, PersonalAccessToken, WebFlowCode,
 };
-pub use handle::{Counters, EmulatorHandle};
-
-/// The private key of the test GitHub App, PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), the
-/// form GitHub hands out. The emulator checks JWTs against [`TEST_APP_PUBLIC_KEY`] by default.
-/// A test key: never use it for anything real.
-pub const TEST_APP_PRIVATE_KEY_PKCS1: &str = include_str!("../keys/test-app-key.pkcs1.pem");
-
-/// The same private key as [`TEST_APP_PRIVATE_KEY_PKCS1`], PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
-pub const TEST_APP_PRIVATE_KEY_PKCS8: &str = include_str!("../keys/test-app-key.pkcs8.pem");
-
-/// The public half of the test key (`-----BEGIN PUBLIC KEY-----`), the emulator's default.
-pub const TEST_APP_PUBLIC_KEY: &str = include_str!("../keys/test-app-key.pub.pem");
-
-/// The default GitHub App id.
-pub const DEFAULT_APP_ID: u64 = 1;
-
-/// The default GitHub App client id.
-pub const DEFAULT_APP_CLIENT_ID: &str = "Iv1.emulatorapp";
-
-/// The default GitHub App client secret.
-pub const DEFAULT_APP_CLIENT_SECRET: &str = "emulator-app-secret";
-
-/// The default OAuth app's client id.
-pub const DEFAULT_OAUTH_CLIENT_ID: &str = "emulator-oauth-client";
-
-/// The default OAuth app's client secret.
-pub const DEFAULT_OAUTH_CLIENT_SECRET: &str = "emulator-oauth-secret";
-
-/// The default personal access token, owned by `octocat`.
-pub const DEFAULT_PAT: &str = "ghp_emulatorpersonaltoken";
-
-/// The default web-flow code: for `octocat`, valid once for any known client id.
-pub const DEFAULT_WEB_FLOW_CODE: &str = "emulator-code";
+pub use counters::Counters;
+pub use defaults::{
+    DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_APP_ID, DEFAULT_OAUTH_CLIENT_ID,
+    DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, TEST_APP_PRIVATE_KEY_PKCS1,
+    TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY,
+};
+pub use handle::EmulatorHandle;

@@ -10,12 +10,15 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::{
-    api::user_json,
-    config::{DEFAULT_LOGIN, DeviceOutcome},
-    server::{self, Incoming, Presented, Refusal, json_response},
+    config::DeviceOutcome,
+    defaults::DEFAULT_LOGIN,
+    objects,
     state::{
         CODE_LIFETIME, Client, ClientKind, Code, Device, Mutable, Refresh, Shared, Token,
         TokenKind, random_alnum, random_from, rfc3339,
+    },
+    wire::{
+        self, Incoming, Presented, Refusal, json_response, no_content, requires_authentication,
     },
 };
 
@@ -175,7 +178,7 @@ const EXPIRED: OAuthError = OAuthError::new("expired_token");
 pub(crate) fn authorize(shared: &Shared, req: &Incoming) -> Response {
     let params = params(req);
     let mut state = shared.lock();
-    let Some(client) = params.get("client_id").and_then(|id| shared.client(id)) else {
+    let Some(client) = params.get("client_id").and_then(|id| state.client(id)) else {
         return Refusal::not_found("unknown_client").answer(&mut state);
     };
     let login = params
@@ -193,7 +196,7 @@ pub(crate) fn authorize(shared: &Shared, req: &Incoming) -> Response {
         code.clone(),
         Code {
             login,
-            client_id: Some(client.id.to_owned()),
+            client_id: Some(client.id.clone()),
             redirect_uri: params.get("redirect_uri").cloned(),
             challenge,
             scopes: split_scopes(params.get("scope")),
@@ -225,7 +228,7 @@ pub(crate) fn authorize(shared: &Shared, req: &Incoming) -> Response {
             response.headers_mut().insert(header::LOCATION, value);
             response
         }
-        Err(_) => server::rest_error(StatusCode::BAD_REQUEST, "Invalid redirect_uri"),
+        Err(_) => wire::rest_error(StatusCode::BAD_REQUEST, "Invalid redirect_uri"),
     }
 }
 
@@ -264,12 +267,12 @@ pub(crate) async fn access_token(shared: &Shared, req: &Incoming) -> Response {
             Grant::Unsupported => {}
         }
     }
-    if let Some(answer) = server::token_endpoint_gate(shared).await {
+    if let Some(answer) = wire::token_endpoint_gate(shared).await {
         return answer;
     }
 
     let mut state = shared.lock();
-    let client = client_id.as_deref().and_then(|id| shared.client(id));
+    let client = client_id.as_deref().and_then(|id| state.client(id));
     let result = match (grant, client) {
         (Grant::Unsupported, _) => Err(OAuthError::new("unsupported_grant_type")),
         (_, None) => Err(INCORRECT_CLIENT),
@@ -306,10 +309,10 @@ fn code_grant(
     shared: &Shared,
     state: &mut Mutable,
     params: &BTreeMap<String, String>,
-    client: &Client<'_>,
+    client: &Client,
     secret: Option<&str>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    if secret != Some(client.secret) {
+    if secret != Some(client.secret.as_str()) {
         return Err(INCORRECT_CLIENT);
     }
     let now = Instant::now();
@@ -351,7 +354,7 @@ fn refresh_grant(
     shared: &Shared,
     state: &mut Mutable,
     params: &BTreeMap<String, String>,
-    client: &Client<'_>,
+    client: &Client,
     secret: Option<&str>,
 ) -> Result<Map<String, Value>, OAuthError> {
     let now = Instant::now();
@@ -396,7 +399,7 @@ fn device_grant(
     shared: &Shared,
     state: &mut Mutable,
     params: &BTreeMap<String, String>,
-    client: &Client<'_>,
+    client: &Client,
     secret: Option<&str>,
 ) -> Result<Map<String, Value>, OAuthError> {
     if secret.is_some_and(|s| s != client.secret) {
@@ -463,7 +466,7 @@ fn device_grant(
 fn issue_user_token(
     shared: &Shared,
     state: &mut Mutable,
-    client: &Client<'_>,
+    client: &Client,
     login: &str,
     scopes: Vec<String>,
     from_device: bool,
@@ -482,7 +485,7 @@ fn issue_user_token(
                     refresh.clone(),
                     Refresh {
                         access_token: access.clone(),
-                        client_id: client.id.to_owned(),
+                        client_id: client.id.clone(),
                         login: login.to_owned(),
                         scopes: scopes.clone(),
                         from_device,
@@ -514,7 +517,7 @@ fn issue_user_token(
         id: state.token_id(),
         kind: TokenKind::User {
             login: login.to_owned(),
-            client_id: client.id.to_owned(),
+            client_id: client.id.clone(),
             scopes,
         },
         expires: expiry.map(|ttl| now + ttl),
@@ -532,7 +535,7 @@ pub(crate) fn device_code(shared: &Shared, req: &Incoming) -> Response {
     let json = req.wants_json();
     let mut state = shared.lock();
     state.counters.device_code_requests += 1;
-    let Some(client) = params.get("client_id").and_then(|id| shared.client(id)) else {
+    let Some(client) = params.get("client_id").and_then(|id| state.client(id)) else {
         return INCORRECT_CLIENT.answer(&mut state, json);
     };
     if state.knobs.device_outcome == DeviceOutcome::Disabled {
@@ -546,7 +549,7 @@ pub(crate) fn device_code(shared: &Shared, req: &Incoming) -> Response {
     state.devices.insert(
         device_code.clone(),
         Device {
-            client_id: client.id.to_owned(),
+            client_id: client.id.clone(),
             scopes: split_scopes(params.get("scope")),
             expires: Instant::now() + Duration::from_secs(expires_in),
             interval,
@@ -585,51 +588,62 @@ pub(crate) fn device_page(shared: &Shared) -> Response {
     response
 }
 
-/// `POST`/`PATCH`/`DELETE /applications/{client_id}/token`: check, reset, delete a user token.
-pub(crate) fn application_token(shared: &Shared, req: &Incoming, client_id: &str) -> Response {
-    let mut state = shared.lock();
-    let Some(client) = shared.client(client_id) else {
-        return Refusal::not_found("unknown_client").answer(&mut state);
-    };
+/// The checks of the `/applications/{client_id}/...` routes: `Basic` credentials of that client,
+/// and a JSON body naming an `access_token`. Answers the client and the token.
+fn application_request(
+    state: &Mutable,
+    req: &Incoming,
+    client_id: &str,
+) -> Result<(Client, String), Refusal> {
+    let client = state
+        .client(client_id)
+        .ok_or(Refusal::not_found("unknown_client"))?;
     match req.presented() {
         Presented::Basic { id, secret } => {
-            if shared.client(&id).is_none_or(|c| c.secret != secret) {
-                return Refusal::bad_credentials("incorrect_client_credentials").answer(&mut state);
+            if state.client(&id).is_none_or(|c| c.secret != secret) {
+                return Err(Refusal::bad_credentials("incorrect_client_credentials"));
             }
             if id != client.id {
-                return Refusal::not_found("client_mismatch").answer(&mut state);
+                return Err(Refusal::not_found("client_mismatch"));
             }
         }
-        _ => {
-            return crate::api::requires_authentication().answer(&mut state);
-        }
+        _ => return Err(requires_authentication()),
     }
-    let given = serde_json::from_slice::<Value>(&req.body)
+    serde_json::from_slice::<Value>(&req.body)
         .ok()
-        .and_then(|body| body.get("access_token")?.as_str().map(str::to_owned));
-    let Some(given) = given else {
-        return Refusal::new(
+        .and_then(|body| body.get("access_token")?.as_str().map(str::to_owned))
+        .map(|token| (client, token))
+        .ok_or(Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid request.\n\n\"access_token\" wasn't supplied.",
             "validation_failed",
-        )
-        .answer(&mut state);
-    };
+        ))
+}
+
+/// Whether `token` is a live user token of `client`.
+fn is_live_user_token(state: &Mutable, token: &str, client: &Client) -> bool {
     let now = Instant::now();
-    let valid = !state.revoked.contains(&given)
-        && state.tokens.get(&given).is_some_and(|t| {
-            matches!(&t.kind, TokenKind::User { client_id, .. } if client_id == client.id)
+    !state.revoked.contains(token)
+        && state.tokens.get(token).is_some_and(|t| {
+            matches!(&t.kind, TokenKind::User { client_id, .. } if *client_id == client.id)
                 && t.expires.is_none_or(|at| now < at)
-        });
-    if !valid {
+        })
+}
+
+/// `POST`/`PATCH`/`DELETE /applications/{client_id}/token`: check, reset, delete a user token.
+pub(crate) fn application_token(shared: &Shared, req: &Incoming, client_id: &str) -> Response {
+    let mut state = shared.lock();
+    let (client, given) = match application_request(&state, req, client_id) {
+        Ok(checked) => checked,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    if !is_live_user_token(&state, &given, &client) {
         return Refusal::not_found("token_not_found").answer(&mut state);
     }
 
     if req.method == http::Method::DELETE {
         state.revoked.insert(given);
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        return response;
+        return no_content();
     }
     let token = if req.method == http::Method::PATCH {
         let fresh = format!("{}{}", &given[..given.len().min(4)], random_alnum(36));
@@ -650,13 +664,42 @@ pub(crate) fn application_token(shared: &Shared, req: &Incoming, client_id: &str
     json_response(StatusCode::OK, &body)
 }
 
+/// `DELETE /applications/{client_id}/grant`: the user takes back the grant of the app, given one
+/// of its tokens: every token of that user for that client stops working, refresh tokens too (204).
+pub(crate) fn delete_grant(shared: &Shared, req: &Incoming, client_id: &str) -> Response {
+    let mut state = shared.lock();
+    let (client, given) = match application_request(&state, req, client_id) {
+        Ok(checked) => checked,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    if !is_live_user_token(&state, &given, &client) {
+        return Refusal::not_found("token_not_found").answer(&mut state);
+    }
+    let Some(TokenKind::User { login, .. }) = state.tokens.get(&given).map(|t| t.kind.clone())
+    else {
+        return Refusal::not_found("token_not_found").answer(&mut state);
+    };
+    let granted = |kind: &TokenKind| matches!(kind, TokenKind::User { login: l, client_id: c, .. } if *l == login && *c == client.id);
+    let access: Vec<String> = state
+        .tokens
+        .iter()
+        .filter(|(_, t)| granted(&t.kind))
+        .map(|(token, _)| token.clone())
+        .collect();
+    let refresh: Vec<String> = state
+        .refresh_tokens
+        .iter()
+        .filter(|(_, r)| r.client_id == client.id && r.login == login)
+        .map(|(token, _)| token.clone())
+        .collect();
+    state.revoked.extend(access);
+    state.revoked.extend(refresh);
+    state.counters.grants_deleted += 1;
+    no_content()
+}
+
 /// GitHub's "authorization" object for a user token.
-fn authorization_json(
-    shared: &Shared,
-    state: &mut Mutable,
-    token: &str,
-    client: &Client<'_>,
-) -> Value {
+fn authorization_json(shared: &Shared, state: &mut Mutable, token: &str, client: &Client) -> Value {
     let Some(record) = state.tokens.get(token).cloned() else {
         return Value::Null;
     };
@@ -671,7 +714,7 @@ fn authorization_json(
             let _ = write!(hex, "{b:02x}");
             hex
         });
-    let user = user_json(shared, state, login);
+    let user = objects::simple_user(shared, state, login);
     json!({
         "id": record.id,
         "url": format!("{}/authorizations/{}", shared.base_url, record.id),

@@ -11,12 +11,22 @@ use jsonwebtoken::DecodingKey;
 use tokio::time::Instant;
 
 use crate::{
-    config::{AccountType, Config, DEFAULT_LOGIN, DeviceOutcome},
-    handle::Counters,
+    config::{AccountType, Config, DeviceOutcome},
+    counters::Counters,
+    defaults::DEFAULT_LOGIN,
 };
 
 /// How long an OAuth web-flow code stays valid.
 pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(600);
+/// How long a code of the App-manifest flow stays valid.
+pub(crate) const MANIFEST_CODE_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The slug of the configured GitHub App.
+pub(crate) const APP_SLUG: &str = "emulator-app";
+/// The name of the configured GitHub App.
+pub(crate) const APP_NAME: &str = "Emulator App";
+/// A fixed creation date for the configured app, installations and repositories.
+pub(crate) const CREATED_AT: &str = "2024-01-01T00:00:00Z";
 
 /// A repository known to the emulator.
 pub(crate) struct Repo {
@@ -26,13 +36,53 @@ pub(crate) struct Repo {
     pub(crate) full_name: String,
 }
 
-/// An installation, with its repositories resolved to indices into [`Shared::repos`].
+/// A GitHub App: the configured one, or one created from a manifest.
+pub(crate) struct App {
+    pub(crate) id: u64,
+    pub(crate) slug: String,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) external_url: String,
+    /// The login of the account that owns the app.
+    pub(crate) owner: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    /// The public key its JWTs are checked against.
+    pub(crate) key: DecodingKey,
+    pub(crate) permissions: BTreeMap<String, String>,
+    pub(crate) events: Vec<String>,
+    pub(crate) created_at: String,
+}
+
+impl App {
+    /// Whether a JWT `iss` claim names this app: its id (number or string) or its client id.
+    pub(crate) fn is_issuer(&self, iss: &serde_json::Value) -> bool {
+        match iss {
+            serde_json::Value::Number(n) => n.as_u64() == Some(self.id),
+            serde_json::Value::String(s) => *s == self.id.to_string() || *s == self.client_id,
+            _ => false,
+        }
+    }
+}
+
+/// An installation of an app, with its repositories resolved to indices into [`Shared::repos`].
+#[derive(Clone)]
 pub(crate) struct InstallationRecord {
     pub(crate) id: u64,
+    pub(crate) app_id: u64,
     pub(crate) account: String,
     pub(crate) account_type: AccountType,
     pub(crate) repos: Vec<usize>,
     pub(crate) permissions: BTreeMap<String, String>,
+    pub(crate) created_at: String,
+}
+
+/// A code of the App-manifest flow, waiting for its conversion.
+pub(crate) struct ManifestCode {
+    /// The manifest as the form posted it (JSON text).
+    pub(crate) manifest: String,
+    pub(crate) expires: Instant,
+    pub(crate) used: bool,
 }
 
 /// Which kind of OAuth client a client id names.
@@ -45,9 +95,9 @@ pub(crate) enum ClientKind {
 }
 
 /// A client id with its secret and kind.
-pub(crate) struct Client<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) secret: &'a str,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: String,
     pub(crate) kind: ClientKind,
 }
 
@@ -148,6 +198,14 @@ pub(crate) struct Mutable {
     pub(crate) revoked: HashSet<String>,
     pub(crate) last_access_token_request: Option<serde_json::Value>,
     pub(crate) next_token_id: u64,
+    /// The configured app first, then those created from manifests.
+    pub(crate) apps: Vec<App>,
+    /// Every app's installations, in order of creation.
+    pub(crate) installations: Vec<InstallationRecord>,
+    pub(crate) next_installation_id: u64,
+    /// OAuth apps: `(client_id, client_secret)`.
+    pub(crate) oauth_apps: Vec<(String, String)>,
+    pub(crate) manifest_codes: HashMap<String, ManifestCode>,
 }
 
 impl Mutable {
@@ -177,19 +235,68 @@ impl Mutable {
         self.next_token_id += 1;
         self.next_token_id
     }
+
+    /// An app by id.
+    pub(crate) fn app(&self, id: u64) -> Option<&App> {
+        self.apps.iter().find(|app| app.id == id)
+    }
+
+    /// An installation by id, of any app.
+    pub(crate) fn installation(&self, id: u64) -> Option<&InstallationRecord> {
+        self.installations.iter().find(|i| i.id == id)
+    }
+
+    /// A known OAuth client by id: a GitHub App's client credentials or an OAuth app.
+    pub(crate) fn client(&self, id: &str) -> Option<Client> {
+        if let Some(app) = self.apps.iter().find(|app| app.client_id == id) {
+            return Some(Client {
+                id: app.client_id.clone(),
+                secret: app.client_secret.clone(),
+                kind: ClientKind::App,
+            });
+        }
+        self.oauth_apps
+            .iter()
+            .find(|(client_id, _)| client_id == id)
+            .map(|(client_id, secret)| Client {
+                id: client_id.clone(),
+                secret: secret.clone(),
+                kind: ClientKind::OAuth,
+            })
+    }
+
+    /// Uninstalls installation `old` and installs the same app again on the same account, under a
+    /// new id; the old installation's tokens stop working. `None` for an unknown installation.
+    pub(crate) fn reinstall(&mut self, old: u64, created_at: String) -> Option<u64> {
+        let index = self.installations.iter().position(|i| i.id == old)?;
+        let mut record = self.installations.remove(index);
+        let new_id = self.next_installation_id;
+        self.next_installation_id += 1;
+        record.id = new_id;
+        record.created_at = created_at;
+        self.installations.push(record);
+        let orphaned: Vec<String> = self
+            .tokens
+            .iter()
+            .filter(|(_, t)| {
+                matches!(t.kind, TokenKind::Installation { installation, .. } if installation == old)
+            })
+            .map(|(token, _)| token.clone())
+            .collect();
+        self.revoked.extend(orphaned);
+        Some(new_id)
+    }
 }
 
 /// The shared state of one running emulator.
 pub(crate) struct Shared {
     pub(crate) base_url: String,
+    /// The configured app's id.
     pub(crate) app_id: u64,
-    pub(crate) app_client_id: String,
-    pub(crate) app_client_secret: String,
-    pub(crate) app_key: DecodingKey,
     pub(crate) expiring_user_tokens: bool,
-    pub(crate) installations: Vec<InstallationRecord>,
     pub(crate) repos: Vec<Repo>,
-    pub(crate) oauth_apps: Vec<(String, String)>,
+    /// Lowercased logins of the organizations (accounts of organization installations).
+    pub(crate) organizations: HashSet<String>,
     pub(crate) pats: HashMap<String, String>,
     start_wall: SystemTime,
     start: Instant,
@@ -241,12 +348,35 @@ impl Shared {
             }
             installations.push(InstallationRecord {
                 id: inst.id,
+                app_id: config.app_id,
                 account: inst.account.clone(),
                 account_type: inst.account_type,
                 repos: indices,
                 permissions: inst.permissions.clone(),
+                created_at: CREATED_AT.to_owned(),
             });
         }
+        let organizations = config
+            .installations
+            .iter()
+            .filter(|inst| inst.account_type == AccountType::Organization)
+            .map(|inst| inst.account.to_ascii_lowercase())
+            .collect();
+        let app = App {
+            id: config.app_id,
+            slug: APP_SLUG.to_owned(),
+            name: APP_NAME.to_owned(),
+            description: Some("A GitHub App emulated by github-auth-emulator".to_owned()),
+            external_url: base_url.clone(),
+            owner: DEFAULT_LOGIN.to_owned(),
+            client_id: config.app_client_id.clone(),
+            client_secret: config.app_client_secret.clone(),
+            key: app_key,
+            permissions: strongest_permissions(&installations),
+            events: Vec::new(),
+            created_at: CREATED_AT.to_owned(),
+        };
+        let next_installation_id = installations.iter().map(|i| i.id).max().unwrap_or(0) + 1;
         for repo in &repos {
             add_user(&repo.owner);
         }
@@ -300,22 +430,23 @@ impl Shared {
             revoked: HashSet::new(),
             last_access_token_request: None,
             next_token_id: 0,
-        };
-
-        Ok(Self {
-            base_url,
-            app_id: config.app_id,
-            app_client_id: config.app_client_id.clone(),
-            app_client_secret: config.app_client_secret.clone(),
-            app_key,
-            expiring_user_tokens: config.expiring_user_tokens,
+            apps: vec![app],
             installations,
-            repos,
+            next_installation_id,
             oauth_apps: config
                 .oauth_apps
                 .iter()
                 .map(|a| (a.client_id.clone(), a.client_secret.clone()))
                 .collect(),
+            manifest_codes: HashMap::new(),
+        };
+
+        Ok(Self {
+            base_url,
+            app_id: config.app_id,
+            expiring_user_tokens: config.expiring_user_tokens,
+            repos,
+            organizations,
             pats: config
                 .personal_access_tokens
                 .iter()
@@ -349,28 +480,9 @@ impl Shared {
         self.wall_at(offset)
     }
 
-    /// A known OAuth client by id: the GitHub App's client credentials or an OAuth app.
-    pub(crate) fn client(&self, id: &str) -> Option<Client<'_>> {
-        if id == self.app_client_id {
-            return Some(Client {
-                id: &self.app_client_id,
-                secret: &self.app_client_secret,
-                kind: ClientKind::App,
-            });
-        }
-        self.oauth_apps
-            .iter()
-            .find(|(client_id, _)| client_id == id)
-            .map(|(client_id, secret)| Client {
-                id: client_id,
-                secret,
-                kind: ClientKind::OAuth,
-            })
-    }
-
-    /// An installation by id.
-    pub(crate) fn installation(&self, id: u64) -> Option<&InstallationRecord> {
-        self.installations.iter().find(|i| i.id == id)
+    /// Whether `login` is an organization (else a user).
+    pub(crate) fn is_organization(&self, login: &str) -> bool {
+        self.organizations.contains(&login.to_ascii_lowercase())
     }
 
     /// A repository's index by `owner/name` (case-insensitive).
@@ -379,6 +491,32 @@ impl Shared {
             .iter()
             .position(|r| r.owner.eq_ignore_ascii_case(owner) && r.name.eq_ignore_ascii_case(name))
     }
+}
+
+/// `read` < `write` < `admin`; anything else is not a level.
+pub(crate) fn rank(level: &str) -> Option<u8> {
+    match level {
+        "read" => Some(1),
+        "write" => Some(2),
+        "admin" => Some(3),
+        _ => None,
+    }
+}
+
+/// Each permission at the strongest level any of `installations` has it.
+fn strongest_permissions(installations: &[InstallationRecord]) -> BTreeMap<String, String> {
+    let mut permissions: BTreeMap<String, String> = BTreeMap::new();
+    for inst in installations {
+        for (name, level) in &inst.permissions {
+            let entry = permissions
+                .entry(name.clone())
+                .or_insert_with(|| level.clone());
+            if rank(level) > rank(entry) {
+                entry.clone_from(level);
+            }
+        }
+    }
+    permissions
 }
 
 /// Seconds since the UNIX epoch (0 before it).

@@ -191,3 +191,116 @@ async fn missing_access_token_is_422() {
         .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// `DELETE /applications/{DEFAULT_OAUTH_CLIENT_ID}/grant` with `body` and the OAuth app's Basic
+/// credentials.
+async fn delete_grant(http: &Http, body: &serde_json::Value) -> Answer {
+    let auth = basic(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET);
+    http.send(
+        Method::DELETE,
+        &format!("/applications/{DEFAULT_OAUTH_CLIENT_ID}/grant"),
+        &[("authorization", &auth)],
+        Some(("application/json", body.to_string().into_bytes())),
+        true,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn deleting_the_grant_ends_every_token_of_the_user_for_the_client() {
+    let emulator = Emulator::start().await.unwrap();
+    let http = Http::new(&emulator);
+    let first = oauth_token(&http).await;
+    let code = emulator.issue_web_flow_code("octocat");
+    let second = http.oauth_code_exchange(&code).await;
+    let second = second["access_token"].as_str().unwrap().to_owned();
+    let code = emulator.issue_web_flow_code("monalisa");
+    let other_user = http.oauth_code_exchange(&code).await;
+    let other_user = other_user["access_token"].as_str().unwrap().to_owned();
+    let app_token = http
+        .app_code_exchange(&emulator.issue_web_flow_code("octocat"))
+        .await;
+    let app_token = app_token["access_token"].as_str().unwrap().to_owned();
+
+    let answer = delete_grant(&http, &json!({ "access_token": first })).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(answer.body.is_empty());
+    assert_eq!(emulator.counters().grants_deleted, 1);
+    for token in [&first, &second] {
+        assert_eq!(
+            http.get("/user", Some(token)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            as_client(&http, Method::POST, token).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // Another user's token, and the same user's token for another client, keep working.
+    assert_eq!(
+        http.get("/user", Some(&other_user)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        http.get("/user", Some(&app_token)).await.status,
+        StatusCode::OK
+    );
+    // The grant is gone: a second deletion with one of its tokens finds nothing.
+    let again = delete_grant(&http, &json!({ "access_token": second })).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn deleting_a_github_app_grant_ends_its_refresh_tokens() {
+    let emulator = Emulator::start().await.unwrap();
+    let http = Http::new(&emulator);
+    let token = http.app_code_exchange(DEFAULT_WEB_FLOW_CODE).await;
+    let access = token["access_token"].as_str().unwrap();
+    let refresh = token["refresh_token"].as_str().unwrap();
+    let auth = basic(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET);
+    let body = json!({ "access_token": access }).to_string().into_bytes();
+    let answer = http
+        .send(
+            Method::DELETE,
+            &format!("/applications/{DEFAULT_APP_CLIENT_ID}/grant"),
+            &[("authorization", &auth)],
+            Some(("application/json", body)),
+            true,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    let refreshed = http
+        .oauth(
+            "/login/oauth/access_token",
+            &[
+                ("client_id", DEFAULT_APP_CLIENT_ID),
+                ("client_secret", DEFAULT_APP_CLIENT_SECRET),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.oauth_error(), "bad_refresh_token");
+}
+
+#[tokio::test]
+async fn deleting_a_grant_needs_a_token_and_the_client_credentials() {
+    let emulator = Emulator::start().await.unwrap();
+    let http = Http::new(&emulator);
+    let missing = delete_grant(&http, &json!({})).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let token = oauth_token(&http).await;
+    let body = json!({ "access_token": token }).to_string().into_bytes();
+    let anonymous = http
+        .send(
+            Method::DELETE,
+            &format!("/applications/{DEFAULT_OAUTH_CLIENT_ID}/grant"),
+            &[],
+            Some(("application/json", body)),
+            true,
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(http.get("/user", Some(&token)).await.status, StatusCode::OK);
+    assert_eq!(emulator.counters().grants_deleted, 0);
+}

@@ -115,6 +115,14 @@ impl Http {
         self.send(Method::GET, path, &headers, None, true).await
     }
 
+    /// `DELETE` with an optional bearer credential.
+    pub(crate) async fn delete(&self, path: &str, bearer: Option<&str>) -> Answer {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        self.send(Method::DELETE, path, &headers, None, true).await
+    }
+
     /// `POST` of a JSON body (none if `Value::Null`) with an optional bearer credential.
     pub(crate) async fn post_json(&self, path: &str, bearer: Option<&str>, body: &Value) -> Answer {
         let auth = bearer.map(|t| format!("Bearer {t}"));
@@ -195,6 +203,30 @@ pub(crate) fn now() -> i64 {
 pub(crate) fn sign(claims: &Value) -> String {
     let key = EncodingKey::from_rsa_pem(TEST_APP_PRIVATE_KEY_PKCS1.as_bytes()).unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
+}
+
+/// A good JWT for app `iss` (an id or a client id), signed with the PEM private key `pem`.
+pub(crate) fn jwt_with(pem: &str, iss: &Value) -> String {
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let now = now();
+    let claims = json!({ "iat": now - 30, "exp": now + 570, "iss": iss });
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap()
+}
+
+/// The `rel` → URL pairs of a `Link` header.
+pub(crate) fn links(answer: &Answer) -> BTreeMap<String, String> {
+    answer
+        .header("link")
+        .unwrap_or_default()
+        .split(", ")
+        .filter_map(|link| {
+            let (url, rel) = link.split_once("; rel=")?;
+            Some((
+                rel.trim_matches('"').to_owned(),
+                url.trim_start_matches('<').trim_end_matches('>').to_owned(),
+            ))
+        })
+        .collect()
 }
 
 /// A good app JWT, the way octokit makes one.

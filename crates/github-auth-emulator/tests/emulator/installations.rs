@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use github_auth_emulator::{DEFAULT_PAT, Emulator, Installation};
+use github_auth_emulator::{
+    AccountType, Config, DEFAULT_PAT, Emulator, EmulatorBuilder, Installation,
+};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -190,7 +192,12 @@ async fn narrowed_token_answer_lists_repositories_and_permissions() {
 
 #[tokio::test]
 async fn list_installations() {
-    let emulator = Emulator::start().await.unwrap();
+    // The organization and user installations of the default world (it has an enterprise one too).
+    let mut config = Config::default();
+    config
+        .installations
+        .retain(|inst| inst.account_type != AccountType::Enterprise);
+    let emulator = EmulatorBuilder::from_config(config).start().await.unwrap();
     let answer = Http::new(&emulator)
         .get("/app/installations", Some(&app_jwt()))
         .await;
