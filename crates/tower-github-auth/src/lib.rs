@@ -100,6 +100,9 @@ mod clock;
 mod credential;
 mod endpoints;
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 #[cfg(feature = "serde")]
 mod persist;

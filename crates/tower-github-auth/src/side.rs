@@ -75,7 +75,7 @@ pub(crate) struct Answer {
 
 impl Answer {
     /// An answer to a request that carried no secret.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
         Self {
             status,

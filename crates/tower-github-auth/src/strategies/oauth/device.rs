@@ -121,7 +121,7 @@ struct DeviceCodeAnswer {
 }
 
 /// What one poll said.
-enum Poll {
+pub(crate) enum Poll {
     Granted(Granted),
     Pending,
     SlowDown(Option<Duration>),
@@ -207,7 +207,7 @@ impl DeviceGrant {
 }
 
 /// Reads a poll's answer: a token, keep polling, slow down, or the error that ends the flow.
-fn read_poll(answer: &Answer) -> Result<Poll, Error> {
+pub(crate) fn read_poll(answer: &Answer) -> Result<Poll, Error> {
     let exchange = Exchange::DevicePoll;
     if let Some(err) = oauth_error(exchange, answer) {
         return match err.oauth_error() {
