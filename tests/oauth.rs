@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{HttpClient, SignIn, client, get, send, stack};
+use common::{HttpClient, SignIn, body_bytes, client, get, send, stack};
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 use github_auth_emulator::{
@@ -88,17 +88,6 @@ impl tower::Service<Request<Full<Bytes>>> for Recording {
     }
 }
 
-/// A request's full body, read at once.
-fn body_of(req: &Request<Full<Bytes>>) -> Bytes {
-    req.body()
-        .clone()
-        .collect()
-        .now_or_never()
-        .expect("a full body is ready")
-        .expect("infallible")
-        .to_bytes()
-}
-
 impl Seen {
     fn client(&self) -> Recording {
         self.rewriting(|req| req)
@@ -114,7 +103,7 @@ impl Seen {
     }
 
     fn record(&self, req: &Request<Full<Bytes>>) {
-        let body = body_of(req);
+        let body = body_bytes(req);
         let auth = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -638,6 +627,44 @@ async fn after_a_refused_hook_the_ended_token_is_not_sent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn five_second_user_tokens_are_refreshed_once_per_half_life() {
+    // GitHub Enterprise Server admins and test setups give tokens short lives.
+    let github = Emulator::builder()
+        .user_token_ttl(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let user = app_client(&github)
+        .as_web_user(github.issue_web_flow_code("octocat"))
+        .build();
+    let svc = stack(user);
+    let started = tokio::time::Instant::now();
+    // 50 callers, each sending a request every 100 ms for 12 s.
+    let callers = (0..50).map(|_| {
+        let svc = svc.clone();
+        async move {
+            let mut sent = 0_u32;
+            while started.elapsed() < Duration::from_secs(12) {
+                let (status, _) = send(&svc, get("/user")).await.unwrap();
+                assert_eq!(status, StatusCode::OK);
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            sent
+        }
+    });
+    let sent: u32 = join_all(callers).await.into_iter().sum();
+    let refreshes = github.counters().refreshes;
+    // At most one refresh per 2.5 s of run time (half of a 5 s life): 12 / 2.5 = 4.8.
+    assert!(
+        refreshes <= 5,
+        "{refreshes} refreshes for {sent} requests in 12 s"
+    );
+    assert!(sent > 5_000, "{sent}");
+    assert_eq!(github.counters().refusals_for("bad_refresh_token"), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn user_token_knobs_refresh_margin_and_replay() {
     let github = Emulator::builder()
         .user_token_ttl(Duration::from_secs(8 * 3600))
@@ -918,7 +945,7 @@ async fn device_flow_refusals_are_typed_errors() {
 /// Replaces the device code of a device-flow poll with one GitHub does not know.
 fn forget_device_code(req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
     let mut form: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(&body_of(&req)).unwrap_or_default();
+        serde_urlencoded::from_bytes(&body_bytes(&req)).unwrap_or_default();
     if !form.iter().any(|(key, _)| key == "device_code") {
         return req;
     }

@@ -29,16 +29,13 @@ pub fn get(uri: &str) -> Request<Full<Bytes>> {
 }
 
 /// Sends one request through a clone of `svc`; the status and the JSON body.
-pub async fn send<S>(
+pub async fn send<S, RB>(
     svc: &S,
     req: Request<Full<Bytes>>,
 ) -> Result<(StatusCode, serde_json::Value), Error>
 where
-    S: Service<
-            Request<Full<Bytes>>,
-            Response = http::Response<hyper::body::Incoming>,
-            Error = Error,
-        > + Clone,
+    S: Service<Request<Full<Bytes>>, Response = http::Response<RB>, Error = Error> + Clone,
+    RB: http_body::Body<Error: std::fmt::Debug>,
 {
     let response = svc.clone().oneshot(req).await?;
     let status = response.status();
@@ -104,4 +101,55 @@ impl SignIn for UserAuthBuilder<DeviceGrant> {
     {
         (&self.build()).sign_in(http).await
     }
+}
+
+/// A response body of any kind: what [`intercepting`] answers with.
+pub type AnyBody = http_body_util::combinators::BoxBody<Bytes, tower_github_auth::BoxError>;
+
+/// What an interception answers.
+pub type Intercepted = futures_util::future::BoxFuture<
+    'static,
+    Result<http::Response<AnyBody>, tower_github_auth::BoxError>,
+>;
+
+/// The test client with a hand on every request: `intercept` gets each request and the real
+/// client, and answers in GitHub's place, or [`forward`]s it (and may change the answer).
+pub fn intercepting<F>(
+    intercept: F,
+) -> impl Service<
+    Request<Full<Bytes>>,
+    Response = http::Response<AnyBody>,
+    Error = tower_github_auth::BoxError,
+    Future = Intercepted,
+> + Clone
++ Send
++ Sync
++ 'static
+where
+    F: Fn(Request<Full<Bytes>>, HttpClient) -> Intercepted + Clone + Send + Sync + 'static,
+{
+    let http = client();
+    tower::service_fn(move |req| intercept(req, http.clone()))
+}
+
+/// Sends `req` to the emulator as the plain client would.
+pub fn forward(req: Request<Full<Bytes>>, http: HttpClient) -> Intercepted {
+    use futures_util::FutureExt;
+    async move {
+        let response = http.request(req).await?;
+        Ok(response.map(|body| body.map_err(Into::into).boxed()))
+    }
+    .boxed()
+}
+
+/// A request's full body, read at once.
+pub fn body_bytes(req: &Request<Full<Bytes>>) -> Bytes {
+    use futures_util::FutureExt;
+    req.body()
+        .clone()
+        .collect()
+        .now_or_never()
+        .expect("a full body is ready")
+        .expect("infallible")
+        .to_bytes()
 }

@@ -381,18 +381,62 @@ impl Mint for InstallationCredential {
         let body = self.narrowing.body();
         async move {
             let exchange = Exchange::InstallationToken;
-            let id = installation_id(&app, &target, &side).await?;
-            let path = format!("/app/installations/{id}/access_tokens");
-            tracing::debug!(installation = id, "minting an installation token");
-            let answer = app
-                .jwt_request(&side, exchange, Method::POST, &path, body.as_ref())
-                .await?;
-            if answer.status != StatusCode::CREATED && !answer.status.is_success() {
-                return Err(github_error(exchange, &answer));
+            // A looked-up id can go stale (the App was uninstalled and installed again, the
+            // repository moved): GitHub answers 404 for it. Then it is looked up once more.
+            let mut looked_up_again = matches!(target, InstallationTarget::Id(_));
+            loop {
+                let id = installation_id(&app, &target, &side).await?;
+                let path = format!("/app/installations/{id}/access_tokens");
+                tracing::debug!(installation = id, "minting an installation token");
+                let answer = app
+                    .jwt_request(&side, exchange, Method::POST, &path, body.as_ref())
+                    .await?;
+                if answer.status == StatusCode::NOT_FOUND && !looked_up_again {
+                    tracing::info!(
+                        installation = id,
+                        %target,
+                        "GitHub no longer knows the installation looked up: looking it up again"
+                    );
+                    forget_installation(&app, &target);
+                    looked_up_again = true;
+                    continue;
+                }
+                if answer.status != StatusCode::CREATED && !answer.status.is_success() {
+                    return Err(github_error(exchange, &answer));
+                }
+                return read_minted(&answer, InstallationId(id), side.clock.github_now());
             }
-            read_minted(&answer, InstallationId(id), side.clock.github_now())
         }
         .boxed()
+    }
+}
+
+/// Where a looked-up installation id is remembered: its lookup route on this API base.
+fn remembered_as(app: &AppAuth, path: &str) -> String {
+    format!("{path}@{}", app.endpoints.api_base())
+}
+
+/// The lookup route of a target; `None` for a known id.
+fn lookup_path(target: &InstallationTarget) -> Option<String> {
+    Some(match target {
+        InstallationTarget::Id(_) => return None,
+        InstallationTarget::Repository { owner, repo } => {
+            format!("/repos/{}/{}/installation", segment(owner), segment(repo))
+        }
+        InstallationTarget::Organization(org) => format!("/orgs/{}/installation", segment(org)),
+        InstallationTarget::User(login) => format!("/users/{}/installation", segment(login)),
+    })
+}
+
+/// Forgets a target's remembered installation id.
+fn forget_installation(app: &AppAuth, target: &InstallationTarget) {
+    if let Some(path) = lookup_path(target) {
+        let key = remembered_as(app, &path);
+        app.shared
+            .installation_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop(&key);
     }
 }
 
@@ -406,15 +450,15 @@ async fn installation_id(
     struct Found {
         id: u64,
     }
-    let path = match target {
-        InstallationTarget::Id(id) => return Ok(id.0),
-        InstallationTarget::Repository { owner, repo } => {
-            format!("/repos/{}/{}/installation", segment(owner), segment(repo))
-        }
-        InstallationTarget::Organization(org) => format!("/orgs/{}/installation", segment(org)),
-        InstallationTarget::User(login) => format!("/users/{}/installation", segment(login)),
+    if let InstallationTarget::Id(id) = target {
+        return Ok(id.0);
+    }
+    let Some(path) = lookup_path(target) else {
+        return Err(Error::InvalidPath {
+            path: target.to_string(),
+        });
     };
-    let key = format!("{path}@{}", app.endpoints.api_base());
+    let key = remembered_as(app, &path);
     let ids = &app.shared.installation_ids;
     if let Some(id) = ids.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
         return Ok(*id);
@@ -429,7 +473,7 @@ async fn installation_id(
     let found: Found = decode_json(exchange, &answer)?;
     ids.lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(key, found.id);
+        .put(key, found.id);
     Ok(found.id)
 }
 

@@ -22,8 +22,8 @@
 //! # Ok::<(), tower_github_auth::Error>(())
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +31,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, StatusCode};
 use jsonwebtoken::{Algorithm, Header};
+use lru::LruCache;
 use secrecy::SecretString;
 use serde::Serialize;
 use tower_layer::Layer;
@@ -48,6 +49,8 @@ use crate::strategies::app::cache::TokenCache;
 use crate::strategies::app::ids::AppIssuer;
 use crate::strategies::app::key::PrivateKey;
 
+/// How many looked-up installations (by repository, organisation, user) an App remembers.
+const REMEMBERED_INSTALLATIONS: NonZeroUsize = NonZeroUsize::new(10_000).expect("not zero");
 /// How far back `iat` is set, for clock drift (GitHub's advice).
 const IAT_BACKDATE: Duration = Duration::from_secs(60);
 /// `exp` − `iat`: GitHub refuses more than ten minutes.
@@ -61,8 +64,9 @@ pub(crate) struct AppShared {
     pub(crate) key: PrivateKey,
     pub(crate) clock: Arc<Clock>,
     jwt: Arc<Slot<()>>,
-    /// `target@api_base` -> installation id, looked up once.
-    pub(crate) installation_ids: Mutex<HashMap<String, u64>>,
+    /// `target@api_base` -> installation id, looked up once (and again after a 404: the App was
+    /// reinstalled, the repository moved). Bounded, least recently used out.
+    pub(crate) installation_ids: Mutex<LruCache<String, u64>>,
 }
 
 impl fmt::Debug for AppShared {
@@ -105,7 +109,7 @@ impl AppAuth {
                 key,
                 jwt: Arc::new(Slot::new(jwt_policy, Arc::clone(&clock))),
                 clock,
-                installation_ids: Mutex::new(HashMap::new()),
+                installation_ids: Mutex::new(LruCache::new(REMEMBERED_INSTALLATIONS)),
             }),
             endpoints: Endpoints::default(),
             cache: TokenCache::default(),
