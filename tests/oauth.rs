@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{HttpClient, SignIn, body_bytes, client, get, send, stack};
-use futures_util::FutureExt;
 use futures_util::future::join_all;
 use github_auth_emulator::{
     DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_OAUTH_CLIENT_ID,
@@ -19,7 +18,7 @@ use github_auth_emulator::{
     TEST_APP_PRIVATE_KEY_PKCS1,
 };
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use secrecy::{ExposeSecret, SecretString};
 use tower::ServiceBuilder;
 use tower_github_auth::{
