@@ -424,3 +424,115 @@ async fn a_replay_is_the_callers_request_again_with_a_fresh_token() {
         assert_eq!(headers[http::header::AUTHORIZATION], expected);
     }
 }
+
+#[tokio::test]
+async fn revoking_ends_the_token_at_github_and_it_is_never_sent_again() {
+    let github = Emulator::builder().start().await.unwrap();
+    let installation = app(&github).as_installation(InstallationId(1));
+    let svc = stack(installation.clone());
+    assert_eq!(
+        send(&svc, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    let revoked = installation.cached_token().unwrap();
+
+    installation.revoke(&client()).await.unwrap();
+    assert!(installation.cached_token().is_none());
+    assert_eq!(github.counters().installation_tokens_revoked, 1);
+    // The next request mints a new token; the revoked one never reaches GitHub again.
+    assert_eq!(
+        send(&svc, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    let renewed = installation.cached_token().unwrap();
+    assert_ne!(renewed.token.expose_secret(), revoked.token.expose_secret());
+    let counters = github.counters();
+    assert_eq!(counters.installation_tokens_minted, 2);
+    assert_eq!(counters.refusals_for("token_revoked"), 0);
+    // Nothing cached: nothing to revoke.
+    app(&github)
+        .as_installation(InstallationId(2))
+        .revoke(&client())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_token_handed_out_can_be_revoked_on_its_own() {
+    let github = Emulator::builder().start().await.unwrap();
+    let endpoints = Endpoints::single(&github.base_url()).unwrap();
+    let token = app(&github)
+        .as_installation(InstallationId(1))
+        .fetch_token(&client())
+        .await
+        .unwrap();
+    token.revoke(&client(), &endpoints).await.unwrap();
+    let as_token = stack(
+        tower_github_auth::TokenAuth::new(token.token.clone())
+            .unwrap()
+            .endpoints(endpoints.clone()),
+    );
+    let (status, _) = send(&as_token, get("/installation/repositories"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Revoking it again is not an error: it has ended.
+    token.revoke(&client(), &endpoints).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forced_refresh_mints_a_new_token_for_every_stack() {
+    let github = Emulator::builder().start().await.unwrap();
+    let app = app(&github);
+    let first = app
+        .as_installation(InstallationId(1))
+        .fetch_token(&client())
+        .await
+        .unwrap();
+    let refreshed = app
+        .as_installation(InstallationId(1))
+        .refresh(&client())
+        .await
+        .unwrap();
+    assert_ne!(first.token.expose_secret(), refreshed.token.expose_secret());
+    let cached = app
+        .as_installation(InstallationId(1))
+        .cached_token()
+        .unwrap();
+    assert_eq!(
+        cached.token.expose_secret(),
+        refreshed.token.expose_secret()
+    );
+    assert_eq!(github.counters().installation_tokens_minted, 2);
+}
+
+#[tokio::test]
+async fn installations_are_found_by_enterprise_and_listed_page_by_page() {
+    let github = Emulator::builder().start().await.unwrap();
+    let token = app(&github)
+        .installation_for_enterprise("octo-enterprise")
+        .fetch_token(&client())
+        .await
+        .unwrap();
+    assert_eq!(token.installation_id, InstallationId(100));
+    let listed = app(&github).installations(&client()).await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|i| i.id).collect();
+    assert_eq!(
+        ids,
+        [InstallationId(1), InstallationId(2), InstallationId(100)]
+    );
+    assert_eq!(listed[0].account, "octo");
+
+    // 150 installations: two pages of 100.
+    let mut many = Emulator::builder();
+    for id in 1..=150 {
+        many = many.installation(github_auth_emulator::Installation::new(
+            id,
+            format!("account-{id}"),
+        ));
+    }
+    let many = many.start().await.unwrap();
+    let listed = app(&many).installations(&client()).await.unwrap();
+    assert_eq!(listed.len(), 150);
+    assert_eq!(listed[149].account, "account-150");
+}

@@ -5,7 +5,7 @@ mod common;
 use common::{client, echo_server, get, send, stack};
 use github_auth_emulator::{DEFAULT_PAT, Emulator};
 use http::StatusCode;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_github_auth::{ActionAuth, Endpoints, TokenAuth, Unauthenticated};
 
 #[tokio::test]
@@ -128,4 +128,61 @@ async fn a_bad_token_is_answered_by_github_not_retried() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["message"], "Bad credentials");
     assert_eq!(github.counters().requests, 1);
+}
+
+/// A body that cannot be built from bytes, as a proxy's `Request<Incoming>` cannot.
+struct Forwarded(&'static str);
+
+/// An inner service that is not `Clone` (a proxy's connection to its upstream, say) and answers
+/// with the `Authorization` header it received.
+struct Upstream {
+    calls: usize,
+}
+
+impl tower::Service<http::Request<Forwarded>> for Upstream {
+    type Response = http::Response<Option<String>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Forwarded>) -> Self::Future {
+        self.calls += 1;
+        assert_eq!(req.body().0, "payload");
+        let auth = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        std::future::ready(Ok(http::Response::new(auth)))
+    }
+}
+
+#[tokio::test]
+async fn fixed_credentials_ask_nothing_of_the_inner_service() {
+    use tower::{Layer, ServiceExt};
+    // Neither cloneable nor built from bytes: fine for a layer that makes no exchange.
+    let mut github = TokenAuth::new("ghp_proxy")
+        .unwrap()
+        .layer(Upstream { calls: 0 });
+    let request = http::Request::get("/user")
+        .body(Forwarded("payload"))
+        .unwrap();
+    let response = github.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.into_body().as_deref(), Some("Bearer ghp_proxy"));
+    let anonymous = Unauthenticated::new().layer(Upstream { calls: 0 });
+    let response = anonymous
+        .oneshot(
+            http::Request::get("/zen")
+                .body(Forwarded("payload"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.into_body(), None);
+    assert_eq!(github.get_ref().calls, 1);
 }

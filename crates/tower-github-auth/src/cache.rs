@@ -627,7 +627,7 @@ mod tests {
         let failed = slot.obtain(|| {
             async {
                 Err(Error::GitHub {
-                    exchange: crate::Exchange::Refresh,
+                    exchange: crate::error::Exchange::Refresh,
                     status: http::StatusCode::BAD_GATEWAY,
                     message: "down".into(),
                 })
@@ -745,7 +745,7 @@ mod tests {
         let failing = || {
             async {
                 Err(Error::GitHub {
-                    exchange: crate::Exchange::InstallationToken,
+                    exchange: crate::error::Exchange::InstallationToken,
                     status: http::StatusCode::BAD_GATEWAY,
                     message: "down".into(),
                 })

@@ -34,6 +34,10 @@ pub enum Exchange {
     TokenReset,
     /// `DELETE /applications/{client_id}/token` (delete a user token).
     TokenDelete,
+    /// `DELETE /installation/token` (revoke an installation token).
+    TokenRevocation,
+    /// `GET /app/installations` (list the App's installations).
+    InstallationList,
 }
 
 impl fmt::Display for Exchange {
@@ -48,6 +52,8 @@ impl fmt::Display for Exchange {
             Self::TokenCheck => "token check",
             Self::TokenReset => "token reset",
             Self::TokenDelete => "token deletion",
+            Self::TokenRevocation => "installation token revocation",
+            Self::InstallationList => "installation listing",
         })
     }
 }

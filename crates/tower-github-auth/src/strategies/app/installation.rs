@@ -56,7 +56,7 @@ use crate::strategies::app::cache::InstallationKey;
 use crate::strategies::app::ids::{AppIssuer, InstallationId};
 use crate::strategies::app::jwt::AppAuth;
 use crate::strategies::app::key::PrivateKey;
-use crate::strategies::app::token::InstallationToken;
+use crate::strategies::app::token::{InstallationToken, revoke_token};
 
 /// Which installation: by id, or found through what it is installed on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -75,6 +75,8 @@ pub enum InstallationTarget {
     Organization(String),
     /// The installation on a user account.
     User(String),
+    /// The installation on an enterprise (GitHub Enterprise Cloud), by its slug.
+    Enterprise(String),
 }
 
 impl fmt::Display for InstallationTarget {
@@ -84,6 +86,7 @@ impl fmt::Display for InstallationTarget {
             Self::Repository { owner, repo } => write!(f, "repo:{owner}/{repo}"),
             Self::Organization(org) => write!(f, "org:{org}"),
             Self::User(login) => write!(f, "user:{login}"),
+            Self::Enterprise(slug) => write!(f, "enterprise:{slug}"),
         }
     }
 }
@@ -153,6 +156,116 @@ impl AppAuth {
     pub fn installation_for_user(&self, login: &str) -> AppInstallationAuth {
         AppInstallationAuth::for_target(self.clone(), InstallationTarget::User(login.to_owned()))
     }
+
+    /// Act as the installation on the enterprise `slug` (GitHub Enterprise Cloud,
+    /// `GET /enterprises/{slug}/installation`; looked up once, then remembered).
+    pub fn installation_for_enterprise(&self, slug: &str) -> AppInstallationAuth {
+        AppInstallationAuth::for_target(
+            self.clone(),
+            InstallationTarget::Enterprise(slug.to_owned()),
+        )
+    }
+
+    /// Every installation of this App (`GET /app/installations`, all pages), so that a backend
+    /// can warm its cache or fan out over them. Sent through `inner`, your HTTP client.
+    ///
+    /// ```
+    /// # use http_body_util::Full;
+    /// # use tower_github_auth::{AppAuth, AppId, Endpoints};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let github = github_auth_emulator::Emulator::builder().start().await?;
+    /// # let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+    /// #     .build_http::<Full<bytes::Bytes>>();
+    /// let app = AppAuth::from_pem(AppId(1), github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?
+    ///     .endpoints(Endpoints::single(&github.base_url())?);
+    /// for installation in app.installations(&client).await? {
+    ///     let token = app.as_installation(installation.id).fetch_token(&client).await?;
+    ///     println!("{} ({}): {:?}", installation.account, installation.id, token);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn installations<S, B, RB>(&self, inner: &S) -> Result<Vec<AppInstallation>, Error>
+    where
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
+    {
+        /// The page size GitHub allows at most.
+        const PER_PAGE: usize = 100;
+        /// Pages read at most (10,000 installations): a GitHub that never stops is not followed.
+        const MOST_PAGES: usize = 100;
+        #[derive(Deserialize)]
+        struct Listed {
+            id: u64,
+            account: Option<Account>,
+            #[serde(default)]
+            target_type: Option<String>,
+            #[serde(default)]
+            repository_selection: Option<String>,
+            #[serde(default)]
+            permissions: BTreeMap<String, String>,
+        }
+        #[derive(Deserialize)]
+        struct Account {
+            #[serde(default)]
+            login: Option<String>,
+            #[serde(default)]
+            slug: Option<String>,
+        }
+        let side = Side::new(
+            inner.clone(),
+            self.endpoints.clone(),
+            Arc::clone(&self.shared.clock),
+            self.limits,
+        );
+        let exchange = Exchange::InstallationList;
+        let mut all = Vec::new();
+        for page in 1..=MOST_PAGES {
+            let path = format!("/app/installations?per_page={PER_PAGE}&page={page}");
+            let answer = self
+                .jwt_request(&side, exchange, Method::GET, &path, None)
+                .await?;
+            if !answer.status.is_success() {
+                return Err(github_error(exchange, &answer));
+            }
+            let listed: Vec<Listed> = decode_json(exchange, &answer)?;
+            let last = listed.len() < PER_PAGE;
+            all.extend(listed.into_iter().map(|i| {
+                AppInstallation {
+                    id: InstallationId(i.id),
+                    account: i
+                        .account
+                        .and_then(|a| a.login.or(a.slug))
+                        .unwrap_or_default(),
+                    target_type: i.target_type.unwrap_or_default(),
+                    repository_selection: i.repository_selection,
+                    permissions: i.permissions,
+                }
+            }));
+            if last {
+                return Ok(all);
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// One installation of an App, as [`AppAuth::installations`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppInstallation {
+    /// Its id: [`AppAuth::as_installation`] acts as it.
+    pub id: InstallationId,
+    /// The account it is installed on: a user's or organisation's login, or an enterprise's slug.
+    pub account: String,
+    /// `Organization`, `User` or `Enterprise`, as GitHub says.
+    pub target_type: String,
+    /// `all` or `selected`.
+    pub repository_selection: Option<String>,
+    /// The permissions the App has there.
+    pub permissions: BTreeMap<String, String>,
 }
 
 impl AppInstallationAuth {
@@ -238,14 +351,7 @@ impl AppInstallationAuth {
         RB: ResponseBody,
     {
         let credential = self.credential();
-        let side = || {
-            Side::new(
-                inner.clone(),
-                self.app.endpoints.clone(),
-                Arc::clone(&self.app.shared.clock),
-                self.app.limits,
-            )
-        };
+        let side = || self.side(inner);
         if let Some(entry) = credential.slot.lookup(|| credential.mint(side())) {
             return Ok(entry.value.clone());
         }
@@ -256,6 +362,54 @@ impl AppInstallationAuth {
     /// The cached token, if any, without minting one.
     pub fn cached_token(&self) -> Option<InstallationToken> {
         self.credential().slot.peek().map(|e| e.value.clone())
+    }
+
+    /// Mints a new token now, through `inner`, even if the cached one is still valid (joining a
+    /// mint already running): for a token just granted new permissions or repositories. Every
+    /// stack of this installation uses the new token from then on.
+    pub async fn refresh<S, B, RB>(&self, inner: &S) -> Result<InstallationToken, Error>
+    where
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
+    {
+        let credential = self.credential();
+        let side = self.side(inner);
+        let entry = credential.slot.renew(|| credential.mint(side)).await?;
+        Ok(entry.value.clone())
+    }
+
+    /// Ends the cached token at GitHub (`DELETE /installation/token`, as GitHub's
+    /// `create-github-app-token` action does at the end of a job) and drops it from the cache:
+    /// it is never sent again, and the next request mints a new one. Nothing cached: nothing to
+    /// do.
+    pub async fn revoke<S, B, RB>(&self, inner: &S) -> Result<(), Error>
+    where
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
+    {
+        let credential = self.credential();
+        let Some(entry) = credential.slot.peek() else {
+            return Ok(());
+        };
+        // Out of use first: no request picks it up while it is being revoked.
+        credential.slot.invalidate(entry.stamp());
+        revoke_token(&self.side(inner), entry.authorization.value()).await
+    }
+
+    fn side<S, B, RB>(&self, inner: &S) -> Side
+    where
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
+    {
+        Side::new(
+            inner.clone(),
+            self.app.endpoints.clone(),
+            Arc::clone(&self.app.shared.clock),
+            self.app.limits,
+        )
     }
 
     fn credential(&self) -> InstallationCredential {
@@ -425,6 +579,9 @@ fn lookup_path(target: &InstallationTarget) -> Option<String> {
         }
         InstallationTarget::Organization(org) => format!("/orgs/{}/installation", segment(org)),
         InstallationTarget::User(login) => format!("/users/{}/installation", segment(login)),
+        InstallationTarget::Enterprise(slug) => {
+            format!("/enterprises/{}/installation", segment(slug))
+        }
     })
 }
 

@@ -10,11 +10,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use secrecy::SecretString;
+use http::{HeaderValue, Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::clock::Rfc3339;
+use crate::client::{HttpClient, RequestBody, ResponseBody};
+use crate::clock::{Clock, Rfc3339};
+use crate::endpoints::Endpoints;
+use crate::error::{Error, Exchange};
+use crate::headers::sensitive_header;
+use crate::side::{Limits, Side, github_error};
 use crate::strategies::app::ids::InstallationId;
 
 /// An installation access token, with what GitHub said about it; from
@@ -44,6 +51,31 @@ pub struct InstallationToken {
     pub repositories: Vec<String>,
 }
 
+impl InstallationToken {
+    /// Ends this token at GitHub (`DELETE /installation/token`), through `inner`, your HTTP
+    /// client, at `endpoints` (where the token was minted): for a token handed to `git` or a
+    /// subprocess. A token an [`AppInstallationAuth`](crate::AppInstallationAuth) still caches
+    /// is better ended with its [`revoke`](crate::AppInstallationAuth::revoke), which also drops
+    /// it from the cache (otherwise the layer's next request meets a 401, drops it and replays
+    /// with a new one). An already ended token is not an error.
+    pub async fn revoke<S, B, RB>(&self, inner: &S, endpoints: &Endpoints) -> Result<(), Error>
+    where
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
+    {
+        let side = Side::new(
+            inner.clone(),
+            endpoints.clone(),
+            Arc::new(Clock::default()),
+            Limits::default(),
+        );
+        let authorization =
+            sensitive_header("Bearer", self.token.expose_secret(), "installation token")?;
+        revoke_token(&side, &authorization).await
+    }
+}
+
 impl fmt::Debug for InstallationToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstallationToken")
@@ -55,4 +87,24 @@ impl fmt::Debug for InstallationToken {
             .field("repositories", &self.repositories)
             .finish()
     }
+}
+
+/// `DELETE /installation/token` with the token itself (`authorization`, `Bearer ...`): 204,
+/// and GitHub refuses the token from then on.
+pub(crate) async fn revoke_token(side: &Side, authorization: &HeaderValue) -> Result<(), Error> {
+    let exchange = Exchange::TokenRevocation;
+    let answer = side
+        .rest_raw(
+            exchange,
+            Method::DELETE,
+            "/installation/token",
+            Some(authorization),
+            None,
+        )
+        .await?;
+    // 401: already ended (revoked, expired): what was asked is done.
+    if answer.status.is_success() || answer.status == StatusCode::UNAUTHORIZED {
+        return Ok(());
+    }
+    Err(github_error(exchange, &answer))
 }
