@@ -536,3 +536,48 @@ async fn installations_are_found_by_enterprise_and_listed_page_by_page() {
     assert_eq!(listed.len(), 150);
     assert_eq!(listed[149].account, "account-150");
 }
+
+#[tokio::test]
+async fn an_app_created_from_a_manifest_acts_as_itself_and_its_code_works_once() {
+    use tower_github_auth::{AppManifest, convert_manifest_code};
+    let github = Emulator::builder().start().await.unwrap();
+    let endpoints = Endpoints::single(&github.base_url()).unwrap();
+    let manifest = AppManifest::new("from-manifest", "https://example.com")
+        .webhook("https://example.com/hook")
+        .default_permission("contents", "read");
+    let code = github.issue_manifest_code(&manifest.to_json());
+
+    let created = convert_manifest_code(&client(), &endpoints, &code)
+        .await
+        .unwrap();
+    assert_eq!(created.name, "from-manifest");
+    assert!(created.webhook_secret.is_some());
+    let shown = format!("{created:?}");
+    assert!(!shown.contains(created.pem.expose_secret()) && shown.contains("***"));
+    assert!(!shown.contains(created.client_secret.expose_secret()));
+
+    // The new App acts as itself, and as its installation.
+    let app = created.app_auth().unwrap().endpoints(endpoints.clone());
+    let (status, me) = send(&stack(app.clone()), get("/app")).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], created.id.0);
+    let installation = app.installations(&client()).await.unwrap()[0].id;
+    let token = app
+        .as_installation(installation)
+        .fetch_token(&client())
+        .await
+        .unwrap();
+    assert_eq!(token.installation_id, installation);
+    assert_eq!(
+        created.client_credentials().client_id(),
+        created.client_id.as_str()
+    );
+
+    // The code works once; the error does not carry it.
+    let again = convert_manifest_code(&client(), &endpoints, &code)
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(StatusCode::NOT_FOUND), "{again}");
+    assert!(!format!("{again:?}").contains(&code));
+    assert_eq!(github.counters().manifest_conversions, 1);
+}

@@ -15,6 +15,10 @@ mod axum_app;
 #[path = "../examples/axum_oauth_login.rs"]
 mod axum_oauth_login;
 
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../examples/app_from_manifest.rs"]
+mod app_from_manifest;
+
 use bytes::Bytes;
 use futures_util::future::join_all;
 use github_auth_emulator::{
@@ -209,4 +213,67 @@ async fn axum_oauth_login_walks_the_whole_flow() {
 /// No session was opened by this answer.
 fn signed_in_cookie_absent(answer: &Answer) -> bool {
     answer.cookie("session").is_none()
+}
+
+#[tokio::test]
+async fn app_from_manifest_creates_the_app_once_and_acts_as_it() {
+    let github = Emulator::builder().start().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let router = app_from_manifest::router(Endpoints::single(&github.base_url()).unwrap(), &public);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(path.parse().unwrap()).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+
+    // Before setup, there is no App to act as.
+    assert_eq!(get(format!("{public}/app")).await.0, 409);
+    let (_, page) = get(format!("{public}/setup")).await;
+    let state = page
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let manifest = page
+        .split("value='")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(manifest).unwrap();
+    assert_eq!(manifest["redirect_url"], format!("{public}/setup/done"));
+    let code = github.issue_manifest_code(&manifest);
+
+    // A forged state is refused, and the code is not spent on it.
+    let (status, _) = get(format!("{public}/setup/done?code={code}&state=forged")).await;
+    assert_eq!(status, 400);
+    let (status, created) = get(format!("{public}/setup/done?code={code}&state={state}")).await;
+    assert_eq!(status, 200, "{created}");
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let (status, me) = get(format!("{public}/app")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&me).unwrap()["id"],
+        created["id"]
+    );
+    let installation = &created["installations"][0];
+    let (status, _) = get(format!(
+        "{public}/installations/{installation}/repositories"
+    ))
+    .await;
+    assert_eq!(status, 200);
+    // The state was used once.
+    let (status, _) = get(format!("{public}/setup/done?code={code}&state={state}")).await;
+    assert_eq!(status, 400);
+    assert_eq!(github.counters().manifest_conversions, 1);
 }

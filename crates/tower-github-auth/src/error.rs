@@ -38,6 +38,8 @@ pub enum Exchange {
     TokenRevocation,
     /// `GET /app/installations` (list the App's installations).
     InstallationList,
+    /// `POST /app-manifests/{code}/conversions` (create an App from a manifest).
+    ManifestConversion,
 }
 
 impl fmt::Display for Exchange {
@@ -54,6 +56,7 @@ impl fmt::Display for Exchange {
             Self::TokenDelete => "token deletion",
             Self::TokenRevocation => "installation token revocation",
             Self::InstallationList => "installation listing",
+            Self::ManifestConversion => "manifest conversion",
         })
     }
 }

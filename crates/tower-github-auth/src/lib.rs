@@ -121,6 +121,9 @@ pub use strategies::app::ids::{AppId, AppIssuer, InstallationId};
 pub use strategies::app::installation::{AppInstallationAuth, InstallationTarget};
 pub use strategies::app::jwt::AppAuth;
 pub use strategies::app::key::PrivateKey;
+pub use strategies::app::manifest::{
+    AppManifest, HookAttributes, ManifestApp, convert_manifest_code,
+};
 pub use strategies::app::token::InstallationToken;
 pub use strategies::oauth::app::{OAuthAppAuth, TokenInfo};
 pub use strategies::oauth::authorize::{AuthorizeState, AuthorizeUrl};

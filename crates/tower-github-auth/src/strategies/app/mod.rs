@@ -5,4 +5,5 @@ pub(crate) mod ids;
 pub(crate) mod installation;
 pub(crate) mod jwt;
 pub(crate) mod key;
+pub(crate) mod manifest;
 pub(crate) mod token;
