@@ -108,6 +108,7 @@ mod headers;
 mod persist;
 mod service;
 mod side;
+mod store;
 mod strategies;
 
 pub use client::{HttpClient, RequestBody, ResponseBody};
@@ -116,6 +117,7 @@ pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
 pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};
+pub use store::{Lease, StoredCredential, TokenStore};
 pub use strategies::app::cache::TokenCache;
 pub use strategies::app::ids::{AppId, AppIssuer, InstallationId};
 pub use strategies::app::installation::{AppInstallationAuth, InstallationTarget};
