@@ -41,6 +41,10 @@ pub(crate) struct Fresh<T> {
     pub(crate) header: HeaderValue,
     /// When GitHub says it expires (GitHub's clock); `None` for credentials that do not expire.
     pub(crate) expires_at: Option<SystemTime>,
+    /// When it was issued (GitHub's clock), if earlier than now: a credential another replica
+    /// minted. Its refresh is then due when it is due for that replica too, so that a fleet
+    /// refreshes together; `None`: just minted.
+    pub(crate) issued_at: Option<SystemTime>,
     /// What the strategy wants to keep beside it (token details for users).
     pub(crate) value: T,
 }
@@ -435,6 +439,10 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
     fn entry(&self, fresh: Fresh<T>, policy: &Policy, generation: u64, now: Instant) -> Entry<T> {
         let clock_expiry = fresh.expires_at.map(|at| self.clock().instant_of(at));
+        // Another replica's credential: its life counts from its issue, as for that replica.
+        let now = fresh
+            .issued_at
+            .map_or(now, |at| self.clock().instant_of(at).min(now));
         // Both margins scale with the token's life: a short-lived token (GitHub Enterprise
         // Server, tests) is refreshed from half its life and sent until its last quarter,
         // instead of being "due" or "unusable" the moment it is minted.
@@ -471,6 +479,7 @@ mod tests {
 
     fn fresh(n: u32, ttl: Duration, clock: &Clock) -> Fresh<u32> {
         Fresh {
+            issued_at: None,
             header: HeaderValue::from_str(&format!("Bearer t{n}")).unwrap(),
             expires_at: Some(clock.github_now() + ttl),
             value: n,

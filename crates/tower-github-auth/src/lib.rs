@@ -100,6 +100,7 @@ mod clock;
 mod credential;
 mod endpoints;
 mod error;
+mod fleet;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -48,6 +48,7 @@ use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::credential::{Mint, Minted};
 use crate::endpoints::{Endpoints, segment};
 use crate::error::{Error, Exchange};
+use crate::fleet::{Fleet, Through, store_key};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
@@ -424,6 +425,19 @@ impl AppInstallationAuth {
                 .map(|b| b.to_string())
                 .unwrap_or_default(),
         };
+        let fleet = self.app.store.as_ref().map(|store| Fleet {
+            store: Arc::clone(store),
+            key: store_key(
+                "installation",
+                &[
+                    &key.api_base,
+                    &key.issuer,
+                    &key.key,
+                    &key.installation,
+                    &key.narrowing,
+                ],
+            ),
+        });
         let slot = self
             .app
             .cache
@@ -433,6 +447,7 @@ impl AppInstallationAuth {
             target: self.target.clone(),
             narrowing: self.narrowing.clone(),
             slot,
+            fleet,
         }
     }
 }
@@ -459,6 +474,8 @@ struct InstallationCredential {
     target: InstallationTarget,
     narrowing: Narrowing,
     slot: Arc<Slot<InstallationToken>>,
+    /// The store the fleet shares the token through, and its key there.
+    fleet: Option<Fleet>,
 }
 
 #[derive(Deserialize)]
@@ -504,6 +521,7 @@ pub(crate) fn read_minted(
     }
     let token = SecretString::from(minted.token);
     Ok(Fresh {
+        issued_at: None,
         header: sensitive_header("Bearer", token.expose_secret(), "installation token")?,
         expires_at: Some(expires_at),
         value: InstallationToken {
@@ -530,6 +548,34 @@ impl Mint for InstallationCredential {
     }
 
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<InstallationToken>, Error>> {
+        let Some(fleet) = self.fleet.clone() else {
+            return self.exchange(side);
+        };
+        // One exchange across the fleet: through the store.
+        let this = InstallationCredential {
+            app: self.app.clone(),
+            target: self.target.clone(),
+            narrowing: self.narrowing.clone(),
+            slot: Arc::clone(&self.slot),
+            fleet: None,
+        };
+        async move {
+            let through = Through {
+                fleet: &fleet,
+                clock: &this.app.shared.clock,
+                policy: this.app.policy,
+                lock_for: this.app.limits.timeout.saturating_mul(3),
+                adopt: &|_: &InstallationToken| {},
+            };
+            through.obtain(false, || this.exchange(side)).await
+        }
+        .boxed()
+    }
+}
+
+impl InstallationCredential {
+    /// `POST /app/installations/{id}/access_tokens` (after a lookup of the id if needed).
+    fn exchange(&self, side: Side) -> BoxFuture<'static, Result<Fresh<InstallationToken>, Error>> {
         let app = self.app.clone();
         let target = self.target.clone();
         let body = self.narrowing.body();

@@ -45,6 +45,7 @@ use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::side::{Answer, Limits, Side};
+use crate::store::TokenStore;
 use crate::strategies::app::cache::TokenCache;
 use crate::strategies::app::ids::AppIssuer;
 use crate::strategies::app::key::PrivateKey;
@@ -92,6 +93,8 @@ pub struct AppAuth {
     pub(crate) policy: Policy,
     pub(crate) replay: bool,
     pub(crate) limits: Limits,
+    /// Where a fleet shares installation tokens; `None`: this process only.
+    pub(crate) store: Option<Arc<dyn TokenStore>>,
 }
 
 impl AppAuth {
@@ -116,6 +119,7 @@ impl AppAuth {
             policy: Policy::default(),
             replay: true,
             limits: Limits::default(),
+            store: None,
         }
     }
 
@@ -165,6 +169,15 @@ impl AppAuth {
     /// repositories is answered with about 2.5 MiB of repository objects).
     pub fn max_answer_size(mut self, bytes: usize) -> Self {
         self.limits.max_answer = bytes;
+        self
+    }
+
+    /// Share installation tokens with the other replicas of a fleet through `store` (such as
+    /// `tower-github-auth-redis`): one exchange per installation across the fleet. The
+    /// in-process cache stays in front (a warm request never reaches the store), and a failing
+    /// store is passed by. The App's JWT is not shared: each replica signs its own.
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -300,6 +313,7 @@ impl AppJwt {
         })?;
         tracing::debug!(issuer = %self.shared.issuer, "signed a new App JWT");
         Ok(Fresh {
+            issued_at: None,
             header: sensitive_header("Bearer", &jwt, "App JWT")?,
             expires_at: Some(UNIX_EPOCH + Duration::from_secs(secs(exp))),
             value: (),

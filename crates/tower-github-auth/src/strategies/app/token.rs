@@ -16,10 +16,12 @@ use std::time::SystemTime;
 use http::{HeaderValue, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::cache::Fresh;
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::{Clock, Rfc3339};
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange};
+use crate::fleet::{Shareable, secs, time};
 use crate::headers::sensitive_header;
 use crate::side::{Limits, Side, github_error};
 use crate::strategies::app::ids::InstallationId;
@@ -73,6 +75,51 @@ impl InstallationToken {
         let authorization =
             sensitive_header("Bearer", self.token.expose_secret(), "installation token")?;
         revoke_token(&side, &authorization).await
+    }
+}
+
+impl Shareable for InstallationToken {
+    fn encode(&self) -> Vec<u8> {
+        serde_json::json!({
+            "token": self.token.expose_secret(),
+            "expires_at": secs(self.expires_at),
+            "installation_id": self.installation_id.0,
+            "permissions": self.permissions,
+            "repository_selection": self.repository_selection,
+            "repositories": self.repositories,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            token: String,
+            expires_at: u64,
+            installation_id: u64,
+            permissions: BTreeMap<String, String>,
+            repository_selection: Option<String>,
+            repositories: Vec<String>,
+        }
+        let stored: Stored = serde_json::from_slice(bytes).ok()?;
+        Some(Self {
+            token: SecretString::from(stored.token),
+            expires_at: time(stored.expires_at)?,
+            installation_id: InstallationId(stored.installation_id),
+            permissions: stored.permissions,
+            repository_selection: stored.repository_selection,
+            repositories: stored.repositories,
+        })
+    }
+
+    fn fresh(self) -> Result<Fresh<Self>, Error> {
+        Ok(Fresh {
+            issued_at: None,
+            header: sensitive_header("Bearer", self.token.expose_secret(), "installation token")?,
+            expires_at: Some(self.expires_at),
+            value: self,
+        })
     }
 }
 

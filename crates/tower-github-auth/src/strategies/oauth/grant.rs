@@ -16,11 +16,14 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::cache::Fresh;
 use crate::clock::Rfc3339;
-use crate::error::{Error, Exchange};
+use crate::error::{Error, Exchange, RefreshImpossible};
+use crate::fleet::{Shareable, secs, time};
+use crate::headers::sensitive_header;
 use crate::side::Side;
 use crate::strategies::oauth::client::ClientCredentials;
 
@@ -83,6 +86,52 @@ impl fmt::Debug for TokenSet {
             )
             .field("scopes", &self.scopes)
             .finish()
+    }
+}
+
+impl Shareable for TokenSet {
+    fn encode(&self) -> Vec<u8> {
+        let exposed = |t: &Option<SecretString>| t.as_ref().map(|t| t.expose_secret().to_owned());
+        serde_json::json!({
+            "access_token": exposed(&self.access_token),
+            "expires_at": self.expires_at.map(secs),
+            "refresh_token": exposed(&self.refresh_token),
+            "refresh_token_expires_at": self.refresh_token_expires_at.map(secs),
+            "scopes": self.scopes,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Stored {
+            access_token: Option<String>,
+            expires_at: Option<u64>,
+            refresh_token: Option<String>,
+            refresh_token_expires_at: Option<u64>,
+            scopes: Vec<String>,
+        }
+        let stored: Stored = serde_json::from_slice(bytes).ok()?;
+        Some(Self {
+            access_token: stored.access_token.map(SecretString::from),
+            expires_at: stored.expires_at.and_then(time),
+            refresh_token: stored.refresh_token.map(SecretString::from),
+            refresh_token_expires_at: stored.refresh_token_expires_at.and_then(time),
+            scopes: stored.scopes,
+        })
+    }
+
+    fn fresh(self) -> Result<Fresh<Self>, Error> {
+        let token = self.access_token.as_ref().ok_or(Error::RefreshImpossible {
+            reason: RefreshImpossible::NoToken,
+        })?;
+        Ok(Fresh {
+            issued_at: None,
+            header: sensitive_header("Bearer", token.expose_secret(), "user access token")?,
+            expires_at: self.expires_at,
+            value: self,
+        })
     }
 }
 

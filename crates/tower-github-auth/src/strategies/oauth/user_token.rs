@@ -91,10 +91,11 @@ use crate::clock::Clock;
 use crate::credential::{Mint, Minted};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error, Exchange, RefreshImpossible};
-use crate::headers::sensitive_header;
+use crate::fleet::{Fleet, Shareable, Through, store_key};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::side::{Limits, Side};
+use crate::store::TokenStore;
 use crate::strategies::oauth::client::ClientCredentials;
 use crate::strategies::oauth::grant::{
     ACCESS_TOKEN_PATH, FirstGrant, Granted, OAuthClient, TokenSet,
@@ -119,7 +120,12 @@ pub(crate) struct UserToken {
     client: OAuthClient,
     clock: Arc<Clock>,
     slot: Arc<Slot<TokenSet>>,
+    policy: Policy,
     hook: Option<Hook>,
+    /// Where a fleet shares this user's token (and spends each refresh token once).
+    fleet: Option<Fleet>,
+    /// How long the store's exchange lock is held at most.
+    lock_for: Duration,
     state: Mutex<TokenState>,
 }
 
@@ -146,6 +152,7 @@ impl fmt::Debug for UserToken {
             .field("next", &next)
             .field("token_set", &st.current)
             .field("on_refresh", &self.hook.as_ref().map(|_| "<hook>"))
+            .field("fleet", &self.fleet)
             .finish_non_exhaustive()
     }
 }
@@ -173,7 +180,7 @@ impl UserToken {
                 };
                 if !force && self.usable(&given) {
                     // Not new: the caller has it already, so no hook.
-                    return fresh(given);
+                    return given.fresh();
                 }
                 self.refresh(&side).await?
             }
@@ -222,6 +229,59 @@ impl UserToken {
             .await
     }
 
+    /// The fleet's path for this token, if it has a store.
+    fn through<'a>(
+        &'a self,
+        fleet: &'a Fleet,
+        adopt: &'a (dyn Fn(&TokenSet) + Send + Sync),
+    ) -> Through<'a, TokenSet> {
+        Through {
+            fleet,
+            clock: &self.clock,
+            policy: self.policy,
+            lock_for: self.lock_for,
+            adopt,
+        }
+    }
+
+    /// A set another replica stored: the fleet's newest, whose refresh token is the only one
+    /// that works. Taken over unless it is the one in use.
+    fn adopt(&self, set: &TokenSet) {
+        let mut st = self.lock();
+        let same = |a: &Option<SecretString>, b: &Option<SecretString>| {
+            a.as_ref().map(ExposeSecret::expose_secret)
+                == b.as_ref().map(ExposeSecret::expose_secret)
+        };
+        if same(&st.refresh_token, &set.refresh_token)
+            && same(&st.current.access_token, &set.access_token)
+        {
+            return;
+        }
+        tracing::debug!("taking over the user token set another replica stored");
+        st.refresh_token.clone_from(&set.refresh_token);
+        st.refresh_token_expires_at = set.refresh_token_expires_at;
+        st.current = set.clone();
+        st.next = Next::Refresh;
+    }
+
+    /// The next credential through the fleet's store when there is one (`force`: a refresh
+    /// even if the stored set is usable).
+    async fn next_shared(
+        self: Arc<Self>,
+        side: Side,
+        force: bool,
+    ) -> Result<Fresh<TokenSet>, Error> {
+        let Some(fleet) = self.fleet.clone() else {
+            return self.next(side, force).await;
+        };
+        let adopter = Arc::clone(&self);
+        let adopt = move |set: &TokenSet| adopter.adopt(set);
+        let user = Arc::clone(&self);
+        self.through(&fleet, &adopt)
+            .obtain(force, move || user.next(side, force).boxed())
+            .await
+    }
+
     /// A new set from GitHub: keep its refresh token, hand it to the hook, then use it.
     async fn accept(&self, granted: Granted, exchange: Exchange) -> Result<Fresh<TokenSet>, Error> {
         let set = granted.into_set(self.clock.github_now());
@@ -231,7 +291,14 @@ impl UserToken {
             st.refresh_token.clone_from(&set.refresh_token);
             st.refresh_token_expires_at = set.refresh_token_expires_at;
         }
-        let fresh = fresh(set.clone())?;
+        if let Some(fleet) = &self.fleet {
+            // The fleet learns the new pair before anyone uses it (the hook included): the old
+            // refresh token is spent for every replica.
+            self.through(fleet, &|_: &TokenSet| {})
+                .save(&set, set.expires_at)
+                .await;
+        }
+        let fresh = set.clone().fresh()?;
         if let Some(hook) = &self.hook {
             hook(set.clone())
                 .await
@@ -253,18 +320,6 @@ impl UserToken {
     }
 }
 
-/// The slot entry for a set.
-fn fresh(set: TokenSet) -> Result<Fresh<TokenSet>, Error> {
-    let token = set.access_token.as_ref().ok_or(Error::RefreshImpossible {
-        reason: RefreshImpossible::NoToken,
-    })?;
-    Ok(Fresh {
-        header: sensitive_header("Bearer", token.expose_secret(), "user access token")?,
-        expires_at: set.expires_at,
-        value: set,
-    })
-}
-
 /// A user token as a cached credential.
 #[derive(Clone, Debug)]
 struct UserCredential(Arc<UserToken>);
@@ -278,7 +333,7 @@ impl Mint for UserCredential {
     }
 
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<TokenSet>, Error>> {
-        Arc::clone(&self.0).next(side, false).boxed()
+        Arc::clone(&self.0).next_shared(side, false).boxed()
     }
 }
 
@@ -297,6 +352,8 @@ pub struct UserAuthBuilder<G> {
     replay: bool,
     limits: Limits,
     hook: Option<Hook>,
+    /// The fleet's store, and the identity of this user in it.
+    store: Option<(Arc<dyn TokenStore>, String)>,
 }
 
 impl<G: fmt::Debug> fmt::Debug for UserAuthBuilder<G> {
@@ -309,6 +366,7 @@ impl<G: fmt::Debug> fmt::Debug for UserAuthBuilder<G> {
             .field("replay_unauthorized", &self.replay)
             .field("limits", &self.limits)
             .field("on_refresh", &self.hook.as_ref().map(|_| "<hook>"))
+            .field("token_store", &self.store.as_ref().map(|(store, _)| store))
             .finish_non_exhaustive()
     }
 }
@@ -329,6 +387,7 @@ impl<G> UserAuthBuilder<G> {
             replay: true,
             limits: Limits::default(),
             hook: None,
+            store: None,
         }
     }
 
@@ -367,6 +426,18 @@ impl<G> UserAuthBuilder<G> {
     /// repositories is answered with about 2.5 MiB of repository objects).
     pub fn max_answer_size(mut self, bytes: usize) -> Self {
         self.limits.max_answer = bytes;
+        self
+    }
+
+    /// Share this user's token with the other replicas of a fleet through `store` (such as
+    /// `tower-github-auth-redis`), under `user`: a stable identity of the user that you choose
+    /// (their GitHub user id, your account id), the same on every replica. Refreshes then go
+    /// through the store's lock, and the rotated pair is written to the store (before the hook
+    /// and before any request uses it), so each refresh token is spent once across the fleet and
+    /// a replica that starts later takes the newest pair from the store. A set another replica
+    /// stored is not handed to this replica's hook (that replica's hook had it).
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>, user: impl Into<String>) -> Self {
+        self.store = Some((store, user.into()));
         self
     }
 
@@ -417,11 +488,21 @@ impl<G> UserAuthBuilder<G> {
             refresh_revokes: true,
             ..Policy::default()
         };
+        let fleet = self.store.map(|(store, user)| Fleet {
+            store,
+            key: store_key(
+                "user",
+                &[self.endpoints.web_base(), &self.client.client_id, &user],
+            ),
+        });
         let user = UserToken {
             slot: Arc::new(Slot::new(policy, Arc::clone(&self.clock))),
+            policy,
             client: self.client,
             clock: self.clock,
             hook: self.hook,
+            fleet,
+            lock_for: self.limits.timeout.saturating_mul(3),
             state: Mutex::new(TokenState {
                 next: first.map_or(Next::Given, Next::First),
                 refresh_token: set.refresh_token.clone(),
@@ -574,7 +655,7 @@ impl OAuthTokenAuth {
         let entry = self
             .user
             .slot
-            .renew(move || user.next(side, true).boxed())
+            .renew(move || user.next_shared(side, true).boxed())
             .await?;
         Ok(entry.value.clone())
     }
