@@ -108,6 +108,17 @@ async fn a_lock_whose_holder_never_finishes_is_taken_over_when_it_expires() {
     assert_eq!(github.counters().installation_token_exchanges, 2);
 }
 
+/// octocat's token set, signed in through the web flow.
+async fn signed_in(github: &EmulatorHandle) -> TokenSet {
+    app_client(github)
+        .as_web_user(github.issue_web_flow_code("octocat"))
+        .sign_in(&client())
+        .await
+        .unwrap()
+        .cached_token()
+        .unwrap()
+}
+
 fn app_client(github: &EmulatorHandle) -> OAuthAppAuth {
     OAuthAppAuth::new(ClientCredentials::new(
         DEFAULT_APP_CLIENT_ID,
@@ -121,13 +132,7 @@ async fn eight_replicas_refresh_one_user_a_hundred_times_without_a_bad_refresh_t
     let github = Emulator::builder().start().await.unwrap();
     let memory = Arc::new(MemoryStore::default());
     let store: Arc<dyn TokenStore> = memory.clone();
-    let signed_in = app_client(&github)
-        .as_web_user(github.issue_web_flow_code("octocat"))
-        .sign_in(&client())
-        .await
-        .unwrap()
-        .cached_token()
-        .unwrap();
+    let signed_in = signed_in(&github).await;
     // Every replica's hook: the refresh tokens it was handed, in order.
     let hooked: Arc<Mutex<Vec<String>>> = Arc::default();
     let replicas: Vec<OAuthTokenAuth> = (0..REPLICAS)
@@ -206,13 +211,7 @@ async fn replicas_serving_one_user_refresh_once_per_half_life_between_them() {
         .await
         .unwrap();
     let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
-    let signed_in = app_client(&github)
-        .as_web_user(github.issue_web_flow_code("octocat"))
-        .sign_in(&client())
-        .await
-        .unwrap()
-        .cached_token()
-        .unwrap();
+    let signed_in = signed_in(&github).await;
     let replicas: Vec<_> = (0..REPLICAS)
         .map(|_| {
             stack(

@@ -92,11 +92,11 @@ impl Answer {
 }
 
 impl Side {
-    /// Wraps a clone of the inner service.
+    /// Wraps a clone of the inner service, for side requests to `endpoints` bounded by `limits`.
     pub(crate) fn new<S, B, RB>(
-        inner: S,
-        endpoints: Endpoints,
-        clock: Arc<Clock>,
+        inner: &S,
+        endpoints: &Endpoints,
+        clock: &Arc<Clock>,
         limits: Limits,
     ) -> Self
     where
@@ -105,7 +105,7 @@ impl Side {
         RB: ResponseBody,
     {
         // A Mutex makes the closure Sync without asking the service to be Sync.
-        let inner = Mutex::new(inner);
+        let inner = Mutex::new(inner.clone());
         let send = move |req: Request<Bytes>| -> BoxFuture<'static, _> {
             let mut svc = inner.lock().expect("side service lock").clone();
             Box::pin(async move {
@@ -127,8 +127,8 @@ impl Side {
         };
         Self {
             send: Arc::new(send),
-            endpoints,
-            clock,
+            endpoints: endpoints.clone(),
+            clock: Arc::clone(clock),
             limits,
         }
     }
@@ -543,9 +543,9 @@ mod tests {
             + 'static,
     {
         Side::new(
-            tower::service_fn(answer),
-            Endpoints::github_com(),
-            Arc::new(Clock::default()),
+            &tower::service_fn(answer),
+            &Endpoints::github_com(),
+            &Arc::new(Clock::default()),
             limits,
         )
     }

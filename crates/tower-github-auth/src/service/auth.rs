@@ -31,17 +31,12 @@ impl<C> Auth<C> {
     }
 
     /// The side-request helper over a clone of the inner service.
-    pub(crate) fn side<S, B, RB>(&self, inner: S) -> Side
+    pub(crate) fn side<S, B, RB>(&self, inner: &S) -> Side
     where
         S: HttpClient<B, RB>,
         B: RequestBody,
         RB: ResponseBody,
     {
-        Side::new(
-            inner,
-            self.endpoints.clone(),
-            Arc::clone(&self.clock),
-            self.limits,
-        )
+        Side::new(inner, &self.endpoints, &self.clock, self.limits)
     }
 }

@@ -124,11 +124,11 @@ where
             let applied = auth
                 .credential
                 .get()
-                .apply(req.headers_mut(), &|| auth.side(inner.clone()));
+                .apply(req.headers_mut(), &|| auth.side(inner));
             if let Some(stamp) = applied {
                 stamp
             } else {
-                let fetch = auth.credential.get().fetch(auth.side(inner.clone()));
+                let fetch = auth.credential.get().fetch(auth.side(inner));
                 self.req = Some(Replay::from(req));
                 return ResponseFuture::new(State::Fetching {
                     fetch,
@@ -298,7 +298,7 @@ where
         Rejected::Renew if !p.renewed => {
             tracing::debug!("GitHub refused a cached credential: replaying once with a fresh one");
             p.renewed = true;
-            let fetch = p.auth.credential.get().fetch(p.auth.side(p.inner.clone()));
+            let fetch = p.auth.credential.get().fetch(p.auth.side(&p.inner));
             Some(State::Fetching {
                 fetch,
                 pending: Some(p),

@@ -215,12 +215,7 @@ impl AppAuth {
             #[serde(default)]
             slug: Option<String>,
         }
-        let side = Side::new(
-            inner.clone(),
-            self.endpoints.clone(),
-            Arc::clone(&self.shared.clock),
-            self.limits,
-        );
+        let side = Side::new(inner, &self.endpoints, &self.shared.clock, self.limits);
         let exchange = Exchange::InstallationList;
         let mut all = Vec::new();
         for page in 1..=MOST_PAGES {
@@ -352,7 +347,14 @@ impl AppInstallationAuth {
         RB: ResponseBody,
     {
         let credential = self.credential();
-        let side = || self.side(inner);
+        let side = || {
+            Side::new(
+                inner,
+                &self.app.endpoints,
+                &self.app.shared.clock,
+                self.app.limits,
+            )
+        };
         if let Some(entry) = credential.slot.lookup(|| credential.mint(side())) {
             return Ok(entry.value.clone());
         }
@@ -375,7 +377,12 @@ impl AppInstallationAuth {
         RB: ResponseBody,
     {
         let credential = self.credential();
-        let side = self.side(inner);
+        let side = Side::new(
+            inner,
+            &self.app.endpoints,
+            &self.app.shared.clock,
+            self.app.limits,
+        );
         let entry = credential.slot.renew(|| credential.mint(side)).await?;
         Ok(entry.value.clone())
     }
@@ -396,21 +403,16 @@ impl AppInstallationAuth {
         };
         // Out of use first: no request picks it up while it is being revoked.
         credential.slot.invalidate(entry.stamp());
-        revoke_token(&self.side(inner), entry.authorization.value()).await
-    }
-
-    fn side<S, B, RB>(&self, inner: &S) -> Side
-    where
-        S: HttpClient<B, RB>,
-        B: RequestBody,
-        RB: ResponseBody,
-    {
-        Side::new(
-            inner.clone(),
-            self.app.endpoints.clone(),
-            Arc::clone(&self.app.shared.clock),
-            self.app.limits,
+        revoke_token(
+            &Side::new(
+                inner,
+                &self.app.endpoints,
+                &self.app.shared.clock,
+                self.app.limits,
+            ),
+            entry.authorization.value(),
         )
+        .await
     }
 
     fn credential(&self) -> InstallationCredential {

@@ -264,9 +264,9 @@ where
         login: Option<String>,
     }
     let side = Side::new(
-        inner.clone(),
-        endpoints.clone(),
-        Arc::new(Clock::default()),
+        inner,
+        endpoints,
+        &Arc::new(Clock::default()),
         Limits::default(),
     );
     let exchange = Exchange::ManifestConversion;

@@ -67,9 +67,9 @@ impl InstallationToken {
         RB: ResponseBody,
     {
         let side = Side::new(
-            inner.clone(),
-            endpoints.clone(),
-            Arc::new(Clock::default()),
+            inner,
+            endpoints,
+            &Arc::new(Clock::default()),
             Limits::default(),
         );
         let authorization =

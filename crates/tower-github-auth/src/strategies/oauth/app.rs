@@ -179,7 +179,7 @@ impl OAuthAppAuth {
         RB: ResponseBody,
     {
         let exchange = Exchange::TokenCheck;
-        let side = self.side(inner);
+        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits);
         let answer = self
             .token_route(&side, exchange, Method::POST, token)
             .await?;
@@ -206,7 +206,7 @@ impl OAuthAppAuth {
         RB: ResponseBody,
     {
         let exchange = Exchange::TokenReset;
-        let side = self.side(inner);
+        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits);
         let answer = self
             .token_route(&side, exchange, Method::PATCH, token)
             .await?;
@@ -225,7 +225,7 @@ impl OAuthAppAuth {
         RB: ResponseBody,
     {
         let exchange = Exchange::TokenDelete;
-        let side = self.side(inner);
+        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits);
         let answer = self
             .token_route(&side, exchange, Method::DELETE, token)
             .await?;
@@ -257,20 +257,6 @@ impl OAuthAppAuth {
         let body = serde_json::json!({ "access_token": token.expose_secret() });
         side.rest_raw(exchange, method, &path, Some(&self.basic()), Some(&body))
             .await
-    }
-
-    fn side<S, B, RB>(&self, inner: &S) -> Side
-    where
-        S: HttpClient<B, RB>,
-        B: RequestBody,
-        RB: ResponseBody,
-    {
-        Side::new(
-            inner.clone(),
-            self.endpoints.clone(),
-            Arc::clone(&self.clock),
-            self.limits,
-        )
     }
 }
 

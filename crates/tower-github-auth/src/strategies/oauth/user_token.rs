@@ -635,7 +635,7 @@ impl OAuthTokenAuth {
         B: RequestBody,
         RB: ResponseBody,
     {
-        let side = self.side(inner);
+        let side = Side::new(inner, &self.endpoints, &self.user.clock, self.limits);
         let credential = UserCredential(Arc::clone(&self.user));
         let entry = self.user.slot.obtain(|| credential.mint(side)).await?;
         Ok(entry.value.clone())
@@ -650,7 +650,7 @@ impl OAuthTokenAuth {
         B: RequestBody,
         RB: ResponseBody,
     {
-        let side = self.side(inner);
+        let side = Side::new(inner, &self.endpoints, &self.user.clock, self.limits);
         let user = Arc::clone(&self.user);
         let entry = self
             .user
@@ -658,20 +658,6 @@ impl OAuthTokenAuth {
             .renew(move || user.next_shared(side, true).boxed())
             .await?;
         Ok(entry.value.clone())
-    }
-
-    fn side<S, B, RB>(&self, inner: &S) -> Side
-    where
-        S: HttpClient<B, RB>,
-        B: RequestBody,
-        RB: ResponseBody,
-    {
-        Side::new(
-            inner.clone(),
-            self.endpoints.clone(),
-            Arc::clone(&self.user.clock),
-            self.limits,
-        )
     }
 }
 
