@@ -173,9 +173,9 @@ impl AppAuth {
     }
 
     /// The deadline of every exchange this layer makes (token mint, lookup, grant, refresh, and
-    /// the JWT's signature): request sent and answer read, default 10 s. Past it the exchange fails with
-    /// [`Error::Timeout`] for every request waiting on it, and the next attempt (after the
-    /// backoff) is a new exchange.
+    /// the JWT's signature): request sent and answer read, default 10 s. Past it the exchange
+    /// fails with [`Error::Timeout`] for every request waiting on it, and the next attempt
+    /// (after the backoff) is a new exchange.
     pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
         self.limits.timeout = timeout;
         self

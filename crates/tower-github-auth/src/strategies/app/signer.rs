@@ -49,6 +49,7 @@ use crate::error::BoxError;
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use futures_util::future::BoxFuture;
+/// use secrecy::ExposeSecret;
 /// use tower_github_auth::{AppAuth, AppId, BoxError, JwtSigner, PrivateKey};
 ///
 /// /// Signs with a key, counting the signatures (a KMS client would go where `key` is).
@@ -80,7 +81,6 @@ use crate::error::BoxError;
 ///
 /// let first = app.fetch_jwt().await?;
 /// let second = app.fetch_jwt().await?;
-/// use secrecy::ExposeSecret;
 /// assert_eq!(first.expose_secret(), second.expose_secret(), "one JWT, reused");
 /// assert_eq!(signer.signatures.load(Ordering::Relaxed), 1);
 /// assert!(first.expose_secret().starts_with("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9."));
