@@ -19,6 +19,10 @@ mod axum_oauth_login;
 #[path = "../examples/app_from_manifest.rs"]
 mod app_from_manifest;
 
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../examples/kms_signer.rs"]
+mod kms_signer;
+
 use bytes::Bytes;
 use futures_util::future::join_all;
 use github_auth_emulator::{
@@ -276,4 +280,54 @@ async fn app_from_manifest_creates_the_app_once_and_acts_as_it() {
     let (status, _) = get(format!("{public}/setup/done?code={code}&state={state}")).await;
     assert_eq!(status, 400);
     assert_eq!(github.counters().manifest_conversions, 1);
+}
+
+#[tokio::test]
+async fn kms_signer_signs_the_apps_jwts_without_the_key_in_the_process() {
+    use tower_github_auth::{Error, InstallationId, PrivateKey};
+
+    let github = Emulator::builder().start().await.unwrap();
+    let endpoints = Endpoints::single(&github.base_url()).unwrap();
+    let kms = kms_signer::Kms::new(PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap());
+    let kms_url = kms.start().await.unwrap();
+    let signer = kms_signer::KmsSigner::new(&kms_url, kms_signer::KEY_ID);
+    let app = AppAuth::with_signer(AppId(1), signer).endpoints(endpoints.clone());
+
+    // The emulator verifies the KMS-signed JWT: GET /app is the App.
+    let (status, me) = kms_signer::call(app.clone(), "/app").await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(me["id"], 1);
+    // Twenty concurrent installation requests: one token, minted with the same JWT.
+    let answers = join_all(
+        (0..20)
+            .map(|_| kms_signer::call(app.as_installation(InstallationId(1)), "/repos/octo/one")),
+    )
+    .await;
+    for answer in answers {
+        let (status, repo) = answer.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(repo["emulator"]["credential"], "installation");
+    }
+    let counters = github.counters();
+    assert_eq!(counters.installation_tokens_minted, 1);
+    assert_eq!(counters.distinct_jwts, 1);
+    assert_eq!(kms.signatures(), 1, "one signature for every request");
+    assert!(app.fetch_jwt().await.is_ok());
+    assert_eq!(kms.signatures(), 1);
+
+    // A key the KMS does not have: the KMS's refusal, typed, with the key id.
+    let wrong = AppAuth::with_signer(AppId(1), kms_signer::KmsSigner::new(&kms_url, "other-key"))
+        .endpoints(endpoints);
+    let err = kms_signer::call(wrong, "/app").await.unwrap_err();
+    let err = err.downcast::<Error>().unwrap();
+    let Error::Signer { key_id, .. } = &*err else {
+        panic!("{err:?}")
+    };
+    assert!(key_id.ends_with("#other-key"), "{key_id}");
+    assert!(err.to_string().contains("NotFoundException"), "{err}");
+    assert_eq!(
+        github.counters().distinct_jwts,
+        1,
+        "nothing signed reached GitHub"
+    );
 }

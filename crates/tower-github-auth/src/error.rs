@@ -12,7 +12,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// An error shared between every request that waited on the same exchange.
 pub type SharedError = Arc<dyn std::error::Error + Send + Sync>;
 
-/// Which side request to GitHub an error came from.
+/// Which side request to GitHub (or, for [`JwtSigning`](Self::JwtSigning), which call to the
+/// App's JWT signer) an error came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Exchange {
@@ -40,6 +41,19 @@ pub enum Exchange {
     InstallationList,
     /// `POST /app-manifests/{code}/conversions` (create an App from a manifest).
     ManifestConversion,
+    /// The signature of the App's JWT by its [`JwtSigner`](crate::JwtSigner) (its private key,
+    /// or a KMS, Vault or an HSM): not a request to GitHub.
+    JwtSigning,
+}
+
+impl Exchange {
+    /// Who answers this exchange, for error messages.
+    fn counterpart(self) -> &'static str {
+        match self {
+            Self::JwtSigning => "the JWT signer (its KMS, Vault or HSM, or the network to it)",
+            _ => "GitHub (or the network to it)",
+        }
+    }
 }
 
 impl fmt::Display for Exchange {
@@ -57,6 +71,7 @@ impl fmt::Display for Exchange {
             Self::TokenRevocation => "installation token revocation",
             Self::InstallationList => "installation listing",
             Self::ManifestConversion => "manifest conversion",
+            Self::JwtSigning => "App JWT signing",
         })
     }
 }
@@ -180,17 +195,34 @@ pub enum Error {
         reason: String,
     },
 
-    /// GitHub did not answer a side request (answer read) within the exchange deadline.
+    /// GitHub did not answer a side request (answer read) within the exchange deadline, or the
+    /// JWT signer did not sign within it ([`Exchange::JwtSigning`]).
     #[error(
-        "the {exchange} got no complete answer within {after:?}; GitHub (or the network to it) \
-         is slow or hung: the next attempt is a new exchange (raise `exchange_timeout` if GitHub \
-         is just slow)"
+        "the {exchange} got no complete answer within {after:?}; {} is slow or hung: the next \
+         attempt is a new exchange (raise `exchange_timeout` if it is just slow)",
+        exchange.counterpart()
     )]
     Timeout {
         /// The side request.
         exchange: Exchange,
         /// The deadline that passed.
         after: Duration,
+    },
+
+    /// The App's [`JwtSigner`](crate::JwtSigner) failed to sign a JWT (a KMS refused, was
+    /// unreachable, the key is disabled), or returned an empty signature.
+    #[error(
+        "the App's JWT could not be signed by the signer of key `{key_id}`: {source}. The signer \
+         must sign RS256 (RSASSA-PKCS1-v1_5, SHA-256) with the App's private key, and its \
+         service must be reachable and allow this caller to sign (check its credentials, \
+         permissions and the key's state); the next attempt, after a backoff, signs anew"
+    )]
+    Signer {
+        /// The signer's [`key_id`](crate::JwtSigner::key_id).
+        key_id: String,
+        /// What the signer reported.
+        #[source]
+        source: SharedError,
     },
 
     /// A layer that exchanges or refreshes tokens was used outside a Tokio runtime.

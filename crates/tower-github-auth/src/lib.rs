@@ -40,7 +40,7 @@
 //! | [`Unauthenticated`] | none (only GitHub's required headers) |
 //! | [`TokenAuth`] | a token you have: personal access token, OAuth token, ... |
 //! | [`ActionAuth`] | the GitHub Actions token from the environment |
-//! | [`AppAuth`] | the App's JWT (for `/app` routes) |
+//! | [`AppAuth`] | the App's JWT (for `/app` routes), signed by its [`PrivateKey`] or any [`JwtSigner`] (KMS, Vault, HSM) |
 //! | [`AppInstallationAuth`] | installation tokens, minted and refreshed ahead of expiry |
 //! | [`OAuthAppAuth`] | an OAuth client's id and secret (`Basic`), on `/applications/{client_id}/...` |
 //! | [`OAuthWebAuth`] | a user, from a web-flow code exchanged on first use ([`OAuthAppAuth::authorize_url`] builds the URL) |
@@ -127,6 +127,7 @@ pub use strategies::app::key::PrivateKey;
 pub use strategies::app::manifest::{
     AppManifest, HookAttributes, ManifestApp, convert_manifest_code,
 };
+pub use strategies::app::signer::JwtSigner;
 pub use strategies::app::token::InstallationToken;
 pub use strategies::oauth::app::{OAuthAppAuth, TokenInfo};
 pub use strategies::oauth::authorize::{AuthorizeState, AuthorizeUrl};

@@ -31,8 +31,9 @@ pub(crate) struct InstallationKey {
     pub(crate) api_base: String,
     /// The App (its id or client id, as configured).
     pub(crate) issuer: String,
-    /// The App's key ([`PrivateKey::fingerprint`](crate::PrivateKey::fingerprint)): two Apps
-    /// with one id but different keys (tenants sharing a cache) never share a token.
+    /// The App's key ([`JwtSigner::key_id`](crate::JwtSigner::key_id), a private key's
+    /// [fingerprint](crate::PrivateKey::fingerprint)): two Apps with one id but different keys
+    /// (tenants sharing a cache) never share a token.
     pub(crate) key: String,
     /// The installation, or how it is found (`id:42`, `repo:octo/one`, ...).
     pub(crate) installation: String,

@@ -419,7 +419,7 @@ impl AppInstallationAuth {
         let key = InstallationKey {
             api_base: self.app.endpoints.api_base().to_owned(),
             issuer: self.app.shared.issuer.to_string(),
-            key: self.app.shared.key.fingerprint().to_owned(),
+            key: self.app.shared.key_id.clone(),
             installation: self.target.to_string(),
             narrowing: self
                 .narrowing

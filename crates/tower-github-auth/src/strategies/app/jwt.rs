@@ -1,9 +1,12 @@
-//! [`AppAuth`]: acting as the GitHub App itself, with a JWT signed by its private key.
+//! [`AppAuth`]: acting as the GitHub App itself, with a JWT signed by its private key (or by a
+//! [`JwtSigner`] that keeps the key elsewhere).
 //!
 //! GitHub's rules: RS256; `iat` 60 seconds in the past (clock drift), `exp` at most ten minutes
 //! after `iat`; `iss` the App's numeric id or its client id. A JWT is valid for its whole life, so
 //! one is signed and reused until shortly before it expires. When GitHub refuses a JWT (401), its
-//! `Date` header tells GitHub's time; the offset is remembered and the next JWT uses it.
+//! `Date` header tells GitHub's time; the offset is remembered and the next JWT uses it. Signing
+//! is part of minting the JWT: one signature however many requests wait, bounded by the exchange
+//! deadline, backed off after a failure.
 //!
 //! ```
 //! use tower::ServiceBuilder;
@@ -27,10 +30,11 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, StatusCode};
-use jsonwebtoken::{Algorithm, Header};
 use lru::LruCache;
 use secrecy::SecretString;
 use serde::Serialize;
@@ -40,7 +44,7 @@ use crate::cache::{Entry, Fresh, Policy, Slot};
 use crate::clock::Clock;
 use crate::credential::{Mint, Minted};
 use crate::endpoints::Endpoints;
-use crate::error::{Error, Exchange};
+use crate::error::{BoxError, Error, Exchange, SharedError};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
@@ -49,6 +53,7 @@ use crate::store::TokenStore;
 use crate::strategies::app::cache::TokenCache;
 use crate::strategies::app::ids::AppIssuer;
 use crate::strategies::app::key::PrivateKey;
+use crate::strategies::app::signer::JwtSigner;
 
 /// How many looked-up installations (by repository, organisation, user) an App remembers.
 const REMEMBERED_INSTALLATIONS: NonZeroUsize = NonZeroUsize::new(10_000).expect("not zero");
@@ -58,11 +63,16 @@ const IAT_BACKDATE: Duration = Duration::from_secs(60);
 const JWT_LIFETIME: Duration = Duration::from_secs(9 * 60 + 60);
 /// A new JWT is signed when less than this is left of the current one.
 const JWT_REFRESH_MARGIN: Duration = Duration::from_secs(2 * 60);
+/// The JOSE header of every JWT, serialized as `jsonwebtoken` does (`typ` first), so that the
+/// JWTs are byte for byte those this crate signed before signers were pluggable.
+const JWT_HEADER: &str = r#"{"typ":"JWT","alg":"RS256"}"#;
 
-/// What every clone of an App shares: the key, the clock, the JWT, remembered installations.
+/// What every clone of an App shares: the signer, the clock, the JWT, remembered installations.
 pub(crate) struct AppShared {
     pub(crate) issuer: AppIssuer,
-    pub(crate) key: PrivateKey,
+    signer: Arc<dyn JwtSigner>,
+    /// The signer's [`JwtSigner::key_id`], read once: part of every installation token's key.
+    pub(crate) key_id: String,
     pub(crate) clock: Arc<Clock>,
     jwt: Arc<Slot<()>>,
     /// `target@api_base` -> installation id, looked up once (and again after a 404: the App was
@@ -74,7 +84,8 @@ impl fmt::Debug for AppShared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppShared")
             .field("issuer", &self.issuer)
-            .field("key", &self.key)
+            .field("signer", &self.signer)
+            .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
 }
@@ -83,8 +94,8 @@ impl fmt::Debug for AppShared {
 /// and the starting point for [`as_installation`](Self::as_installation) and
 /// [`as_oauth_app`](Self::as_oauth_app).
 ///
-/// Clones are cheap and share the key, the clock offset, the JWT and the token cache. The
-/// builder methods change only the value they are called on.
+/// Clones are cheap and share the key (or signer), the clock offset, the JWT and the token cache.
+/// The builder methods change only the value they are called on.
 #[derive(Clone, Debug)]
 pub struct AppAuth {
     pub(crate) shared: Arc<AppShared>,
@@ -101,6 +112,18 @@ impl AppAuth {
     /// An App on github.com, from its id ([`AppId`](crate::AppId)) or client id
     /// ([`AppIssuer::client_id`]) and its private key.
     pub fn new(issuer: impl Into<AppIssuer>, key: PrivateKey) -> Self {
+        Self::with_signer(issuer, key)
+    }
+
+    /// An App on github.com whose JWTs are signed by `signer`: a key in a KMS, Vault or an HSM
+    /// (see [`JwtSigner`] for how they plug in), or any wrapper of a [`PrivateKey`].
+    ///
+    /// The crate still builds the JWT and reuses it for minutes; `signer` is asked for one
+    /// signature per JWT, however many requests wait for it, within the exchange deadline
+    /// ([`exchange_timeout`](Self::exchange_timeout)). Its [`key_id`](JwtSigner::key_id) is read
+    /// here, once.
+    pub fn with_signer(issuer: impl Into<AppIssuer>, signer: impl JwtSigner) -> Self {
+        let signer: Arc<dyn JwtSigner> = Arc::new(signer);
         let clock = Arc::new(Clock::default());
         let jwt_policy = Policy {
             refresh_margin: JWT_REFRESH_MARGIN,
@@ -109,7 +132,8 @@ impl AppAuth {
         Self {
             shared: Arc::new(AppShared {
                 issuer: issuer.into(),
-                key,
+                key_id: signer.key_id(),
+                signer,
                 jwt: Arc::new(Slot::new(jwt_policy, Arc::clone(&clock))),
                 clock,
                 installation_ids: Mutex::new(LruCache::new(REMEMBERED_INSTALLATIONS)),
@@ -156,10 +180,10 @@ impl AppAuth {
         self
     }
 
-    /// The deadline of every exchange this layer makes (token mint, lookup, grant, refresh):
-    /// request sent and answer read, default 10 s. Past it the exchange fails with
-    /// [`Error::Timeout`] for every request waiting on it, and the next attempt (after the
-    /// backoff) is a new exchange.
+    /// The deadline of every exchange this layer makes (token mint, lookup, grant, refresh, and
+    /// the JWT's signature): request sent and answer read, default 10 s. Past it the exchange
+    /// fails with [`Error::Timeout`] for every request waiting on it, and the next attempt
+    /// (after the backoff) is a new exchange.
     pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
         self.limits.timeout = timeout;
         self
@@ -207,7 +231,7 @@ impl AppAuth {
     }
 
     /// A JWT for this App, valid for at least 30 seconds: the cached one when it is, else a
-    /// new one (one signature however many callers ask at once).
+    /// new one (one signature however many callers ask at once, within the exchange deadline).
     pub async fn fetch_jwt(&self) -> Result<SecretString, Error> {
         let entry = self.jwt_credential().obtain().await?;
         Ok(jwt_of(&entry))
@@ -221,6 +245,7 @@ impl AppAuth {
     pub(crate) fn jwt_credential(&self) -> AppJwt {
         AppJwt {
             shared: Arc::clone(&self.shared),
+            timeout: self.limits.timeout,
         }
     }
 
@@ -283,6 +308,8 @@ impl<S> Layer<S> for AppAuth {
 #[derive(Debug, Clone)]
 pub(crate) struct AppJwt {
     shared: Arc<AppShared>,
+    /// The signature's deadline: the exchange deadline of the layer that asks for it.
+    timeout: Duration,
 }
 
 #[derive(Serialize)]
@@ -293,7 +320,8 @@ struct Claims<'a> {
 }
 
 impl AppJwt {
-    fn sign(&self) -> Result<Fresh<()>, Error> {
+    /// Builds the claims on GitHub's clock and has the signer sign them, within the deadline.
+    async fn sign(self) -> Result<Fresh<()>, Error> {
         let now = self.shared.clock.github_now();
         let iat = now - IAT_BACKDATE;
         let exp = iat + JWT_LIFETIME;
@@ -303,14 +331,29 @@ impl AppJwt {
             exp: secs(exp),
             iss: &self.shared.issuer,
         };
-        let jwt = jsonwebtoken::encode(
-            &Header::new(Algorithm::RS256),
-            &claims,
-            &self.shared.key.key,
-        )
-        .map_err(|e| Error::InvalidPrivateKey {
-            reason: format!("signing failed ({e})"),
-        })?;
+        let signer_error = |source: SharedError| Error::Signer {
+            key_id: self.shared.key_id.clone(),
+            source,
+        };
+        let claims = serde_json::to_vec(&claims).map_err(|e| signer_error(Arc::new(e)))?;
+        let mut jwt = URL_SAFE_NO_PAD.encode(JWT_HEADER);
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut jwt);
+        let after = self.timeout;
+        let signature = tokio::time::timeout(after, self.shared.signer.sign(jwt.as_bytes()))
+            .await
+            .map_err(|_| Error::Timeout {
+                exchange: Exchange::JwtSigning,
+                after,
+            })?
+            .map_err(|e| signer_error(Arc::from(e)))?;
+        if signature.is_empty() {
+            return Err(signer_error(Arc::from(BoxError::from(
+                "the signer returned an empty signature",
+            ))));
+        }
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
         tracing::debug!(issuer = %self.shared.issuer, "signed a new App JWT");
         Ok(Fresh {
             issued_at: None,
@@ -323,10 +366,7 @@ impl AppJwt {
     /// A usable JWT, from the cache or freshly signed (single flight).
     async fn obtain(&self) -> Result<Arc<Entry<()>>, Error> {
         let this = self.clone();
-        self.shared
-            .jwt
-            .obtain(move || async move { this.sign() }.boxed())
-            .await
+        self.shared.jwt.obtain(move || this.sign().boxed()).await
     }
 }
 
@@ -339,8 +379,7 @@ impl Mint for AppJwt {
     }
 
     fn mint(&self, _side: Side) -> BoxFuture<'static, Result<Fresh<()>, Error>> {
-        let this = self.clone();
-        async move { this.sign() }.boxed()
+        self.clone().sign().boxed()
     }
 
     fn learn_from_rejection(&self, date: Option<&HeaderValue>) {
@@ -366,5 +405,91 @@ mod tests {
         assert_eq!(a.expose_secret(), b.expose_secret());
         assert_eq!(app.cached_jwt().unwrap().expose_secret(), a.expose_secret());
         assert!(!format!("{app:?}").contains(a.expose_secret()));
+    }
+
+    /// The JWT `jsonwebtoken` would have signed with the same key and claims.
+    fn jsonwebtoken_jwt(jwt: &str) -> String {
+        use jsonwebtoken::{Algorithm, EncodingKey, Header};
+        let claims = jwt.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+        let issuer = AppIssuer::from(AppId(claims["iss"].as_u64().unwrap()));
+        let claims = Claims {
+            iat: claims["iat"].as_u64().unwrap(),
+            exp: claims["exp"].as_u64().unwrap(),
+            iss: &issuer,
+        };
+        let key = EncodingKey::from_rsa_pem(TEST_APP_PRIVATE_KEY_PKCS1.as_bytes()).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_jwt_is_byte_for_byte_the_one_jsonwebtoken_signs() {
+        use secrecy::ExposeSecret;
+        let app = AppAuth::from_pem(AppId(42), TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
+        let jwt = app.fetch_jwt().await.unwrap();
+        let jwt = jwt.expose_secret();
+        assert_eq!(jwt, jsonwebtoken_jwt(jwt));
+        let claims = URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).unwrap())
+            .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            600
+        );
+        assert_eq!(claims["iss"], 42);
+    }
+
+    /// A signer that answers with a fixed result.
+    #[derive(Debug)]
+    struct Answers(Result<Vec<u8>, &'static str>);
+
+    impl JwtSigner for Answers {
+        fn key_id(&self) -> String {
+            "arn:aws:kms:eu-west-1:111122223333:key/test".into()
+        }
+
+        fn sign<'a>(&'a self, _message: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, BoxError>> {
+            Box::pin(std::future::ready(self.0.clone().map_err(BoxError::from)))
+        }
+    }
+
+    #[tokio::test]
+    async fn signer_errors_say_which_key_what_happened_and_what_to_do() {
+        for (answer, expect) in [
+            (
+                Err("AccessDeniedException: not allowed to kms:Sign"),
+                "kms:Sign",
+            ),
+            (Ok(Vec::new()), "empty signature"),
+        ] {
+            let app = AppAuth::with_signer(AppId(1), Answers(answer));
+            let err = app.fetch_jwt().await.unwrap_err();
+            let Error::Signer { key_id, .. } = &err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(key_id, "arn:aws:kms:eu-west-1:111122223333:key/test");
+            let text = err.to_string();
+            assert!(text.contains(expect), "{text}");
+            assert!(
+                text.contains("key/test") && text.contains("RS256"),
+                "{text}"
+            );
+            assert!(text.contains("permissions"), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_key_id_keys_the_installation_tokens() {
+        let key = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap();
+        let fingerprint = key.fingerprint().to_owned();
+        assert_eq!(AppAuth::new(AppId(1), key).shared.key_id, fingerprint);
+        let kms = AppAuth::with_signer(AppId(1), Answers(Ok(vec![1])));
+        assert_eq!(
+            kms.shared.key_id,
+            "arn:aws:kms:eu-west-1:111122223333:key/test"
+        );
+        assert!(format!("{kms:?}").contains("key/test"));
     }
 }

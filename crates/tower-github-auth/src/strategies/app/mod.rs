@@ -1,4 +1,4 @@
-//! GitHub Apps: the App's key and JWT, installations and their tokens.
+//! GitHub Apps: the App's key, signer and JWT, installations and their tokens.
 
 pub(crate) mod cache;
 pub(crate) mod ids;
@@ -6,4 +6,5 @@ pub(crate) mod installation;
 pub(crate) mod jwt;
 pub(crate) mod key;
 pub(crate) mod manifest;
+pub(crate) mod signer;
 pub(crate) mod token;

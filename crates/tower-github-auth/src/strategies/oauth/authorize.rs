@@ -45,7 +45,7 @@ fn pkce_challenge(verifier: &str) -> String {
 }
 
 /// Builds the URL that sends a user to GitHub's authorize page; made by
-/// [`OAuthAppAuth::authorize_url`]. A random `state` is generated unless you set one.
+/// [`OAuthAppAuth::authorize_url`](crate::OAuthAppAuth::authorize_url). A random `state` is generated unless you set one.
 #[derive(Clone)]
 pub struct AuthorizeUrl {
     client_id: String,
