@@ -164,6 +164,25 @@ async fn main() -> Result<(), BoxError> {
         humantime::format_rfc3339_seconds(token.expires_at),
         token.permissions
     );
+    let renewed = installation.refresh(&http_client()).await?;
+    println!(
+        "    refresh(): a new token now (for new permissions), {} chars",
+        renewed.token.expose_secret().len()
+    );
+    installation.revoke(&http_client()).await?;
+    println!(
+        "    revoke(): ended at GitHub and dropped, as a CI job does at its end; the next request mints anew"
+    );
+    let listed = app.installations(&http_client()).await?;
+    println!(
+        "    app.installations(): {} installations ({})",
+        listed.len(),
+        listed
+            .iter()
+            .map(|i| format!("{} on {}", i.id, i.account))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     println!("\nOAuthAppAuth -> as_web_user(code): the code is exchanged on the first request");
     let oauth_app = OAuthAppAuth::new(ClientCredentials::new(
