@@ -1,0 +1,408 @@
+//! The `ghtoken` binary end to end, against an emulator started by each test.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use github_auth_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
+
+/// An emulator (kept alive by its runtime while commands run), a temp dir and the test key in it.
+struct World {
+    _runtime: tokio::runtime::Runtime,
+    github: EmulatorHandle,
+    dir: PathBuf,
+    key: PathBuf,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn world() -> World {
+    world_with(Emulator::builder())
+}
+
+fn world_with(builder: EmulatorBuilder) -> World {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let github = runtime.block_on(builder.start()).expect("emulator");
+    let dir = std::env::temp_dir().join(format!(
+        "ghtoken-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let key = dir.join("app.pem");
+    std::fs::write(&key, github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1).expect("key");
+    World {
+        _runtime: runtime,
+        github,
+        dir,
+        key,
+    }
+}
+
+/// `ghtoken` with a clean environment (no Actions or GitHub variables of the machine running
+/// the tests).
+fn bare() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ghtoken"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("GITHUB_")
+            || name.starts_with("GHTOKEN_")
+            || name.starts_with("RUNNER_")
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+impl World {
+    /// `ghtoken --api-url <emulator> args...`.
+    fn ghtoken(&self, args: &[&str]) -> Command {
+        let mut command = bare();
+        command
+            .arg("--api-url")
+            .arg(self.github.base_url())
+            .args(args);
+        command
+    }
+
+    /// `ghtoken --api-url <emulator> installation --app-id 1 --private-key <key> args...`.
+    fn installation(&self, args: &[&str]) -> Command {
+        let mut command = self.ghtoken(&["installation", "--app-id", "1", "--private-key"]);
+        command.arg(&self.key).args(args);
+        command
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("ghtoken runs")
+}
+
+fn ok(command: &mut Command) -> (String, String) {
+    let output = run(command);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "ghtoken failed ({:?}): stdout {stdout} stderr {stderr}",
+        output.status
+    );
+    (stdout, stderr)
+}
+
+fn fails(command: &mut Command, code: i32) -> String {
+    let output = run(command);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    stderr
+}
+
+fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn installation_by_id_prints_the_token() {
+    let world = world();
+    let (stdout, stderr) = ok(&mut world.installation(&["--installation", "1"]));
+    let token = stdout.trim();
+    assert!(token.starts_with("ghs_"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn installation_json_has_the_details() {
+    let world = world();
+    let (stdout, _) = ok(&mut world.installation(&[
+        "--installation",
+        "1",
+        "--permission",
+        "contents=read",
+        "--format",
+        "json",
+    ]));
+    let answer = json(&stdout);
+    assert!(
+        answer["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ghs_"))
+    );
+    assert_eq!(answer["installation_id"], 1);
+    assert_eq!(answer["app_slug"], "emulator-app");
+    assert_eq!(
+        answer["permissions"],
+        serde_json::json!({"contents": "read"})
+    );
+    let expires = answer["expires_at"].as_str().expect("expires_at");
+    assert!(expires.ends_with('Z') && expires.contains('T'), "{expires}");
+    assert!(answer["repositories"].is_array());
+}
+
+#[test]
+fn installation_env_format() {
+    let world = world();
+    let (stdout, _) = ok(&mut world.installation(&["--installation", "2", "--format", "env"]));
+    assert!(stdout.starts_with("GH_TOKEN=ghs_"), "{stdout}");
+}
+
+#[test]
+fn installation_by_client_id_and_key_from_the_environment() {
+    let world = world();
+    let mut command = world.ghtoken(&[
+        "installation",
+        "--client-id",
+        github_auth_emulator::DEFAULT_APP_CLIENT_ID,
+        "--installation",
+        "1",
+    ]);
+    command.env(
+        "GHTOKEN_PRIVATE_KEY",
+        github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1,
+    );
+    let (stdout, _) = ok(&mut command);
+    assert!(stdout.starts_with("ghs_"), "{stdout}");
+}
+
+#[test]
+fn owner_only_is_the_organization_installation() {
+    let world = world();
+    let (stdout, _) = ok(&mut world.installation(&["--owner", "octo", "--format", "json"]));
+    assert_eq!(json(&stdout)["installation_id"], 1);
+}
+
+#[test]
+fn owner_only_falls_back_to_the_user_installation() {
+    let world = world();
+    let (stdout, _) = ok(&mut world.installation(&["--owner", "monalisa", "--format", "json"]));
+    assert_eq!(json(&stdout)["installation_id"], 2);
+}
+
+#[test]
+fn owner_and_repositories_narrow_the_token() {
+    let world = world();
+    let (stdout, _) = ok(&mut world.installation(&[
+        "--owner",
+        "octo",
+        "--repositories",
+        "two,\none",
+        "--format",
+        "json",
+    ]));
+    let answer = json(&stdout);
+    assert_eq!(answer["installation_id"], 1);
+    let repositories = answer["repositories"].as_array().expect("repositories");
+    assert_eq!(repositories.len(), 2, "{answer}");
+    assert_eq!(answer["repository_selection"], "selected");
+}
+
+#[test]
+fn repositories_only_take_the_current_owner() {
+    let world = world();
+    let mut command = world.installation(&["--repositories", "two", "--format", "json"]);
+    command.env("GITHUB_REPOSITORY", "octo/one");
+    let (stdout, _) = ok(&mut command);
+    let answer = json(&stdout);
+    assert_eq!(answer["installation_id"], 1);
+    assert_eq!(answer["repositories"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn neither_owner_nor_repositories_is_the_current_repository() {
+    let world = world();
+    let mut command = world.installation(&["--format", "json"]);
+    command.env("GITHUB_REPOSITORY", "monalisa/hello");
+    let (stdout, _) = ok(&mut command);
+    let answer = json(&stdout);
+    assert_eq!(answer["installation_id"], 2);
+    assert_eq!(answer["repositories"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn neither_owner_nor_repositories_outside_a_workflow_is_a_usage_error() {
+    let world = world();
+    let stderr = fails(&mut world.installation(&[]), 2);
+    assert!(stderr.contains("GITHUB_REPOSITORY"), "{stderr}");
+}
+
+#[test]
+fn enterprise_installation() {
+    let world = world();
+    let (stdout, _) =
+        ok(&mut world.installation(&["--enterprise", "octo-enterprise", "--format", "json"]));
+    assert_eq!(json(&stdout)["installation_id"], 100);
+}
+
+#[test]
+fn actions_mode_masks_first_and_writes_the_outputs() {
+    let world = world();
+    let output_file = world.dir.join("github_output");
+    std::fs::write(&output_file, "earlier=1\n").expect("output file");
+    let mut command = world.installation(&["--owner", "octo"]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file);
+    let (stdout, _) = ok(&mut command);
+    let mut lines = stdout.lines();
+    let mask = lines.next().expect("mask line");
+    let token = mask.strip_prefix("::add-mask::").expect("masked first");
+    assert!(token.starts_with("ghs_"));
+    assert_eq!(lines.next(), Some(token));
+    let outputs = std::fs::read_to_string(&output_file).expect("outputs");
+    assert_eq!(
+        outputs,
+        format!("earlier=1\ntoken={token}\ninstallation-id=1\napp-slug=emulator-app\n")
+    );
+}
+
+#[test]
+fn usage_error_exits_2() {
+    let world = world();
+    fails(
+        &mut world.ghtoken(&["installation", "--installation", "1"]),
+        2,
+    );
+    fails(&mut world.ghtoken(&["installation", "--app-id", "x"]), 2);
+    fails(&mut world.ghtoken(&["no-such-command"]), 2);
+}
+
+#[test]
+fn missing_private_key_is_a_usage_error() {
+    let world = world();
+    let stderr = fails(
+        &mut world.ghtoken(&["installation", "--app-id", "1", "--installation", "1"]),
+        2,
+    );
+    assert!(stderr.contains("GHTOKEN_PRIVATE_KEY"), "{stderr}");
+}
+
+#[test]
+fn unknown_installation_is_refused_with_exit_3_and_one_line() {
+    let world = world();
+    let stderr = fails(&mut world.installation(&["--installation", "999"]), 3);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("404"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unreachable_api_exits_4() {
+    let world = world();
+    let mut command = bare();
+    command
+        .args([
+            "--api-url",
+            "http://127.0.0.1:1",
+            "installation",
+            "--app-id",
+            "1",
+        ])
+        .arg("--private-key")
+        .arg(&world.key)
+        .args(["--installation", "1"]);
+    let stderr = fails(&mut command, 4);
+    assert!(stderr.contains("--api-url"), "{stderr}");
+}
+
+#[test]
+fn verbose_logs_requests_without_secrets() {
+    let world = world();
+    let (stdout, stderr) =
+        ok(&mut world.installation(&["--verbose", "--installation", "1", "--format", "json"]));
+    let token = json(&stdout)["token"].as_str().expect("token").to_owned();
+    assert!(stderr.contains("POST http://127.0.0.1"), "{stderr}");
+    assert!(
+        stderr.contains("/app/installations/1/access_tokens (auth: Bearer ***) -> 201"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GET http://127.0.0.1"), "{stderr}");
+    assert!(
+        !stderr.contains(&token) && !stderr.contains("eyJ"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_shows_an_example_and_the_exit_codes() {
+    for command in [
+        vec!["--help"],
+        vec!["installation", "--help"],
+        vec!["jwt", "--help"],
+        vec!["revoke", "--help"],
+    ] {
+        let (stdout, _) = ok(bare().args(&command));
+        assert!(stdout.contains("Example"), "{command:?}: {stdout}");
+        assert!(
+            stdout.contains("Exit codes") && stdout.contains("3  refused"),
+            "{command:?}"
+        );
+    }
+}
+
+#[test]
+fn jwt_prints_an_app_jwt() {
+    let world = world();
+    let mut command = world.ghtoken(&["jwt", "--app-id", "1", "--private-key"]);
+    command.arg(&world.key);
+    let (stdout, _) = ok(&mut command);
+    let jwt = stdout.trim();
+    assert_eq!(jwt.split('.').count(), 3, "{jwt}");
+    assert!(jwt.starts_with("eyJ"));
+}
+
+#[test]
+fn revoke_ends_the_token_given_or_piped() {
+    let world = world();
+    for piped in [false, true] {
+        let (stdout, _) = ok(&mut world.installation(&["--installation", "1"]));
+        let token = stdout.trim().to_owned();
+        let mut command = if piped {
+            world.ghtoken(&["revoke"])
+        } else {
+            world.ghtoken(&["revoke", &token])
+        };
+        if piped {
+            command
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = command.spawn().expect("spawn");
+            {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().expect("stdin");
+                writeln!(stdin, "{token}").expect("write token");
+            }
+            let output = child.wait_with_output().expect("wait");
+            assert!(output.status.success(), "{output:?}");
+        } else {
+            ok(&mut command);
+        }
+        // The token is refused from then on: a second revoke finds it ended.
+        let (_, stderr) = ok(&mut world.ghtoken(&["revoke", &token]));
+        assert!(stderr.contains("already"), "{stderr}");
+    }
+}
+
+#[test]
+fn revoke_of_a_user_token_is_refused() {
+    let world = world();
+    let stderr = fails(
+        &mut world.ghtoken(&["revoke", github_auth_emulator::DEFAULT_PAT]),
+        3,
+    );
+    assert!(
+        !stderr.contains(github_auth_emulator::DEFAULT_PAT),
+        "{stderr}"
+    );
+}
