@@ -73,6 +73,8 @@ enum Command {
     Installation(commands::installation::InstallationArgs),
     Revoke(commands::revoke::RevokeArgs),
     Jwt(commands::jwt::JwtArgs),
+    Refresh(commands::oauth::RefreshArgs),
+    Check(commands::oauth::CheckArgs),
 }
 
 /// How a token is printed.
@@ -115,5 +117,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Installation(args) => commands::installation::run(&global, args).await,
         Command::Revoke(args) => commands::revoke::run(&global, args).await,
         Command::Jwt(args) => commands::jwt::run(&global, args).await,
+        Command::Refresh(args) => commands::oauth::refresh(&global, args).await,
+        Command::Check(args) => commands::oauth::check(&global, args).await,
     }
 }

@@ -8,7 +8,7 @@ use github_auth_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
 
 /// An emulator (kept alive by its runtime while commands run), a temp dir and the test key in it.
 struct World {
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
     github: EmulatorHandle,
     dir: PathBuf,
     key: PathBuf,
@@ -41,7 +41,7 @@ fn world_with(builder: EmulatorBuilder) -> World {
     let key = dir.join("app.pem");
     std::fs::write(&key, github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1).expect("key");
     World {
-        _runtime: runtime,
+        runtime,
         github,
         dir,
         key,
@@ -81,6 +81,55 @@ impl World {
         command.arg(&self.key).args(args);
         command
     }
+}
+
+impl World {
+    /// A user token set of the default GitHub App for `octocat` (expiring, with a refresh
+    /// token), from the web flow run with the library.
+    fn user_tokens(&self) -> (String, String) {
+        use tower_github_auth::secrecy::ExposeSecret;
+        use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth};
+
+        let code = self.github.issue_web_flow_code("octocat");
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let endpoints = Endpoints::single(&self.github.base_url()).expect("endpoints");
+        let flow = OAuthAppAuth::new(ClientCredentials::new(APP_CLIENT_ID, APP_CLIENT_SECRET))
+            .endpoints(endpoints)
+            .as_web_user(code)
+            .build();
+        let set = self
+            .runtime
+            .block_on(flow.fetch_token(&client))
+            .expect("web flow");
+        let access = set.access_token.expect("access token");
+        let refresh = set.refresh_token.expect("refresh token");
+        (
+            access.expose_secret().to_owned(),
+            refresh.expose_secret().to_owned(),
+        )
+    }
+}
+
+const APP_CLIENT_ID: &str = github_auth_emulator::DEFAULT_APP_CLIENT_ID;
+const APP_CLIENT_SECRET: &str = github_auth_emulator::DEFAULT_APP_CLIENT_SECRET;
+
+/// Runs `command` with `input` on its stdin.
+fn with_stdin(command: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait")
 }
 
 fn run(command: &mut Command) -> Output {
@@ -340,6 +389,8 @@ fn help_shows_an_example_and_the_exit_codes() {
         vec!["installation", "--help"],
         vec!["jwt", "--help"],
         vec!["revoke", "--help"],
+        vec!["refresh", "--help"],
+        vec!["check", "--help"],
     ] {
         let (stdout, _) = ok(bare().args(&command));
         assert!(stdout.contains("Example"), "{command:?}: {stdout}");
@@ -403,6 +454,105 @@ fn revoke_of_a_user_token_is_refused() {
     );
     assert!(
         !stderr.contains(github_auth_emulator::DEFAULT_PAT),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn refresh_gives_a_new_pair_and_spends_the_old_one() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let (stdout, _) = ok(&mut world.ghtoken(&[
+        "refresh",
+        "--client-id",
+        APP_CLIENT_ID,
+        "--client-secret",
+        APP_CLIENT_SECRET,
+        "--refresh-token",
+        &refresh,
+    ]));
+    let answer = json(&stdout);
+    let access = answer["access_token"].as_str().expect("access_token");
+    let new_refresh = answer["refresh_token"].as_str().expect("refresh_token");
+    assert!(access.starts_with("ghu_"), "{answer}");
+    assert_ne!(new_refresh, refresh);
+    assert!(
+        answer["expires_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+
+    // The new refresh token from stdin, the secret from the environment.
+    let mut command = world.ghtoken(&["refresh", "--client-id", APP_CLIENT_ID]);
+    command.env("GHTOKEN_CLIENT_SECRET", APP_CLIENT_SECRET);
+    let output = with_stdin(&mut command, &format!("{new_refresh}\n"));
+    assert!(output.status.success(), "{output:?}");
+    assert!(json(&String::from_utf8_lossy(&output.stdout))["access_token"].is_string());
+
+    // The first one is spent.
+    let stderr = fails(
+        &mut world.ghtoken(&[
+            "refresh",
+            "--client-id",
+            APP_CLIENT_ID,
+            "--client-secret",
+            APP_CLIENT_SECRET,
+            "--refresh-token",
+            &refresh,
+        ]),
+        3,
+    );
+    assert!(stderr.contains("bad_refresh_token"), "{stderr}");
+    assert!(
+        !stderr.contains(&refresh) && !stderr.contains(APP_CLIENT_SECRET),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_tells_valid_and_for_whom() {
+    let world = world();
+    let (access, _) = world.user_tokens();
+    let check = |args: &[&str]| {
+        let mut command = world.ghtoken(&[
+            "check",
+            "--client-id",
+            APP_CLIENT_ID,
+            "--client-secret",
+            APP_CLIENT_SECRET,
+        ]);
+        command.args(args);
+        command
+    };
+    let (stdout, _) = ok(&mut check(&[&access]));
+    assert!(stdout.starts_with("valid: token of octocat"), "{stdout}");
+    let (stdout, _) = ok(&mut check(&["--json", &access]));
+    let answer = json(&stdout);
+    assert_eq!(answer["valid"], true);
+    assert_eq!(answer["login"], "octocat");
+
+    let stderr = fails(&mut check(&["ghu_not_a_token"]), 3);
+    assert!(stderr.contains("not valid"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+}
+
+#[test]
+fn check_with_a_wrong_secret_is_refused() {
+    let world = world();
+    let (access, _) = world.user_tokens();
+    let stderr = fails(
+        &mut world.ghtoken(&[
+            "check",
+            "--client-id",
+            APP_CLIENT_ID,
+            "--client-secret",
+            "wrong-secret",
+            &access,
+        ]),
+        3,
+    );
+    assert!(
+        !stderr.contains("wrong-secret") && !stderr.contains(&access),
         "{stderr}"
     );
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod installation;
 pub(crate) mod jwt;
+pub(crate) mod oauth;
 pub(crate) mod revoke;
 
 use std::io::{IsTerminal, Read};
