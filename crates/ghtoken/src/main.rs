@@ -75,6 +75,7 @@ enum Command {
     Jwt(commands::jwt::JwtArgs),
     Refresh(commands::oauth::RefreshArgs),
     Check(commands::oauth::CheckArgs),
+    Device(commands::device::DeviceArgs),
 }
 
 /// How a token is printed.
@@ -119,5 +120,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Jwt(args) => commands::jwt::run(&global, args).await,
         Command::Refresh(args) => commands::oauth::refresh(&global, args).await,
         Command::Check(args) => commands::oauth::check(&global, args).await,
+        Command::Device(args) => commands::device::run(&global, args).await,
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use github_auth_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
+use github_auth_emulator::{DeviceOutcome, Emulator, EmulatorBuilder, EmulatorHandle};
 
 /// An emulator (kept alive by its runtime while commands run), a temp dir and the test key in it.
 struct World {
@@ -391,6 +391,7 @@ fn help_shows_an_example_and_the_exit_codes() {
         vec!["revoke", "--help"],
         vec!["refresh", "--help"],
         vec!["check", "--help"],
+        vec!["device", "--help"],
     ] {
         let (stdout, _) = ok(bare().args(&command));
         assert!(stdout.contains("Example"), "{command:?}: {stdout}");
@@ -555,4 +556,67 @@ fn check_with_a_wrong_secret_is_refused() {
         !stderr.contains("wrong-secret") && !stderr.contains(&access),
         "{stderr}"
     );
+}
+
+fn no_terminal_bytes(stderr: &str) {
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "spinner or ANSI bytes in stderr: {stderr:?}"
+    );
+}
+
+#[test]
+fn device_flow_end_to_end() {
+    let world = world_with(
+        Emulator::builder()
+            .device_outcome(DeviceOutcome::ApproveAfter(2))
+            .device_interval(1),
+    );
+    let mut command = world.ghtoken(&[
+        "device",
+        "--client-id",
+        github_auth_emulator::DEFAULT_OAUTH_CLIENT_ID,
+        "--scopes",
+        "repo,read:org",
+    ]);
+    command.stdin(std::process::Stdio::null());
+    let (stdout, stderr) = ok(&mut command);
+    let mut lines = stderr.lines();
+    let first = lines.next().expect("code line");
+    let code = first
+        .strip_prefix("! First copy your one-time code: ")
+        .expect("the code first");
+    assert!(code.len() >= 8 && code.contains('-'), "{code}");
+    let second = lines.next().expect("URL line");
+    assert!(second.contains("/login/device"), "{second}");
+    assert!(!stderr.contains("Press Enter"), "{stderr}");
+    assert!(stderr.contains("✓ Authentication complete."), "{stderr}");
+    assert!(stderr.contains("✓ Logged in as octocat"), "{stderr}");
+    no_terminal_bytes(&stderr);
+    let answer = json(&stdout);
+    let token = answer["access_token"].as_str().expect("access_token");
+    assert!(
+        token.starts_with("gho_") || token.starts_with("ghu_"),
+        "{answer}"
+    );
+    assert!(!stderr.contains(token));
+    assert_eq!(answer["scopes"], serde_json::json!(["repo", "read:org"]));
+}
+
+#[test]
+fn device_flow_denied_exits_3() {
+    let world = world_with(
+        Emulator::builder()
+            .device_outcome(DeviceOutcome::Deny)
+            .device_interval(1),
+    );
+    let mut command = world.ghtoken(&[
+        "device",
+        "--client-id",
+        github_auth_emulator::DEFAULT_OAUTH_CLIENT_ID,
+    ]);
+    command.stdin(std::process::Stdio::null());
+    let stderr = fails(&mut command, 3);
+    assert!(stderr.contains("access_denied"), "{stderr}");
+    no_terminal_bytes(&stderr);
 }

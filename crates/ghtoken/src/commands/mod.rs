@@ -1,5 +1,6 @@
 //! The commands, and what they share: endpoints, the App's key, GitHub requests, stdin.
 
+pub(crate) mod device;
 pub(crate) mod installation;
 pub(crate) mod jwt;
 pub(crate) mod oauth;
