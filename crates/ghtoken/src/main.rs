@@ -58,10 +58,12 @@ pub(crate) struct Global {
     /// The REST API base: https://api.github.com (default), https://HOST/api/v3 (GitHub
     /// Enterprise Server), or a URL serving both the API and OAuth, such as the emulator's
     /// http://127.0.0.1:PORT (used for both when it has no /api/v3 path and no --web-url).
-    #[arg(long, global = true, env = "GITHUB_API_URL", value_name = "URL")]
+    /// Default: $GITHUB_API_URL.
+    #[arg(long, global = true, value_name = "URL")]
     pub(crate) api_url: Option<String>,
     /// The web base for OAuth and the device flow: https://github.com (default) or https://HOST.
-    #[arg(long, global = true, env = "GITHUB_SERVER_URL", value_name = "URL")]
+    /// Default: $GITHUB_SERVER_URL, unless --api-url is given.
+    #[arg(long, global = true, value_name = "URL")]
     pub(crate) web_url: Option<String>,
     /// Log each request (method, URL, status, time) on stderr; secrets are never shown.
     #[arg(long, short, global = true)]

@@ -620,3 +620,28 @@ fn device_flow_denied_exits_3() {
     assert!(stderr.contains("access_denied"), "{stderr}");
     no_terminal_bytes(&stderr);
 }
+
+#[test]
+fn github_api_url_from_the_environment() {
+    let world = world();
+    let mut command = bare();
+    command
+        .env("GITHUB_API_URL", world.github.base_url())
+        .args(["jwt", "--app-id", "1", "--private-key"])
+        .arg(&world.key);
+    ok(&mut command);
+    let mut command = bare();
+    command
+        .env("GITHUB_API_URL", world.github.base_url())
+        .args([
+            "installation",
+            "--app-id",
+            "1",
+            "--installation",
+            "1",
+            "--private-key",
+        ])
+        .arg(&world.key);
+    let (stdout, _) = ok(&mut command);
+    assert!(stdout.starts_with("ghs_"));
+}

@@ -21,19 +21,32 @@ use crate::Global;
 use crate::errors::{CliError, from_service};
 use crate::http::{Body, Client};
 
-/// The endpoints the global flags name.
-///
-/// Only `--api-url`: github.com's API means github.com; a URL with an `/api/v3` path is GitHub
-/// Enterprise Server (OAuth at the host root); any other URL serves both the API and OAuth
-/// (the emulator). Only `--web-url`: github.com, or the GitHub Enterprise Server at that host.
+/// The endpoints the global flags name, else `GITHUB_API_URL` and `GITHUB_SERVER_URL` (the
+/// latter only when `--api-url` is not given, so that `--api-url` alone is never mixed with the
+/// web base of the machine's environment).
 pub(crate) fn endpoints(global: &Global) -> Result<Endpoints, CliError> {
-    let given = |value: &Option<String>| {
+    let env = |name: &str| std::env::var(name).ok();
+    let api = global.api_url.clone().or_else(|| env("GITHUB_API_URL"));
+    let web = global.web_url.clone().or_else(|| {
+        global
+            .api_url
+            .is_none()
+            .then(|| env("GITHUB_SERVER_URL"))
+            .flatten()
+    });
+    choose_endpoints(api.as_deref(), web.as_deref())
+}
+
+/// Only an API base: github.com's API means github.com; a URL with an `/api/v3` path is GitHub
+/// Enterprise Server (OAuth at the host root); any other URL serves both the API and OAuth (the
+/// emulator). Only a web base: github.com, or the GitHub Enterprise Server at that host.
+fn choose_endpoints(api: Option<&str>, web: Option<&str>) -> Result<Endpoints, CliError> {
+    let given = |value: Option<&str>| {
         value
-            .as_deref()
             .map(|v| v.trim().trim_end_matches('/').to_owned())
             .filter(|v| !v.is_empty())
     };
-    let result = match (given(&global.api_url), given(&global.web_url)) {
+    let result = match (given(api), given(web)) {
         (None, None) => Ok(Endpoints::github_com()),
         (Some(api), Some(web)) => Endpoints::new(&api, &web),
         (Some(api), None) if api == "https://api.github.com" => Ok(Endpoints::github_com()),
@@ -166,4 +179,47 @@ pub(crate) fn arg_or_stdin(
 /// An RFC 3339 timestamp (`2026-11-24T15:04:05Z`).
 pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_endpoints;
+
+    fn bases(api: Option<&str>, web: Option<&str>) -> (String, String) {
+        let endpoints = choose_endpoints(api, web).expect("endpoints");
+        (
+            endpoints.api_base().to_owned(),
+            endpoints.web_base().to_owned(),
+        )
+    }
+
+    #[test]
+    fn endpoints_from_the_flags() {
+        let dotcom = (
+            "https://api.github.com".to_owned(),
+            "https://github.com".to_owned(),
+        );
+        assert_eq!(bases(None, None), dotcom);
+        assert_eq!(bases(Some("https://api.github.com/"), None), dotcom);
+        assert_eq!(bases(None, Some("https://github.com")), dotcom);
+        let ghes = (
+            "https://ghe.example.com/api/v3".to_owned(),
+            "https://ghe.example.com".to_owned(),
+        );
+        assert_eq!(bases(Some("https://ghe.example.com/api/v3"), None), ghes);
+        assert_eq!(bases(None, Some("https://ghe.example.com")), ghes);
+        let emulator = (
+            "http://127.0.0.1:3000".to_owned(),
+            "http://127.0.0.1:3000".to_owned(),
+        );
+        assert_eq!(bases(Some("http://127.0.0.1:3000"), None), emulator);
+        assert_eq!(
+            bases(Some("http://127.0.0.1:3000"), Some("http://127.0.0.1:4000")),
+            (
+                "http://127.0.0.1:3000".to_owned(),
+                "http://127.0.0.1:4000".to_owned()
+            )
+        );
+        assert!(choose_endpoints(Some("not a url"), None).is_err());
+    }
 }

@@ -11,9 +11,10 @@ use super::{arg_or_stdin, endpoints};
 use crate::Global;
 use crate::errors::{CliError, from_service};
 
-/// End an installation token at GitHub (`DELETE /installation/token`), as the
-/// `create-github-app-token` action does at the end of a job. The token is read from stdin when
-/// not given; an already ended token is not an error.
+/// End an installation token at GitHub (`DELETE /installation/token`).
+///
+/// As the `create-github-app-token` action does at the end of a job. The token is read from
+/// stdin when not given; an already ended (revoked or expired) token is not an error.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n  ghtoken revoke \"$GH_TOKEN\"\n  \
