@@ -47,9 +47,12 @@ impl CliError {
         self.code
     }
 
-    /// Adds what to do, on the same line.
-    pub(crate) fn hint(mut self, hint: &str) -> Self {
-        self.message = format!("{}; {hint}", self.message.trim_end_matches('.'));
+    /// Adds what to do, on the same line, when GitHub refused (exit code 3): a hint about
+    /// credentials or installations does not help when GitHub could not be reached.
+    pub(crate) fn hint_if_refused(mut self, hint: &str) -> Self {
+        if self.code == 3 {
+            self.message = format!("{}; {hint}", self.message.trim_end_matches('.'));
+        }
         self
     }
 }

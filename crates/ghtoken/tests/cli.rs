@@ -362,6 +362,8 @@ fn unreachable_api_exits_4() {
         .args(["--installation", "1"]);
     let stderr = fails(&mut command, 4);
     assert!(stderr.contains("--api-url"), "{stderr}");
+    assert!(!stderr.contains("installed"), "no refusal hint: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]

@@ -68,12 +68,14 @@ pub(crate) async fn run(global: &Global, args: DeviceArgs) -> Result<(), CliErro
         let code = error.oauth_error().map(str::to_owned);
         let converted = CliError::from(error);
         match code.as_deref() {
-            Some("access_denied") => converted.hint("the sign-in was refused; run again to retry"),
+            Some("access_denied") => {
+                converted.hint_if_refused("the sign-in was refused; run again to retry")
+            }
             Some("expired_token") => {
-                converted.hint("the code expired before it was entered; run again")
+                converted.hint_if_refused("the code expired before it was entered; run again")
             }
             Some("device_flow_disabled") => {
-                converted.hint("enable the device flow in the app's settings")
+                converted.hint_if_refused("enable the device flow in the app's settings")
             }
             _ => converted,
         }

@@ -113,12 +113,12 @@ pub(crate) async fn run(global: &Global, args: InstallationArgs) -> Result<(), C
         narrow(app.as_installation(InstallationId(id)))
             .fetch_token(&client)
             .await
-            .map_err(|e| CliError::from(e).hint(not_installed))?
+            .map_err(|e| CliError::from(e).hint_if_refused(not_installed))?
     } else if let Some(slug) = &args.enterprise {
         narrow(app.installation_for_enterprise(slug))
             .fetch_token(&client)
             .await
-            .map_err(|e| CliError::from(e).hint(not_installed))?
+            .map_err(|e| CliError::from(e).hint_if_refused(not_installed))?
     } else if let Some(owner) = args.owner.as_deref().filter(|_| repositories.is_empty()) {
         // The owner's installation: an organization's, else a user's.
         match narrow(app.installation_for_organization(owner))
@@ -129,9 +129,9 @@ pub(crate) async fn run(global: &Global, args: InstallationArgs) -> Result<(), C
                 narrow(app.installation_for_user(owner))
                     .fetch_token(&client)
                     .await
-                    .map_err(|e| CliError::from(e).hint(not_installed))?
+                    .map_err(|e| CliError::from(e).hint_if_refused(not_installed))?
             }
-            other => other.map_err(|e| CliError::from(e).hint(not_installed))?,
+            other => other.map_err(|e| CliError::from(e).hint_if_refused(not_installed))?,
         }
     } else {
         let (owner, repositories) = if repositories.is_empty() {
@@ -150,7 +150,7 @@ pub(crate) async fn run(global: &Global, args: InstallationArgs) -> Result<(), C
             .repositories(repositories.iter().map(String::as_str))
             .fetch_token(&client)
             .await
-            .map_err(|e| CliError::from(e).hint(not_installed))?
+            .map_err(|e| CliError::from(e).hint_if_refused(not_installed))?
     };
 
     let actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");

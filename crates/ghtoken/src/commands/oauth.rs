@@ -91,12 +91,12 @@ pub(crate) async fn refresh(global: &Global, args: RefreshArgs) -> Result<(), Cl
             let code = error.oauth_error().map(str::to_owned);
             let converted = CliError::from(error);
             match code.as_deref() {
-                Some("bad_refresh_token") => converted.hint(
+                Some("bad_refresh_token") => converted.hint_if_refused(
                     "the refresh token is spent, expired or of another client: sign in again \
                      (ghtoken device)",
                 ),
                 Some("incorrect_client_credentials") => {
-                    converted.hint("check --client-id and --client-secret")
+                    converted.hint_if_refused("check --client-id and --client-secret")
                 }
                 _ => converted,
             }
@@ -115,7 +115,7 @@ pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliErr
         .await
         .map_err(|error| {
             if error.status() == Some(http::StatusCode::UNAUTHORIZED) {
-                CliError::from(error).hint("check --client-id and --client-secret")
+                CliError::from(error).hint_if_refused("check --client-id and --client-secret")
             } else {
                 CliError::from(error)
             }
