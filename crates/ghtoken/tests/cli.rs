@@ -647,3 +647,79 @@ fn github_api_url_from_the_environment() {
     let (stdout, _) = ok(&mut command);
     assert!(stdout.starts_with("ghs_"));
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`; skipped where it is missing): the
+/// Enter prompt, the browser failure said with the URL, the spinner, the login.
+#[test]
+fn device_flow_on_a_terminal() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to give ghtoken a terminal");
+        return;
+    }
+    let world = world_with(
+        Emulator::builder()
+            .device_outcome(DeviceOutcome::ApproveAfter(2))
+            .device_interval(1),
+    );
+    let stdout_file = world.dir.join("stdout");
+    let typescript = world.dir.join("typescript");
+    let inner = format!(
+        "'{}' --api-url '{}' device --client-id '{}' > '{}'",
+        env!("CARGO_BIN_EXE_ghtoken"),
+        world.github.base_url(),
+        github_auth_emulator::DEFAULT_OAUTH_CLIENT_ID,
+        stdout_file.display()
+    );
+    let mut command = Command::new("script");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("GITHUB_") || name.starts_with("GHTOKEN_") {
+            command.env_remove(name);
+        }
+    }
+    let mut script = command
+        .env("BROWSER", "false")
+        .arg("-qec")
+        .arg(&inner)
+        .arg(&typescript)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script");
+    {
+        let mut stdin = script.stdin.take().expect("stdin");
+        stdin.write_all(b"\n").expect("Enter");
+    }
+    let status = script.wait().expect("wait");
+    let session = std::fs::read_to_string(&typescript).expect("typescript");
+    assert!(status.success(), "{session}");
+    let base = world.github.base_url();
+    assert!(
+        session.contains("! First copy your one-time code: "),
+        "{session}"
+    );
+    assert!(
+        session.contains(&format!(
+            "Press Enter to open {base}/login/device in your browser..."
+        )),
+        "{session}"
+    );
+    assert!(
+        session.contains(&format!(
+            "! Failed opening a web browser at {base}/login/device"
+        )),
+        "{session}"
+    );
+    // The spinner, on the terminal only (the device interval is 1 s: it ticks meanwhile).
+    assert!(
+        session.contains("Waiting for authorization..."),
+        "{session}"
+    );
+    assert!(session.contains("✓ Logged in as octocat"), "{session}");
+    let stdout = std::fs::read_to_string(&stdout_file).expect("stdout");
+    assert!(json(&stdout)["access_token"].is_string(), "{stdout}");
+}
