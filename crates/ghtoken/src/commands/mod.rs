@@ -1,0 +1,225 @@
+//! The commands, and what they share: endpoints, the App's key, GitHub requests, stdin.
+
+pub(crate) mod device;
+pub(crate) mod installation;
+pub(crate) mod jwt;
+pub(crate) mod oauth;
+pub(crate) mod revoke;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use clap::Args;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, ServiceExt};
+use tower_github_auth::{AppAuth, AppId, AppIssuer, Endpoints};
+use tower_service::Service;
+
+use crate::Global;
+use crate::errors::{CliError, from_service};
+use crate::http::{Body, Client};
+
+/// The endpoints the global flags name, else `GITHUB_API_URL` and `GITHUB_SERVER_URL` (the
+/// latter only when `--api-url` is not given, so that `--api-url` alone is never mixed with the
+/// web base of the machine's environment).
+pub(crate) fn endpoints(global: &Global) -> Result<Endpoints, CliError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let api = global.api_url.clone().or_else(|| env("GITHUB_API_URL"));
+    let web = global.web_url.clone().or_else(|| {
+        global
+            .api_url
+            .is_none()
+            .then(|| env("GITHUB_SERVER_URL"))
+            .flatten()
+    });
+    choose_endpoints(api.as_deref(), web.as_deref())
+}
+
+/// Only an API base: github.com's API means github.com; a URL with an `/api/v3` path is GitHub
+/// Enterprise Server (OAuth at the host root); any other URL serves both the API and OAuth (the
+/// emulator). Only a web base: github.com, or the GitHub Enterprise Server at that host.
+fn choose_endpoints(api: Option<&str>, web: Option<&str>) -> Result<Endpoints, CliError> {
+    let given = |value: Option<&str>| {
+        value
+            .map(|v| v.trim().trim_end_matches('/').to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let result = match (given(api), given(web)) {
+        (None, None) => Ok(Endpoints::github_com()),
+        (Some(api), Some(web)) => Endpoints::new(&api, &web),
+        (Some(api), None) if api == "https://api.github.com" => Ok(Endpoints::github_com()),
+        (Some(api), None) if api.ends_with("/api/v3") => Endpoints::enterprise(&api),
+        (Some(api), None) => Endpoints::single(&api),
+        (None, Some(web)) if web == "https://github.com" => Ok(Endpoints::github_com()),
+        (None, Some(web)) => Endpoints::enterprise(&web),
+    };
+    result.map_err(|error| CliError::usage(error.to_string()))
+}
+
+/// Which GitHub App, and its private key.
+#[derive(Debug, Args)]
+pub(crate) struct AppArgs {
+    /// The App's numeric id (its settings page, "App ID").
+    #[arg(
+        long,
+        value_name = "ID",
+        required_unless_present = "client_id",
+        conflicts_with = "client_id"
+    )]
+    pub(crate) app_id: Option<u64>,
+    /// The App's client id (`Iv1.` or `Iv23...`), instead of --app-id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// The App's private key, a PEM file; without it, the PEM itself from the environment
+    /// variable GHTOKEN_PRIVATE_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) private_key: Option<PathBuf>,
+}
+
+impl AppArgs {
+    /// The App's JWT layer at `endpoints`.
+    pub(crate) fn app(&self, endpoints: Endpoints) -> Result<AppAuth, CliError> {
+        let pem = match &self.private_key {
+            Some(path) => std::fs::read_to_string(path).map_err(|error| {
+                CliError::other(format!(
+                    "could not read the private key file `{}`: {error}; give the PEM file \
+                     GitHub generated for the App",
+                    path.display()
+                ))
+            })?,
+            None => match std::env::var("GHTOKEN_PRIVATE_KEY") {
+                // A PEM pasted into a single-line secret has its newlines as `\n`.
+                Ok(pem) if !pem.trim().is_empty() => pem.replace("\\n", "\n"),
+                _ => {
+                    return Err(CliError::usage(
+                        "no private key: give --private-key FILE, or the PEM itself in the \
+                         environment variable GHTOKEN_PRIVATE_KEY",
+                    ));
+                }
+            },
+        };
+        let issuer = match (&self.app_id, &self.client_id) {
+            (Some(id), _) => AppIssuer::from(AppId(*id)),
+            (None, Some(client_id)) => AppIssuer::client_id(client_id.clone()),
+            (None, None) => return Err(CliError::usage("give --app-id or --client-id")),
+        };
+        Ok(AppAuth::from_pem(issuer, pem)?.endpoints(endpoints))
+    }
+}
+
+/// `GET path` through `layer` over `client`, as JSON; `what` names the request in errors.
+pub(crate) async fn get_json<L>(
+    layer: &L,
+    client: &Client,
+    path: &str,
+    what: &str,
+) -> Result<serde_json::Value, CliError>
+where
+    L: Layer<Client>,
+    L::Service:
+        Service<Request<Full<Bytes>>, Response = Response<Body>, Error = tower_github_auth::Error>,
+{
+    let request = Request::get(path)
+        .body(Full::default())
+        .map_err(|error| CliError::other(format!("{what}: bad request: {error}")))?;
+    let response = layer
+        .layer(client.clone())
+        .oneshot(request)
+        .await
+        .map_err(|error| from_service(what, &error))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|error| {
+            CliError::network(format!("{what}: the answer could not be read: {error}"))
+        })?
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if !status.is_success() {
+        let message = json["message"].as_str().unwrap_or("no message");
+        return Err(CliError::refused(format!(
+            "GitHub refused {what} with HTTP {status}: {message}"
+        )));
+    }
+    Ok(json)
+}
+
+/// A secret given as an argument, else read from stdin (trimmed); `what` names it in errors.
+pub(crate) fn arg_or_stdin(
+    given: Option<String>,
+    what: &str,
+    flag: &str,
+) -> Result<String, CliError> {
+    if let Some(value) = given {
+        return Ok(value.trim().to_owned());
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(CliError::usage(format!(
+            "no {what}: give it as {flag} or pipe it on stdin"
+        )));
+    }
+    let mut text = String::new();
+    stdin.lock().read_to_string(&mut text).map_err(|error| {
+        CliError::other(format!("could not read the {what} from stdin: {error}"))
+    })?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(CliError::usage(format!(
+            "no {what}: stdin was empty; give it as {flag} or pipe it on stdin"
+        )));
+    }
+    Ok(text)
+}
+
+/// An RFC 3339 timestamp (`2026-11-24T15:04:05Z`).
+pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_endpoints;
+
+    fn bases(api: Option<&str>, web: Option<&str>) -> (String, String) {
+        let endpoints = choose_endpoints(api, web).expect("endpoints");
+        (
+            endpoints.api_base().to_owned(),
+            endpoints.web_base().to_owned(),
+        )
+    }
+
+    #[test]
+    fn endpoints_from_the_flags() {
+        let dotcom = (
+            "https://api.github.com".to_owned(),
+            "https://github.com".to_owned(),
+        );
+        assert_eq!(bases(None, None), dotcom);
+        assert_eq!(bases(Some("https://api.github.com/"), None), dotcom);
+        assert_eq!(bases(None, Some("https://github.com")), dotcom);
+        let ghes = (
+            "https://ghe.example.com/api/v3".to_owned(),
+            "https://ghe.example.com".to_owned(),
+        );
+        assert_eq!(bases(Some("https://ghe.example.com/api/v3"), None), ghes);
+        assert_eq!(bases(None, Some("https://ghe.example.com")), ghes);
+        let emulator = (
+            "http://127.0.0.1:3000".to_owned(),
+            "http://127.0.0.1:3000".to_owned(),
+        );
+        assert_eq!(bases(Some("http://127.0.0.1:3000"), None), emulator);
+        assert_eq!(
+            bases(Some("http://127.0.0.1:3000"), Some("http://127.0.0.1:4000")),
+            (
+                "http://127.0.0.1:3000".to_owned(),
+                "http://127.0.0.1:4000".to_owned()
+            )
+        );
+        assert!(choose_endpoints(Some("not a url"), None).is_err());
+    }
+}

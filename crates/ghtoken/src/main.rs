@@ -1,0 +1,127 @@
+//! `ghtoken`: GitHub App installation tokens, App JWTs and OAuth user tokens from the command
+//! line, built on the `tower-github-auth` layers.
+//!
+//! ```text
+//! ghtoken installation --app-id 123 --private-key app.pem --owner octo --repositories one,two
+//! ghtoken revoke "$TOKEN"
+//! ghtoken jwt --app-id 123 --private-key app.pem
+//! ghtoken refresh --client-id Iv1.abc --client-secret "$SECRET" < refresh-token
+//! ghtoken check --client-id Iv1.abc --client-secret "$SECRET" "$TOKEN"
+//! ghtoken device --client-id Iv1.abc
+//! ```
+//!
+//! Exit codes: 0 success, 1 other failure, 2 usage, 3 refused by GitHub, 4 network.
+//! See `crates/ghtoken/README.md`.
+
+mod commands;
+mod errors;
+mod http;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::errors::CliError;
+
+/// The exit codes, as every `--help` shows them.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:\n  0  success\n  1  other failure (unreadable key file, bad input, ...)\n  \
+         2  usage error (bad or missing flags)\n  3  refused by GitHub (bad credentials, unknown \
+         installation, invalid token, ...)\n  4  network: GitHub unreachable or too slow"
+    };
+}
+pub(crate) use exit_codes;
+
+/// GitHub App installation tokens, App JWTs and OAuth user tokens.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ghtoken",
+    version,
+    about,
+    after_help = concat!(
+        "Examples:\n  ghtoken installation --app-id 123 --private-key app.pem --owner octo\n  \
+         ghtoken --api-url http://127.0.0.1:3000 jwt --app-id 1 --private-key test.pem\n\n",
+        exit_codes!()
+    )
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The REST API base: https://api.github.com (default), https://HOST/api/v3 (GitHub
+    /// Enterprise Server), or a URL serving both the API and OAuth, such as the emulator's
+    /// http://127.0.0.1:PORT (used for both when it has no /api/v3 path and no --web-url).
+    /// Default: $GITHUB_API_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) api_url: Option<String>,
+    /// The web base for OAuth and the device flow: https://github.com (default) or https://HOST.
+    /// Default: $GITHUB_SERVER_URL, unless --api-url is given.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) web_url: Option<String>,
+    /// Log each request (method, URL, status, time) on stderr; secrets are never shown.
+    #[arg(long, short, global = true)]
+    pub(crate) verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Installation(commands::installation::InstallationArgs),
+    Revoke(commands::revoke::RevokeArgs),
+    Jwt(commands::jwt::JwtArgs),
+    Refresh(commands::oauth::RefreshArgs),
+    Check(commands::oauth::CheckArgs),
+    Device(commands::device::DeviceArgs),
+}
+
+/// How a token is printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// The token alone.
+    #[default]
+    Text,
+    /// A JSON object with the token and its details.
+    Json,
+    /// `GH_TOKEN=<token>`, for a `.env` file or `eval`.
+    Env,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let global = cli.global;
+    match cli.command {
+        Command::Installation(args) => commands::installation::run(&global, args).await,
+        Command::Revoke(args) => commands::revoke::run(&global, args).await,
+        Command::Jwt(args) => commands::jwt::run(&global, args).await,
+        Command::Refresh(args) => commands::oauth::refresh(&global, args).await,
+        Command::Check(args) => commands::oauth::check(&global, args).await,
+        Command::Device(args) => commands::device::run(&global, args).await,
+    }
+}
