@@ -13,6 +13,9 @@
 //! Exit codes: 0 success, 1 other failure, 2 usage, 3 refused by GitHub, 4 network.
 //! See `crates/ghtoken/README.md`.
 
+// The argument docs are the `--help` text, where URLs are shown as they are typed.
+#![allow(rustdoc::bare_urls)]
+
 mod commands;
 mod errors;
 mod http;
