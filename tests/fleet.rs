@@ -241,3 +241,67 @@ async fn replicas_serving_one_user_refresh_once_per_half_life_between_them() {
         counters.refreshes
     );
 }
+
+#[tokio::test]
+async fn a_stale_stored_set_never_takes_back_a_spent_refresh_token() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let user = app_client(&github)
+        .as_user(signed_in(&github).await)
+        .token_store(Arc::clone(&store), "user-42")
+        .build();
+    let http = client();
+    user.fetch_token(&http).await.unwrap(); // the store now holds this set
+    // A refresh while the store is down: the new pair is this replica's alone.
+    memory.down.store(true, Ordering::SeqCst);
+    user.refresh(&http).await.unwrap();
+    memory.down.store(false, Ordering::SeqCst);
+    // The store still holds the older set, whose refresh token is spent: it is not taken back.
+    user.refresh(&http).await.unwrap();
+    user.refresh(&http).await.unwrap();
+    let counters = github.counters();
+    assert_eq!(counters.refusals_for("bad_refresh_token"), 0);
+    assert_eq!(counters.refreshes, 3);
+}
+
+#[tokio::test]
+async fn a_revoked_or_refreshed_installation_token_is_not_taken_back_from_the_store() {
+    let github = Emulator::builder().start().await.unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
+    let a = replica(&github, &store).as_installation(InstallationId(1));
+    let b = replica(&github, &store).as_installation(InstallationId(1));
+    let (svc_a, svc_b) = (stack(a.clone()), stack(b.clone()));
+    assert_eq!(
+        send(&svc_a, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&svc_b, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    let first = a.cached_token().unwrap();
+    assert_eq!(github.counters().installation_token_exchanges, 1);
+
+    // A forced refresh mints, even with a usable token in the store.
+    let refreshed = a.refresh(&client()).await.unwrap();
+    assert_ne!(refreshed.token.expose_secret(), first.token.expose_secret());
+    assert_eq!(github.counters().installation_token_exchanges, 2);
+
+    // Revoked at GitHub: this replica does not take it back from the store, and the other
+    // replica, which meets a 401 with it, does not either.
+    a.revoke(&client()).await.unwrap();
+    assert_eq!(
+        send(&svc_a, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_ne!(
+        a.cached_token().unwrap().token.expose_secret(),
+        refreshed.token.expose_secret()
+    );
+    assert_eq!(
+        send(&svc_b, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(github.counters().installation_token_exchanges, 3);
+}

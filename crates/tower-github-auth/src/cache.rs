@@ -149,6 +149,8 @@ pub(crate) struct Slot<T> {
     /// `refresh_revokes`, the current credential is about to end, so nobody is sent with it.
     refreshing: AtomicBool,
     clock: Arc<Clock>,
+    /// [`Slot::refused`].
+    refused: Mutex<Option<HeaderValue>>,
 }
 
 impl<T> fmt::Debug for Slot<T> {
@@ -209,6 +211,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 generation: 0,
             }),
             clock,
+            refused: Mutex::new(None),
         }
     }
 
@@ -369,8 +372,21 @@ impl<T: Send + Sync + 'static> Slot<T> {
             .is_some_and(|c| c.stamp == stamp)
         {
             tracing::debug!("credential refused by GitHub: dropped from the cache");
-            self.current.store(None);
+            if let Some(refused) = self.current.swap(None) {
+                self.lock_refused()
+                    .replace(refused.authorization.value().clone());
+            }
         }
+    }
+
+    /// The last credential GitHub refused (or that was revoked) here: a fleet's store may still
+    /// hold it, and it is not taken from there again.
+    pub(crate) fn refused(&self) -> Option<HeaderValue> {
+        self.lock_refused().clone()
+    }
+
+    fn lock_refused(&self) -> MutexGuard<'_, Option<HeaderValue>> {
+        self.refused.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn start(

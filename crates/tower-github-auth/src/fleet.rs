@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use futures_util::future::BoxFuture;
+use http::HeaderValue;
 use tokio::time::Instant;
 
 use crate::cache::{Fresh, Policy};
@@ -56,6 +57,12 @@ pub(crate) trait Shareable: Sized + Send + Sync + 'static {
 
     /// The cache entry for it.
     fn fresh(self) -> Result<Fresh<Self>, Error>;
+
+    /// How long the store should keep it, when longer than its own expiry (a user's set is
+    /// worth keeping as long as its refresh token lives).
+    fn keep_until(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// The store a credential is shared through, and its key there.
@@ -98,8 +105,12 @@ pub(crate) struct Through<'a, T> {
     pub(crate) policy: Policy,
     /// How long the exchange lock is held at most (the exchanges' deadlines, with room).
     pub(crate) lock_for: Duration,
-    /// Takes a credential another replica stored (a user token adopts its refresh token).
-    pub(crate) adopt: &'a (dyn Fn(&T) + Send + Sync),
+    /// Takes a credential another replica stored (a user token adopts its refresh token);
+    /// `false` when it is older than what this replica holds (then it is neither used nor
+    /// adopted: this replica exchanges, and the store learns the newer one).
+    pub(crate) adopt: &'a (dyn Fn(&T) -> bool + Send + Sync),
+    /// A credential GitHub refused here: the store may still hold it, it is not used again.
+    pub(crate) refused: Option<HeaderValue>,
 }
 
 impl<T: Shareable + Clone> Through<'_, T> {
@@ -165,7 +176,9 @@ impl<T: Shareable + Clone> Through<'_, T> {
     pub(crate) async fn save(&self, value: &T, expires_at: Option<SystemTime>) {
         let now = self.clock.github_now();
         let expires_at = expires_at.unwrap_or(now + crate::clock::FURTHEST);
-        let Ok(life) = expires_at.duration_since(now) else {
+        // Kept while it is worth anything: a user's set as long as its refresh token lives.
+        let keep_until = value.keep_until().map_or(expires_at, |k| k.max(expires_at));
+        let Ok(life) = keep_until.duration_since(now) else {
             return;
         };
         let ttl = life.saturating_sub(self.policy.min_validity.min(life / 4));
@@ -190,9 +203,17 @@ impl<T: Shareable + Clone> Through<'_, T> {
             .checked_sub(self.policy.refresh_margin.min(life / 2))
             .unwrap_or(stored.expires_at);
         let value = T::decode(&stored.value)?;
-        // Whatever its age, a stored credential is the fleet's newest: adopt it (a user token
-        // refreshes with its refresh token, the only one that still works).
-        (self.adopt)(&value);
+        // A stored credential is normally the fleet's newest: adopt it (a user token refreshes
+        // with its refresh token, the only one that still works), unless this replica holds a
+        // newer one (a save of its that failed).
+        if !(self.adopt)(&value) {
+            return None;
+        }
+        if let Some(refused) = &self.refused
+            && value.clone().fresh().is_ok_and(|f| f.header == *refused)
+        {
+            return None;
+        }
         (now < due).then_some((value, stored.issued_at))
     }
 }

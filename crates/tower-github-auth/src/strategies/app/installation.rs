@@ -383,7 +383,10 @@ impl AppInstallationAuth {
             &self.app.shared.clock,
             self.app.limits,
         );
-        let entry = credential.slot.renew(|| credential.mint(side)).await?;
+        let entry = credential
+            .slot
+            .renew(|| credential.mint_shared(side, true))
+            .await?;
         Ok(entry.value.clone())
     }
 
@@ -550,6 +553,18 @@ impl Mint for InstallationCredential {
     }
 
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<InstallationToken>, Error>> {
+        self.mint_shared(side, false)
+    }
+}
+
+impl InstallationCredential {
+    /// A token through the fleet's store when there is one (`force`: a new one even if the
+    /// stored one is usable).
+    fn mint_shared(
+        &self,
+        side: Side,
+        force: bool,
+    ) -> BoxFuture<'static, Result<Fresh<InstallationToken>, Error>> {
         let Some(fleet) = self.fleet.clone() else {
             return self.exchange(side);
         };
@@ -561,21 +576,22 @@ impl Mint for InstallationCredential {
             slot: Arc::clone(&self.slot),
             fleet: None,
         };
+        let refused = self.slot.refused();
         async move {
             let through = Through {
                 fleet: &fleet,
                 clock: &this.app.shared.clock,
                 policy: this.app.policy,
-                lock_for: this.app.limits.timeout.saturating_mul(3),
-                adopt: &|_: &InstallationToken| {},
+                // A lookup and a mint, each possibly retried once: room for four exchanges.
+                lock_for: this.app.limits.timeout.saturating_mul(5),
+                adopt: &|_: &InstallationToken| true,
+                refused,
             };
-            through.obtain(false, || this.exchange(side)).await
+            through.obtain(force, || this.exchange(side)).await
         }
         .boxed()
     }
-}
 
-impl InstallationCredential {
     /// `POST /app/installations/{id}/access_tokens` (after a lookup of the id if needed).
     fn exchange(&self, side: Side) -> BoxFuture<'static, Result<Fresh<InstallationToken>, Error>> {
         let app = self.app.clone();

@@ -122,6 +122,14 @@ impl Shareable for TokenSet {
         })
     }
 
+    fn keep_until(&self) -> Option<SystemTime> {
+        // The set is worth keeping while its refresh token works.
+        self.refresh_token.as_ref().map(|_| {
+            self.refresh_token_expires_at
+                .unwrap_or(SystemTime::UNIX_EPOCH + crate::clock::FURTHEST * 2)
+        })
+    }
+
     fn fresh(self) -> Result<Fresh<Self>, Error> {
         let token = self.access_token.as_ref().ok_or(Error::RefreshImpossible {
             reason: RefreshImpossible::NoToken,

@@ -75,6 +75,7 @@
 //!   request uses it; if the hook fails, the new set is not used and the request gets
 //!   [`Error::Hook`].
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -137,7 +138,13 @@ struct TokenState {
     /// refused the set it came with.
     refresh_token: Option<SecretString>,
     refresh_token_expires_at: Option<SystemTime>,
+    /// Refresh tokens this replica spent (the last few): a stored set that still carries one is
+    /// older than what this replica holds, and is never taken back.
+    spent: VecDeque<SecretString>,
 }
+
+/// How many spent refresh tokens a replica remembers.
+const SPENT_REMEMBERED: usize = 8;
 
 impl fmt::Debug for UserToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -233,7 +240,7 @@ impl UserToken {
     fn through<'a>(
         &'a self,
         fleet: &'a Fleet,
-        adopt: &'a (dyn Fn(&TokenSet) + Send + Sync),
+        adopt: &'a (dyn Fn(&TokenSet) -> bool + Send + Sync),
     ) -> Through<'a, TokenSet> {
         Through {
             fleet,
@@ -241,27 +248,39 @@ impl UserToken {
             policy: self.policy,
             lock_for: self.lock_for,
             adopt,
+            refused: self.slot.refused(),
         }
     }
 
     /// A set another replica stored: the fleet's newest, whose refresh token is the only one
-    /// that works. Taken over unless it is the one in use.
-    fn adopt(&self, set: &TokenSet) {
+    /// that works. Taken over unless it is the one in use; refused (`false`) when it carries a
+    /// refresh token this replica spent (the store missed this replica's newer set).
+    fn adopt(&self, set: &TokenSet) -> bool {
         let mut st = self.lock();
         let same = |a: &Option<SecretString>, b: &Option<SecretString>| {
             a.as_ref().map(ExposeSecret::expose_secret)
                 == b.as_ref().map(ExposeSecret::expose_secret)
         };
+        if let Some(stored) = &set.refresh_token
+            && st
+                .spent
+                .iter()
+                .any(|spent| spent.expose_secret() == stored.expose_secret())
+        {
+            tracing::debug!("the store holds an older user token set: keeping this replica's");
+            return false;
+        }
         if same(&st.refresh_token, &set.refresh_token)
             && same(&st.current.access_token, &set.access_token)
         {
-            return;
+            return true;
         }
         tracing::debug!("taking over the user token set another replica stored");
         st.refresh_token.clone_from(&set.refresh_token);
         st.refresh_token_expires_at = set.refresh_token_expires_at;
         st.current = set.clone();
         st.next = Next::Refresh;
+        true
     }
 
     /// The next credential through the fleet's store when there is one (`force`: a refresh
@@ -288,13 +307,19 @@ impl UserToken {
         {
             let mut st = self.lock();
             // The old refresh token is spent whatever happens next: only this one works now.
+            if let Some(spent) = st.refresh_token.take() {
+                if st.spent.len() == SPENT_REMEMBERED {
+                    st.spent.pop_front();
+                }
+                st.spent.push_back(spent);
+            }
             st.refresh_token.clone_from(&set.refresh_token);
             st.refresh_token_expires_at = set.refresh_token_expires_at;
         }
         if let Some(fleet) = &self.fleet {
             // The fleet learns the new pair before anyone uses it (the hook included): the old
             // refresh token is spent for every replica.
-            self.through(fleet, &|_: &TokenSet| {})
+            self.through(fleet, &|_: &TokenSet| true)
                 .save(&set, set.expires_at)
                 .await;
         }
@@ -507,6 +532,7 @@ impl<G> UserAuthBuilder<G> {
                 next: first.map_or(Next::Given, Next::First),
                 refresh_token: set.refresh_token.clone(),
                 refresh_token_expires_at: set.refresh_token_expires_at,
+                spent: VecDeque::new(),
                 current: set,
             }),
         };
