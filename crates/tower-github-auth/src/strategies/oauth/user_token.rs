@@ -460,7 +460,9 @@ impl<G> UserAuthBuilder<G> {
     /// through the store's lock, and the rotated pair is written to the store (before the hook
     /// and before any request uses it), so each refresh token is spent once across the fleet and
     /// a replica that starts later takes the newest pair from the store. A set another replica
-    /// stored is not handed to this replica's hook (that replica's hook had it).
+    /// stored is not handed to this replica's hook (that replica's hook had it). Because the pair
+    /// reaches the store before the hook, a hook that refuses it does not keep the other
+    /// replicas from using it: its refresh token is the only one left.
     pub fn token_store(mut self, store: Arc<dyn TokenStore>, user: impl Into<String>) -> Self {
         self.store = Some((store, user.into()));
         self
