@@ -10,20 +10,19 @@
 //! The store is a help, never a dependency: any store error or slow answer is logged (at most
 //! once every ten seconds) and the replica exchanges on its own, as without a store.
 //!
-//! ```
-//! use tower_github_auth::{AppAuth, AppId, PrivateKey};
-//! # #[derive(Debug)] struct Redis;
-//! # impl tower_github_auth::TokenStore for Redis {
-//! #     fn load<'a>(&'a self, _: &'a str) -> futures_util::future::BoxFuture<'a, Result<Option<tower_github_auth::StoredCredential>, tower_github_auth::BoxError>> { unimplemented!() }
-//! #     fn save<'a>(&'a self, _: &'a str, _: &'a tower_github_auth::StoredCredential, _: std::time::Duration) -> futures_util::future::BoxFuture<'a, Result<(), tower_github_auth::BoxError>> { unimplemented!() }
-//! #     fn lock<'a>(&'a self, _: &'a str, _: std::time::Duration) -> futures_util::future::BoxFuture<'a, Result<Option<tower_github_auth::Lease>, tower_github_auth::BoxError>> { unimplemented!() }
-//! #     fn unlock<'a>(&'a self, _: &'a str, _: &'a tower_github_auth::Lease) -> futures_util::future::BoxFuture<'a, Result<(), tower_github_auth::BoxError>> { unimplemented!() }
-//! #     fn changed<'a>(&'a self, _: &'a str, _: std::time::Duration) -> futures_util::future::BoxFuture<'a, Result<(), tower_github_auth::BoxError>> { unimplemented!() }
-//! # }
-//! # let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
-//! let store = std::sync::Arc::new(Redis); // tower-github-auth-redis in a real fleet
+//! ```no_run
+//! use std::sync::Arc;
+//! use tower_github_auth::{AppAuth, AppId, PrivateKey, TokenStore};
+//! use tower_github_auth_redis::RedisTokenStore;
+//!
+//! # async fn replica() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let store: Arc<dyn TokenStore> =
+//!     Arc::new(RedisTokenStore::builder("redis://127.0.0.1:6379").build().await?);
+//! let key = PrivateKey::from_pem(std::fs::read("app.pem")?)?;
 //! let app = AppAuth::new(AppId(1), key).token_store(store);
-//! # Ok::<(), tower_github_auth::Error>(())
+//! # let _ = app;
+//! # Ok(())
+//! # }
 //! ```
 
 use std::fmt;
