@@ -154,3 +154,15 @@ pub fn body_bytes(req: &Request<Full<Bytes>>) -> Bytes {
         .expect("infallible")
         .to_bytes()
 }
+
+/// Three JWT lives on (paused clock, 8 minutes apart), `GET /app` as `app` is answered at once:
+/// the clock offset it learned is kept for every new JWT.
+pub async fn jwts_stay_good(app: &tower_github_auth::AppAuth) {
+    let as_app = stack(app.clone());
+    for _ in 0..3 {
+        tokio::time::advance(std::time::Duration::from_secs(8 * 60)).await;
+        let (status, me) = send(&as_app, get("/app")).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(me["id"], 1);
+    }
+}

@@ -149,7 +149,8 @@ pub(crate) struct Slot<T> {
     /// `refresh_revokes`, the current credential is about to end, so nobody is sent with it.
     refreshing: AtomicBool,
     clock: Arc<Clock>,
-    /// [`Slot::refused`].
+    /// [`Slot::refused`]. A lock of its own, not a field of `State`: a mint reads it while it is
+    /// built, and mints are built under the state's lock (one mutex twice is a deadlock).
     refused: Mutex<Option<HeaderValue>>,
 }
 
