@@ -1,0 +1,1 @@
+//! tower-github-auth inside octocrab, and side by side with octocrab's own App auth.
