@@ -110,11 +110,7 @@ where
         given: Option<(Arc<Authorization>, Stamp)>,
     ) -> ResponseFuture<S, B> {
         debug_assert!(self.ready, "the inner service must be ready");
-        self.req = if self.auth.replay {
-            Replay::copy(&req)
-        } else {
-            None
-        };
+        self.req = self.auth.replay.copy(&req);
         let stamp = if let Some((authorization, stamp)) = given {
             authorization.apply(req.headers_mut());
             stamp
