@@ -44,6 +44,7 @@ impl Replaying {
     }
 
     /// The copy of `req` a replay sends, when replays are on and its body can be copied.
+    #[inline]
     pub(crate) fn copy<B: 'static>(&self, req: &Request<B>) -> Option<Replay<B>> {
         if !self.on {
             return None;
