@@ -66,6 +66,12 @@ pub struct Config {
     /// (`monalisa/hello`), both with `contents: write`, `issues: write`, `metadata: read`; and
     /// installation 100 on the enterprise `octo-enterprise` (no repositories, `metadata: read`).
     pub installations: Vec<Installation>,
+    /// How many installations to generate besides [`installations`](Self::installations), for
+    /// tests and benchmarks at scale: ids [`FIRST_GENERATED_INSTALLATION_ID`] on, each on an
+    /// organization of its own (`org-<id>`), with the default world's permissions (`contents:
+    /// write`, `issues: write`, `metadata: read`) and no repositories, so that their tokens are
+    /// answered like installation 1's. Default 0.
+    pub generated_installations: u64,
     /// OAuth apps (client id and secret; their user tokens are `gho_` and never expire).
     /// Default: [`DEFAULT_OAUTH_CLIENT_ID`] / [`DEFAULT_OAUTH_CLIENT_SECRET`].
     pub oauth_apps: Vec<OAuthApp>,
@@ -94,6 +100,7 @@ impl Default for Config {
             device_expires_in_secs: 900,
             device_outcome: DeviceOutcome::default(),
             installations: default_installations(),
+            generated_installations: 0,
             oauth_apps: vec![OAuthApp {
                 client_id: DEFAULT_OAUTH_CLIENT_ID.to_owned(),
                 client_secret: DEFAULT_OAUTH_CLIENT_SECRET.to_owned(),
@@ -115,13 +122,20 @@ pub(crate) const DEFAULT_ENTERPRISE_INSTALLATION_ID: u64 = 100;
 /// The slug of the default world's enterprise.
 pub(crate) const DEFAULT_ENTERPRISE: &str = "octo-enterprise";
 
+/// The id of the first of the [generated installations](Config::generated_installations): the
+/// next ones follow it (1,000,000, 1,000,001, ...).
+pub const FIRST_GENERATED_INSTALLATION_ID: u64 = 1_000_000;
+
+/// The permissions of the default world's organization and user installations.
+pub(crate) fn full_permissions(inst: Installation) -> Installation {
+    inst.permission("contents", "write")
+        .permission("issues", "write")
+        .permission("metadata", "read")
+}
+
 /// The three installations an emulator has unless told otherwise.
 pub(crate) fn default_installations() -> Vec<Installation> {
-    let full = |inst: Installation| {
-        inst.permission("contents", "write")
-            .permission("issues", "write")
-            .permission("metadata", "read")
-    };
+    let full = full_permissions;
     vec![
         full(
             Installation::new(1, "octo")

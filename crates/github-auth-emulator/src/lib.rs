@@ -128,7 +128,8 @@
 //! ([`EmulatorHandle::last_access_token_request`]), App-manifest codes
 //! ([`EmulatorHandle::issue_manifest_code`]), and uninstalling then installing again under a new
 //! id ([`EmulatorHandle::reinstall`]). [`Installation::generated_repositories`] gives an
-//! installation many repositories at once.
+//! installation many repositories at once, [`EmulatorBuilder::generated_installations`] an App
+//! many installations (100,000 start at once; a token is minted in constant time).
 //!
 //! # Time
 //! The emulator's clock is the wall clock at start, plus the time elapsed since on
@@ -195,7 +196,8 @@ mod wire;
 
 pub use builder::{Emulator, EmulatorBuilder};
 pub use config::{
-    AccountType, Config, DeviceOutcome, Installation, OAuthApp, PersonalAccessToken, WebFlowCode,
+    AccountType, Config, DeviceOutcome, FIRST_GENERATED_INSTALLATION_ID, Installation, OAuthApp,
+    PersonalAccessToken, WebFlowCode,
 };
 pub use counters::Counters;
 pub use defaults::{

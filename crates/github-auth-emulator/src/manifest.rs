@@ -244,7 +244,7 @@ fn install(
         );
     let id = state.next_installation_id;
     state.next_installation_id += 1;
-    state.installations.push(InstallationRecord {
+    state.add_installation(InstallationRecord {
         id,
         app_id,
         account,

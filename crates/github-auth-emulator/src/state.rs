@@ -11,7 +11,10 @@ use jsonwebtoken::DecodingKey;
 use tokio::time::Instant;
 
 use crate::{
-    config::{AccountType, Config, DeviceOutcome},
+    config::{
+        AccountType, Config, DeviceOutcome, FIRST_GENERATED_INSTALLATION_ID, Installation,
+        full_permissions,
+    },
     counters::Counters,
     defaults::DEFAULT_LOGIN,
 };
@@ -202,6 +205,9 @@ pub(crate) struct Mutable {
     pub(crate) apps: Vec<App>,
     /// Every app's installations, in order of creation.
     pub(crate) installations: Vec<InstallationRecord>,
+    /// Installation id -> its index in `installations` (a mint finds its installation in
+    /// constant time, however many there are).
+    installation_index: HashMap<u64, usize>,
     pub(crate) next_installation_id: u64,
     /// OAuth apps: `(client_id, client_secret)`.
     pub(crate) oauth_apps: Vec<(String, String)>,
@@ -243,7 +249,20 @@ impl Mutable {
 
     /// An installation by id, of any app.
     pub(crate) fn installation(&self, id: u64) -> Option<&InstallationRecord> {
-        self.installations.iter().find(|i| i.id == id)
+        let index = *self.installation_index.get(&id)?;
+        self.installations.get(index)
+    }
+
+    /// Adds an installation (after every other).
+    pub(crate) fn add_installation(&mut self, record: InstallationRecord) {
+        self.installation_index
+            .insert(record.id, self.installations.len());
+        self.installations.push(record);
+    }
+
+    /// Indexes every installation by id (after one was removed from the middle).
+    fn reindex_installations(&mut self) {
+        self.installation_index = index_installations(&self.installations);
     }
 
     /// A known OAuth client by id: a GitHub App's client credentials or an OAuth app.
@@ -275,6 +294,7 @@ impl Mutable {
         record.id = new_id;
         record.created_at = created_at;
         self.installations.push(record);
+        self.reindex_installations();
         let orphaned: Vec<String> = self
             .tokens
             .iter()
@@ -356,12 +376,31 @@ impl Shared {
                 created_at: CREATED_AT.to_owned(),
             });
         }
-        let organizations = config
+        let mut organizations: HashSet<String> = config
             .installations
             .iter()
             .filter(|inst| inst.account_type == AccountType::Organization)
             .map(|inst| inst.account.to_ascii_lowercase())
             .collect();
+        // Generated installations: organizations of their own, registered as users lazily (when
+        // an answer shows them), so that 100,000 of them start at once.
+        let generated_permissions = full_permissions(Installation::new(0, "")).permissions;
+        let count = usize::try_from(config.generated_installations).unwrap_or(usize::MAX);
+        installations.reserve(count);
+        organizations.reserve(count);
+        for id in (FIRST_GENERATED_INSTALLATION_ID..).take(count) {
+            let account = format!("org-{id}");
+            organizations.insert(account.clone());
+            installations.push(InstallationRecord {
+                id,
+                app_id: config.app_id,
+                account,
+                account_type: AccountType::Organization,
+                repos: Vec::new(),
+                permissions: generated_permissions.clone(),
+                created_at: CREATED_AT.to_owned(),
+            });
+        }
         let app = App {
             id: config.app_id,
             slug: APP_SLUG.to_owned(),
@@ -431,6 +470,7 @@ impl Shared {
             last_access_token_request: None,
             next_token_id: 0,
             apps: vec![app],
+            installation_index: index_installations(&installations),
             installations,
             next_installation_id,
             oauth_apps: config
@@ -501,6 +541,15 @@ pub(crate) fn rank(level: &str) -> Option<u8> {
         "admin" => Some(3),
         _ => None,
     }
+}
+
+/// Installation id -> index, for [`Mutable::installation`].
+fn index_installations(installations: &[InstallationRecord]) -> HashMap<u64, usize> {
+    installations
+        .iter()
+        .enumerate()
+        .map(|(index, inst)| (inst.id, index))
+        .collect()
 }
 
 /// Each permission at the strongest level any of `installations` has it.

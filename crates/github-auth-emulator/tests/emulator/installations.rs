@@ -327,3 +327,61 @@ async fn first_installation_call_replaces_the_defaults() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn generated_installations_mint_like_the_default_ones() {
+    use github_auth_emulator::FIRST_GENERATED_INSTALLATION_ID as FIRST;
+    let emulator = Emulator::builder()
+        .generated_installations(3)
+        .start()
+        .await
+        .unwrap();
+    let http = Http::new(&emulator);
+    // The default world stays; the generated ones come after it.
+    let default = http
+        .post_json(
+            "/app/installations/1/access_tokens",
+            Some(&app_jwt()),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(default.status, StatusCode::CREATED);
+    let last = http
+        .post_json(
+            &format!("/app/installations/{}/access_tokens", FIRST + 2),
+            Some(&app_jwt()),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(last.status, StatusCode::CREATED);
+    let (default, last) = (default.json(), last.json());
+    // The same answer as the default world's installations give.
+    assert_eq!(last["permissions"], default["permissions"]);
+    assert_eq!(last["repository_selection"], "all");
+    assert!(last.get("repositories").is_none());
+    let beyond = http
+        .post_json(
+            &format!("/app/installations/{}/access_tokens", FIRST + 3),
+            Some(&app_jwt()),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(beyond.status, StatusCode::NOT_FOUND);
+    // Each is on an organization of its own.
+    let org = http
+        .get(
+            &format!("/orgs/org-{}/installation", FIRST + 1),
+            Some(&app_jwt()),
+        )
+        .await;
+    assert_eq!(org.status, StatusCode::OK);
+    assert_eq!(org.json()["id"], FIRST + 1);
+    assert_eq!(emulator.counters().installation_tokens_minted, 2);
+}
+
+#[test]
+fn generated_installations_can_be_configured() {
+    let config: Config = toml::from_str("generated_installations = 100000").unwrap();
+    assert_eq!(config.generated_installations, 100_000);
+    assert_eq!(Config::default().generated_installations, 0);
+}
