@@ -130,10 +130,17 @@ struct State<T> {
     /// The task running `flight`: finished while `flight` is still set means it never reached
     /// [`Slot::finish`] (its runtime was dropped): the flight is dead, and is cleared.
     task: Option<AbortHandle>,
-    failures: u32,
-    retry_at: Option<Instant>,
-    last_error: Option<Error>,
+    /// The failures since the last success; `None` (no allocation) while there are none, as for
+    /// nearly every slot of a cache holding many.
+    failed: Option<Box<Failed>>,
     generation: u64,
+}
+
+/// Failed exchanges in a row: the backoff in force and the error that caused it.
+struct Failed {
+    failures: u32,
+    retry_at: Instant,
+    last_error: Error,
 }
 
 /// One credential, its single in-flight exchange, and its backoff.
@@ -149,9 +156,9 @@ pub(crate) struct Slot<T> {
     /// `refresh_revokes`, the current credential is about to end, so nobody is sent with it.
     refreshing: AtomicBool,
     clock: Arc<Clock>,
-    /// [`Slot::refused`]. A lock of its own, not a field of `State`: a mint reads it while it is
-    /// built, and mints are built under the state's lock (one mutex twice is a deadlock).
-    refused: Mutex<Option<HeaderValue>>,
+    /// [`Slot::refused`]: the refused entry's own credential. Not a field of `State`: a mint
+    /// reads it while it is built, and mints are built under the state's lock.
+    refused: ArcSwapOption<Authorization>,
 }
 
 impl<T> fmt::Debug for Slot<T> {
@@ -160,7 +167,7 @@ impl<T> fmt::Debug for Slot<T> {
         f.debug_struct("Slot")
             .field("cached", &self.current.load().is_some())
             .field("in_flight", &st.flight.is_some())
-            .field("failures", &st.failures)
+            .field("failures", &st.failed.as_ref().map_or(0, |f| f.failures))
             .finish_non_exhaustive()
     }
 }
@@ -206,13 +213,11 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 policy,
                 flight: None,
                 task: None,
-                failures: 0,
-                retry_at: None,
-                last_error: None,
+                failed: None,
                 generation: 0,
             }),
             clock,
-            refused: Mutex::new(None),
+            refused: ArcSwapOption::empty(),
         }
     }
 
@@ -257,7 +262,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         self.clear_dead_flight(&mut st);
         if st.flight.is_none()
             && st.generation == seen.generation
-            && st.retry_at.is_none_or(|r| now >= r)
+            && st.failed.as_ref().is_none_or(|f| now >= f.retry_at)
         {
             tracing::debug!("credential near expiry: refreshing in the background");
             // Nobody waits on this flight: it runs in its own task and fills the slot.
@@ -296,8 +301,8 @@ impl<T: Send + Sync + 'static> Slot<T> {
         if let Some(flight) = &st.flight {
             return self.or_still_usable(flight.clone(), usable);
         }
-        if let (Some(retry_at), Some(last)) = (st.retry_at, &st.last_error)
-            && now < retry_at
+        if let Some(failed) = &st.failed
+            && now < failed.retry_at
         {
             if let Some(entry) = usable {
                 // The last refresh failed without ending the current token (one that did end
@@ -305,9 +310,9 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 return std::future::ready(Ok(entry)).boxed();
             }
             let err = Error::Backoff {
-                failures: st.failures,
-                retry_in: retry_at - now,
-                last: Box::new(last.clone()),
+                failures: failed.failures,
+                retry_in: failed.retry_at - now,
+                last: Box::new(failed.last_error.clone()),
             };
             return std::future::ready(Err(err)).boxed();
         }
@@ -374,8 +379,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
         {
             tracing::debug!("credential refused by GitHub: dropped from the cache");
             if let Some(refused) = self.current.swap(None) {
-                self.lock_refused()
-                    .replace(refused.authorization.value().clone());
+                self.refused.store(Some(Arc::clone(&refused.authorization)));
             }
         }
     }
@@ -383,11 +387,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
     /// The last credential GitHub refused (or that was revoked) here: a fleet's store may still
     /// hold it, and it is not taken from there again.
     pub(crate) fn refused(&self) -> Option<HeaderValue> {
-        self.lock_refused().clone()
-    }
-
-    fn lock_refused(&self) -> MutexGuard<'_, Option<HeaderValue>> {
-        self.refused.lock().unwrap_or_else(PoisonError::into_inner)
+        self.refused.load().as_ref().map(|a| a.value().clone())
     }
 
     fn start(
@@ -428,27 +428,31 @@ impl<T: Send + Sync + 'static> Slot<T> {
         match result {
             Ok(fresh) => {
                 st.generation += 1;
-                st.failures = 0;
-                st.retry_at = None;
-                st.last_error = None;
+                st.failed = None;
                 let entry = Arc::new(self.entry(fresh, &st.policy, st.generation, now));
                 self.current.store(Some(Arc::clone(&entry)));
                 Ok(entry)
             }
             Err(err) => {
-                st.failures = st.failures.saturating_add(1);
+                let failures = st
+                    .failed
+                    .as_ref()
+                    .map_or(1, |f| f.failures.saturating_add(1));
                 let backoff = st
                     .policy
                     .backoff_base
-                    .saturating_mul(1 << (st.failures - 1).min(16))
+                    .saturating_mul(1 << (failures - 1).min(16))
                     .min(st.policy.backoff_max);
-                st.retry_at = Some(now + backoff);
-                st.last_error = Some(err.clone());
+                st.failed = Some(Box::new(Failed {
+                    failures,
+                    retry_at: now + backoff,
+                    last_error: err.clone(),
+                }));
                 if self.refresh_revokes && matches!(err, Error::Hook(_)) {
                     // GitHub refreshed (ending the current token) but the new set was refused.
                     self.current.store(None);
                 }
-                tracing::warn!(failures = st.failures, ?backoff, error = %err, "exchange failed");
+                tracing::warn!(failures, ?backoff, error = %err, "exchange failed");
                 Err(err)
             }
         }

@@ -19,6 +19,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -35,15 +36,17 @@ pub struct Endpoints {
     web: Base,
 }
 
+/// Cloned without allocating (the texts are shared): every stack, and every stack built per
+/// request, holds a copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Base {
     /// The URL as text, without a trailing slash.
-    text: String,
+    text: Arc<str>,
     scheme: Scheme,
     authority: Authority,
     port: u16,
     /// Path prefix without a trailing slash (`""` or `/api/v3`).
-    path: String,
+    path: Arc<str>,
 }
 
 impl Base {
@@ -65,9 +68,9 @@ impl Base {
         let port = authority
             .port_u16()
             .unwrap_or(if scheme == Scheme::HTTPS { 443 } else { 80 });
-        let path = uri.path().trim_end_matches('/').to_owned();
+        let path = uri.path().trim_end_matches('/').into();
         Ok(Self {
-            text: trimmed.to_owned(),
+            text: trimmed.into(),
             scheme,
             authority,
             port,
@@ -210,7 +213,7 @@ impl Endpoints {
             // github.com and the emulator: every path on the host is an API path.
             return Some(uri.path());
         }
-        uri.path().strip_prefix(self.api.path.as_str())
+        uri.path().strip_prefix(&*self.api.path)
     }
 }
 

@@ -75,12 +75,22 @@ pub(crate) fn sensitive_header(
     Ok(value)
 }
 
-/// A credential ready to go on requests: its `Authorization` value, and the whole header set
-/// (GitHub's default headers plus this one) prepared once, for requests without headers of
-/// their own, the usual case, which then get one map copy instead of four inserts.
+/// GitHub's default headers and a placeholder `Authorization`: a request without headers of its
+/// own, the usual case, gets one copy of it (room for all four, so no further allocation), and the
+/// placeholder is then replaced in place by the credential. No map is kept per credential: an App
+/// caching 100,000 installation tokens would otherwise keep 100,000 maps (656 bytes each). The
+/// replacement costs about 15 ns more than copying a map prepared with the credential (measured
+/// alone; within the noise of the warm-path benchmark).
+static WITH_CREDENTIAL: LazyLock<HeaderMap> = LazyLock::new(|| {
+    let mut headers = DEFAULT_HEADERS.clone();
+    headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
+    // A clone holds exactly its entries: copies of it have room for four and no more.
+    headers.clone()
+});
+
+/// A credential ready to go on requests: its `Authorization` value, marked sensitive.
 pub(crate) struct Authorization {
     value: HeaderValue,
-    prepared: HeaderMap,
 }
 
 impl fmt::Debug for Authorization {
@@ -92,10 +102,7 @@ impl fmt::Debug for Authorization {
 impl Authorization {
     /// `value` must already be marked sensitive ([`sensitive_header`]).
     pub(crate) fn new(value: HeaderValue) -> Self {
-        let mut prepared = HeaderMap::with_capacity(4);
-        add_default_headers(&mut prepared);
-        prepared.insert(AUTHORIZATION, value.clone());
-        Self { value, prepared }
+        Self { value }
     }
 
     /// The `Authorization` header value.
@@ -106,11 +113,19 @@ impl Authorization {
     /// Adds GitHub's default headers where absent, and this credential (replacing any other).
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         if headers.is_empty() {
-            headers.clone_from(&self.prepared);
+            headers.clone_from(&WITH_CREDENTIAL);
+            // The placeholder found by walking four entries: cheaper than hashing the name.
+            let placeholder = headers
+                .iter_mut()
+                .find_map(|(name, value)| (name == AUTHORIZATION).then_some(value));
+            if let Some(placeholder) = placeholder {
+                *placeholder = self.value.clone();
+                return;
+            }
         } else {
             add_default_headers(headers);
-            headers.insert(AUTHORIZATION, self.value.clone());
         }
+        headers.insert(AUTHORIZATION, self.value.clone());
     }
 }
 
@@ -139,10 +154,11 @@ mod tests {
     fn authorization_on_bare_and_on_dressed_requests() {
         let authorization = Authorization::new(sensitive_header("Bearer", "t0k", "test").unwrap());
 
-        // No headers of its own: the prepared set, credential marked sensitive.
+        // No headers of its own: the prepared set, its placeholder replaced by the credential.
         let mut bare = HeaderMap::new();
         authorization.apply(&mut bare);
         assert_eq!(bare.len(), 4);
+        assert_eq!(bare.get_all(AUTHORIZATION).iter().count(), 1);
         assert_eq!(bare[AUTHORIZATION], "Bearer t0k");
         assert!(bare[AUTHORIZATION].is_sensitive());
         assert_eq!(bare[ACCEPT], "application/vnd.github+json");

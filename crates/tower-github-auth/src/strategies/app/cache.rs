@@ -14,7 +14,9 @@
 //! # Ok::<(), tower_github_auth::Error>(())
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -22,11 +24,12 @@ use lru::LruCache;
 
 use crate::cache::{Policy, Slot};
 use crate::clock::Clock;
-use crate::strategies::app::token::InstallationToken;
+use crate::strategies::app::token::{Permissions, TokenFacts};
 
-/// What makes one installation token different from another.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct InstallationKey {
+/// Where, and as which App, installation tokens are minted: one per App and API base, shared by
+/// every key of that App (a key holds a pointer to it, not copies of its strings).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct KeyScope {
     /// The API base: the same installation id on two hosts is two installations.
     pub(crate) api_base: String,
     /// The App (its id or client id, as configured).
@@ -35,11 +38,57 @@ pub(crate) struct InstallationKey {
     /// [fingerprint](crate::PrivateKey::fingerprint)): two Apps with one id but different keys
     /// (tenants sharing a cache) never share a token.
     pub(crate) key: String,
-    /// The installation, or how it is found (`id:42`, `repo:octo/one`, ...).
-    pub(crate) installation: String,
-    /// The narrowing, canonical (sorted) so that equal requests share a token.
-    pub(crate) narrowing: String,
+    /// A hash of the three, computed once: a look-up hashes eight bytes, not the strings.
+    digest: u64,
 }
+
+impl KeyScope {
+    pub(crate) fn new(api_base: String, issuer: String, key: String) -> Self {
+        // Stable within the process (no random seed): only ever compared with itself.
+        let digest =
+            BuildHasherDefault::<DefaultHasher>::default().hash_one((&api_base, &issuer, &key));
+        Self {
+            api_base,
+            issuer,
+            key,
+            digest,
+        }
+    }
+}
+
+impl Hash for KeyScope {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Equal scopes have equal strings, hence equal digests.
+        state.write_u64(self.digest);
+    }
+}
+
+/// The installation of a key: its id, or how it is found (`repo:octo/one`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum KeyTarget {
+    /// A known installation id: no allocation.
+    Id(u64),
+    /// Found through what it is installed on, as [`InstallationTarget`]'s `Display` writes it.
+    ///
+    /// [`InstallationTarget`]: crate::InstallationTarget
+    Found(Box<str>),
+}
+
+/// What makes one installation token different from another: 48 bytes, and no allocation for an
+/// installation named by id and not narrowed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct InstallationKey {
+    /// API base, App and key.
+    pub(crate) scope: Arc<KeyScope>,
+    /// The installation, or how it is found.
+    pub(crate) target: KeyTarget,
+    /// The narrowing, canonical (sorted) so that equal requests share a token; `None`: none.
+    pub(crate) narrowing: Option<Box<str>>,
+}
+
+/// Distinct permission sets kept shared at most: an App's installations have a handful (the
+/// App's permissions, and those its narrowings ask for); past this many, a set is kept unshared.
+const SHARED_PERMISSION_SETS: usize = 256;
 
 /// The shared, bounded cache of installation tokens.
 ///
@@ -47,9 +96,21 @@ pub(crate) struct InstallationKey {
 /// the same one with [`AppAuth::token_cache`](crate::AppAuth::token_cache). It holds at most
 /// `capacity` keys (default [`TokenCache::DEFAULT_CAPACITY`]); past that, the least recently used
 /// key is dropped. A stack that still holds a dropped slot keeps working with it.
+///
+/// Memory grows with the installations used, not with the capacity: a cached installation
+/// (named by id, its token as GitHub answers it without narrowing) costs about 540 bytes of heap,
+/// so 100,000 of them about 52 MiB. A token narrowed to repositories also keeps their names
+/// (`owner/name`, for [`InstallationToken::repositories`](crate::InstallationToken)). Identical
+/// permission sets are kept once for all the installations that have them.
 #[derive(Clone)]
 pub struct TokenCache {
-    slots: Arc<Mutex<LruCache<InstallationKey, Arc<Slot<InstallationToken>>>>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: Mutex<LruCache<InstallationKey, Arc<Slot<TokenFacts>>>>,
+    /// Each distinct permission set, once.
+    permissions: Mutex<HashSet<Arc<Permissions>>>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -68,13 +129,27 @@ impl Default for TokenCache {
 }
 
 impl TokenCache {
-    /// Default bound: 10,000 distinct installation tokens (installation × narrowing).
-    pub const DEFAULT_CAPACITY: NonZeroUsize = NonZeroUsize::new(10_000).expect("not zero");
+    /// Default bound: 100,000 distinct installation tokens (installation × narrowing).
+    ///
+    /// Enough for an App whose 100,000 installations are all active within an hour, the life of
+    /// an installation token. A smaller bound drops tokens that are still valid when more
+    /// installations than that are used within the hour; each one used again costs one more
+    /// exchange with GitHub (and, if they are used in turn, every request becomes one). A larger
+    /// bound never costs more than the installations actually used: memory is taken as
+    /// installations are cached (about 540 bytes each), never up front.
+    pub const DEFAULT_CAPACITY: NonZeroUsize = NonZeroUsize::new(100_000).expect("not zero");
 
-    /// A cache holding at most `capacity` tokens.
+    /// A cache holding at most `capacity` tokens. Nothing is allocated up front for them.
     pub fn new(capacity: NonZeroUsize) -> Self {
+        // `LruCache::new` would size its table for `capacity` at once (about 2 MiB for 100,000):
+        // an unbounded cache given its bound grows as it fills.
+        let mut slots = LruCache::unbounded();
+        slots.resize(capacity);
         Self {
-            slots: Arc::new(Mutex::new(LruCache::new(capacity))),
+            inner: Arc::new(Inner {
+                slots: Mutex::new(slots),
+                permissions: Mutex::new(HashSet::new()),
+            }),
         }
     }
 
@@ -93,8 +168,11 @@ impl TokenCache {
         self.lock().cap().get()
     }
 
-    fn lock(&self) -> MutexGuard<'_, LruCache<InstallationKey, Arc<Slot<InstallationToken>>>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, LruCache<InstallationKey, Arc<Slot<TokenFacts>>>> {
+        self.inner
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The slot for a key, created on first use.
@@ -103,9 +181,26 @@ impl TokenCache {
         key: InstallationKey,
         policy: Policy,
         clock: &Arc<Clock>,
-    ) -> Arc<Slot<InstallationToken>> {
+    ) -> Arc<Slot<TokenFacts>> {
         let mut slots = self.lock();
         Arc::clone(slots.get_or_insert(key, || Arc::new(Slot::new(policy, Arc::clone(clock)))))
+    }
+
+    /// `permissions`, shared with every other token of this cache that has the same.
+    pub(crate) fn share_permissions(&self, permissions: Permissions) -> Arc<Permissions> {
+        let mut sets = self
+            .inner
+            .permissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = sets.get(&permissions) {
+            return Arc::clone(shared);
+        }
+        let permissions = Arc::new(permissions);
+        if sets.len() < SHARED_PERMISSION_SETS {
+            sets.insert(Arc::clone(&permissions));
+        }
+        permissions
     }
 }
 
@@ -113,20 +208,80 @@ impl TokenCache {
 mod tests {
     use super::*;
 
+    fn scope(api_base: &str) -> Arc<KeyScope> {
+        Arc::new(KeyScope::new(api_base.into(), "1".into(), "k".into()))
+    }
+
     #[test]
     fn the_cache_is_bounded() {
         let cache = TokenCache::new(NonZeroUsize::new(2).unwrap());
         let clock = Arc::new(Clock::default());
         for i in 0..5 {
             let key = InstallationKey {
-                api_base: "https://api.github.com".into(),
-                issuer: "1".into(),
-                key: "k".into(),
-                installation: format!("id:{i}"),
-                narrowing: String::new(),
+                scope: scope("https://api.github.com"),
+                target: KeyTarget::Id(i),
+                narrowing: None,
             };
             cache.slot(key, Policy::default(), &clock);
         }
         assert_eq!(cache.len(), 2);
+        assert_eq!(cache.capacity(), 2);
+    }
+
+    #[test]
+    fn keys_are_equal_by_content_not_by_pointer() {
+        let cache = TokenCache::default();
+        let clock = Arc::new(Clock::default());
+        let key = |api_base: &str, target: KeyTarget, narrowing: Option<&str>| InstallationKey {
+            scope: scope(api_base),
+            target,
+            narrowing: narrowing.map(Into::into),
+        };
+        let github = "https://api.github.com";
+        let first = cache.slot(
+            key(github, KeyTarget::Id(7), None),
+            Policy::default(),
+            &clock,
+        );
+        // Another App value with the same base, issuer and key: the same slot.
+        let again = cache.slot(
+            key(github, KeyTarget::Id(7), None),
+            Policy::default(),
+            &clock,
+        );
+        assert!(Arc::ptr_eq(&first, &again));
+        for other in [
+            key("https://ghe.example/api/v3", KeyTarget::Id(7), None),
+            key(github, KeyTarget::Id(8), None),
+            key(github, KeyTarget::Found("org:octo".into()), None),
+            key(
+                github,
+                KeyTarget::Id(7),
+                Some(r#"{"repositories":["one"]}"#),
+            ),
+        ] {
+            let slot = cache.slot(other, Policy::default(), &clock);
+            assert!(!Arc::ptr_eq(&first, &slot));
+        }
+        assert_eq!(cache.len(), 5);
+    }
+
+    #[test]
+    fn equal_permission_sets_are_kept_once() {
+        let cache = TokenCache::default();
+        let set = |level: &str| Permissions::from([("contents".to_owned(), level.to_owned())]);
+        let a = cache.share_permissions(set("read"));
+        let b = cache.share_permissions(set("read"));
+        let c = cache.share_permissions(set("write"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(*c, set("write"));
+        // Past the bound, sets are still answered, only no longer shared.
+        for n in 0..SHARED_PERMISSION_SETS {
+            cache.share_permissions(set(&n.to_string()));
+        }
+        let late = cache.share_permissions(set("late"));
+        assert_eq!(*late, set("late"));
+        assert!(!Arc::ptr_eq(&late, &cache.share_permissions(set("late"))));
     }
 }

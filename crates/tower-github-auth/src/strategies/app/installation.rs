@@ -43,7 +43,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_layer::Layer;
 
-use crate::cache::{Fresh, Slot};
+use crate::cache::{Entry, Fresh, Slot};
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::credential::{Mint, Minted};
 use crate::endpoints::{Endpoints, segment};
@@ -53,11 +53,11 @@ use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::side::{Answer, Side, decode_json, github_error};
-use crate::strategies::app::cache::InstallationKey;
+use crate::strategies::app::cache::{InstallationKey, KeyTarget};
 use crate::strategies::app::ids::{AppIssuer, InstallationId};
 use crate::strategies::app::jwt::AppAuth;
 use crate::strategies::app::key::PrivateKey;
-use crate::strategies::app::token::{InstallationToken, revoke_token};
+use crate::strategies::app::token::{InstallationToken, TokenFacts, revoke_token};
 
 /// Which installation: by id, or found through what it is installed on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -362,15 +362,15 @@ impl AppInstallationAuth {
             )
         };
         if let Some(entry) = credential.slot.lookup(|| credential.mint(side())) {
-            return Ok(entry.value.clone());
+            return Ok(token_of(&entry));
         }
         let entry = credential.slot.obtain(|| credential.mint(side())).await?;
-        Ok(entry.value.clone())
+        Ok(token_of(&entry))
     }
 
     /// The cached token, if any, without minting one.
     pub fn cached_token(&self) -> Option<InstallationToken> {
-        self.credential().slot.peek().map(|e| e.value.clone())
+        self.credential().slot.peek().map(|entry| token_of(&entry))
     }
 
     /// Mints a new token now, through `inner`, even if the cached one is still valid (joining a
@@ -393,7 +393,7 @@ impl AppInstallationAuth {
             .slot
             .renew(|| credential.mint_shared(side, true))
             .await?;
-        Ok(entry.value.clone())
+        Ok(token_of(&entry))
     }
 
     /// Ends the cached token at GitHub (`DELETE /installation/token`, as GitHub's
@@ -425,27 +425,29 @@ impl AppInstallationAuth {
     }
 
     fn credential(&self) -> InstallationCredential {
+        // No allocation for an installation named by id and not narrowed: a stack built per
+        // request finds its slot without building strings.
         let key = InstallationKey {
-            api_base: self.app.endpoints.api_base().to_owned(),
-            issuer: self.app.shared.issuer.to_string(),
-            key: self.app.shared.key_id.clone(),
-            installation: self.target.to_string(),
+            scope: Arc::clone(&self.app.scope),
+            target: match &self.target {
+                InstallationTarget::Id(id) => KeyTarget::Id(id.0),
+                other => KeyTarget::Found(other.to_string().into_boxed_str()),
+            },
             narrowing: self
                 .narrowing
                 .body()
-                .map(|b| b.to_string())
-                .unwrap_or_default(),
+                .map(|b| b.to_string().into_boxed_str()),
         };
         let fleet = self.app.store.as_ref().map(|store| Fleet {
             store: Arc::clone(store),
             key: store_key(
                 "installation",
                 &[
-                    &key.api_base,
-                    &key.issuer,
-                    &key.key,
-                    &key.installation,
-                    &key.narrowing,
+                    &key.scope.api_base,
+                    &key.scope.issuer,
+                    &key.scope.key,
+                    &self.target.to_string(),
+                    key.narrowing.as_deref().unwrap_or_default(),
                 ],
             ),
         });
@@ -484,7 +486,7 @@ struct InstallationCredential {
     app: AppAuth,
     target: InstallationTarget,
     narrowing: Narrowing,
-    slot: Arc<Slot<InstallationToken>>,
+    slot: Arc<Slot<TokenFacts>>,
     /// The store the fleet shares the token through, and its key there.
     fleet: Option<Fleet>,
 }
@@ -550,23 +552,51 @@ pub(crate) fn read_minted(
     })
 }
 
+/// The token a cached entry holds, whole again.
+fn token_of(entry: &Entry<TokenFacts>) -> InstallationToken {
+    // An installation token always expires (`read_minted`, `Shareable::fresh` set it).
+    let expires_at = entry.expires_at.unwrap_or(std::time::UNIX_EPOCH);
+    entry.value.token(entry.authorization.value(), expires_at)
+}
+
 impl Mint for InstallationCredential {
-    type Value = InstallationToken;
+    type Value = TokenFacts;
     const REPLICATES: bool = true;
 
-    fn slot(&self) -> &Arc<Slot<InstallationToken>> {
+    fn slot(&self) -> &Arc<Slot<TokenFacts>> {
         &self.slot
     }
 
-    fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<InstallationToken>, Error>> {
+    fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<TokenFacts>, Error>> {
         self.mint_shared(side, false)
     }
 }
 
 impl InstallationCredential {
     /// A token through the fleet's store when there is one (`force`: a new one even if the
-    /// stored one is usable).
+    /// stored one is usable), as the cache keeps it.
     fn mint_shared(
+        &self,
+        side: Side,
+        force: bool,
+    ) -> BoxFuture<'static, Result<Fresh<TokenFacts>, Error>> {
+        let cache = self.app.cache.clone();
+        let minted = self.mint_token(side, force);
+        async move {
+            let fresh = minted.await?;
+            Ok(Fresh {
+                header: fresh.header,
+                expires_at: fresh.expires_at,
+                issued_at: fresh.issued_at,
+                value: TokenFacts::of(fresh.value, |p| cache.share_permissions(p)),
+            })
+        }
+        .boxed()
+    }
+
+    /// A token through the fleet's store when there is one (`force`: a new one even if the
+    /// stored one is usable).
+    fn mint_token(
         &self,
         side: Side,
         force: bool,

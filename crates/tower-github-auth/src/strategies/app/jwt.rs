@@ -51,7 +51,7 @@ use crate::service::auth::Auth;
 use crate::service::replay::Replaying;
 use crate::side::{Answer, Limits, Side};
 use crate::store::TokenStore;
-use crate::strategies::app::cache::TokenCache;
+use crate::strategies::app::cache::{KeyScope, TokenCache};
 use crate::strategies::app::ids::AppIssuer;
 use crate::strategies::app::key::PrivateKey;
 use crate::strategies::app::signer::JwtSigner;
@@ -102,6 +102,8 @@ pub struct AppAuth {
     pub(crate) shared: Arc<AppShared>,
     pub(crate) endpoints: Endpoints,
     pub(crate) cache: TokenCache,
+    /// API base, issuer and key: the part every installation token's cache key shares.
+    pub(crate) scope: Arc<KeyScope>,
     pub(crate) policy: Policy,
     pub(crate) replay: Replaying,
     pub(crate) limits: Limits,
@@ -126,21 +128,29 @@ impl AppAuth {
     pub fn with_signer(issuer: impl Into<AppIssuer>, signer: impl JwtSigner) -> Self {
         let signer: Arc<dyn JwtSigner> = Arc::new(signer);
         let clock = Arc::new(Clock::default());
+        let issuer = issuer.into();
+        let key_id = signer.key_id();
+        let endpoints = Endpoints::default();
+        let scope = key_scope(&endpoints, &issuer, &key_id);
+        // Grows as installations are looked up (`LruCache::new` would size it for all at once).
+        let mut installation_ids = LruCache::unbounded();
+        installation_ids.resize(REMEMBERED_INSTALLATIONS);
         let jwt_policy = Policy {
             refresh_margin: JWT_REFRESH_MARGIN,
             ..Policy::default()
         };
         Self {
             shared: Arc::new(AppShared {
-                issuer: issuer.into(),
-                key_id: signer.key_id(),
+                issuer,
+                key_id,
                 signer,
                 jwt: Arc::new(Slot::new(jwt_policy, Arc::clone(&clock))),
                 clock,
-                installation_ids: Mutex::new(LruCache::new(REMEMBERED_INSTALLATIONS)),
+                installation_ids: Mutex::new(installation_ids),
             }),
-            endpoints: Endpoints::default(),
+            endpoints,
             cache: TokenCache::default(),
+            scope,
             policy: Policy::default(),
             replay: Replaying::default(),
             limits: Limits::default(),
@@ -155,6 +165,7 @@ impl AppAuth {
 
     /// Talk to another GitHub deployment (GitHub Enterprise Server, the emulator).
     pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.scope = key_scope(&endpoints, &self.shared.issuer, &self.shared.key_id);
         self.endpoints = endpoints;
         self
     }
@@ -300,6 +311,15 @@ impl AppAuth {
             return Ok(answer);
         }
     }
+}
+
+/// The part of installation-token keys an App shares on `endpoints`.
+fn key_scope(endpoints: &Endpoints, issuer: &AppIssuer, key_id: &str) -> Arc<KeyScope> {
+    Arc::new(KeyScope::new(
+        endpoints.api_base().to_owned(),
+        issuer.to_string(),
+        key_id.to_owned(),
+    ))
 }
 
 /// The JWT of a cached entry, without its `Bearer ` scheme.

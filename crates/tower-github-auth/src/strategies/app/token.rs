@@ -136,6 +136,83 @@ impl fmt::Debug for InstallationToken {
     }
 }
 
+/// A token's permissions (`contents: read`, ...).
+pub(crate) type Permissions = BTreeMap<String, String>;
+
+/// What the token cache keeps of an installation token beside its `Authorization` header (which
+/// holds the token) and its expiry: the rest of the [`InstallationToken`], compactly (about 50
+/// bytes for a token as GitHub answers it unnarrowed; its permission set is shared with every
+/// other token of the cache that has the same).
+#[derive(Clone)]
+pub(crate) struct TokenFacts {
+    installation_id: InstallationId,
+    permissions: Arc<Permissions>,
+    repository_selection: Selection,
+    /// `owner/name` of each repository it is narrowed to.
+    repositories: Box<[Box<str>]>,
+}
+
+/// `repository_selection`, as GitHub reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Selection {
+    /// Not reported.
+    Unknown,
+    All,
+    Selected,
+    /// Another word (GitHub has none today).
+    Other(Box<str>),
+}
+
+impl TokenFacts {
+    /// The facts of `token`; `share` keeps its permissions (once for all tokens that have the
+    /// same: [`TokenCache`](crate::TokenCache) does).
+    pub(crate) fn of(
+        token: InstallationToken,
+        share: impl FnOnce(Permissions) -> Arc<Permissions>,
+    ) -> Self {
+        let repository_selection = match token.repository_selection.as_deref() {
+            None => Selection::Unknown,
+            Some("all") => Selection::All,
+            Some("selected") => Selection::Selected,
+            Some(other) => Selection::Other(other.into()),
+        };
+        Self {
+            installation_id: token.installation_id,
+            permissions: share(token.permissions),
+            repository_selection,
+            repositories: token
+                .repositories
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+        }
+    }
+
+    /// The token again, from its `Authorization` header (`Bearer <token>`) and its expiry.
+    pub(crate) fn token(
+        &self,
+        authorization: &HeaderValue,
+        expires_at: SystemTime,
+    ) -> InstallationToken {
+        // The header was written from the token's text (`sensitive_header`): valid UTF-8.
+        let header = String::from_utf8_lossy(authorization.as_bytes());
+        let token = header.strip_prefix("Bearer ").unwrap_or(&header);
+        InstallationToken {
+            token: SecretString::from(token.to_owned()),
+            expires_at,
+            installation_id: self.installation_id,
+            permissions: Permissions::clone(&self.permissions),
+            repository_selection: match &self.repository_selection {
+                Selection::Unknown => None,
+                Selection::All => Some("all".to_owned()),
+                Selection::Selected => Some("selected".to_owned()),
+                Selection::Other(other) => Some(other.to_string()),
+            },
+            repositories: self.repositories.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
 /// `DELETE /installation/token` with the token itself (`authorization`, `Bearer ...`): 204,
 /// and GitHub refuses the token from then on.
 pub(crate) async fn revoke_token(side: &Side, authorization: &HeaderValue) -> Result<(), Error> {
@@ -154,4 +231,40 @@ pub(crate) async fn revoke_token(side: &Side, authorization: &HeaderValue) -> Re
         return Ok(());
     }
     Err(github_error(exchange, &answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn token(selection: Option<&str>, repositories: &[&str]) -> InstallationToken {
+        InstallationToken {
+            token: SecretString::from("ghs_abc".to_owned()),
+            expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            installation_id: InstallationId(42),
+            permissions: Permissions::from([
+                ("contents".to_owned(), "write".to_owned()),
+                ("metadata".to_owned(), "read".to_owned()),
+            ]),
+            repository_selection: selection.map(str::to_owned),
+            repositories: repositories.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_facts_give_the_token_back_whole() {
+        for original in [
+            token(Some("all"), &[]),
+            token(Some("selected"), &["octo/one", "octo/two"]),
+            token(None, &[]),
+            token(Some("some-day"), &[]),
+        ] {
+            let header = sensitive_header("Bearer", "ghs_abc", "test").unwrap();
+            let expires_at = original.expires_at;
+            let back = TokenFacts::of(original.clone(), Arc::new).token(&header, expires_at);
+            assert_eq!(format!("{back:?}"), format!("{original:?}"));
+            assert_eq!(back.token.expose_secret(), "ghs_abc");
+        }
+    }
 }

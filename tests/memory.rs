@@ -1,0 +1,76 @@
+//! What an App's installation tokens cost in memory: heap bytes, counted by `allocation-counter`
+//! as the cache gives them back when dropped (whatever thread allocated them). The figures at
+//! 100,000 installations are `cargo bench -p integration-tests --bench installations`.
+
+mod common;
+
+use std::num::NonZeroUsize;
+
+use github_auth_emulator::{
+    Emulator, FIRST_GENERATED_INSTALLATION_ID as FIRST, TEST_APP_PRIVATE_KEY_PKCS1,
+};
+use secrecy::ExposeSecret;
+use tower_github_auth::{AppAuth, AppId, Endpoints, InstallationId, PrivateKey, TokenCache};
+
+/// The heap `drop(value)` gives back, in bytes.
+fn heap_of<T>(value: T) -> u64 {
+    allocation_counter::measure(|| drop(value))
+        .bytes_current
+        .unsigned_abs()
+}
+
+fn key() -> PrivateKey {
+    PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap()
+}
+
+#[tokio::test]
+async fn a_cached_installation_costs_at_most_a_kibibyte() {
+    const INSTALLATIONS: u64 = 300;
+    let github = Emulator::builder()
+        .generated_installations(INSTALLATIONS)
+        .start()
+        .await
+        .unwrap();
+    let capacity = NonZeroUsize::new(1_000).unwrap();
+    let empty = heap_of(TokenCache::new(capacity));
+    let cache = TokenCache::new(capacity);
+    let app = AppAuth::new(AppId(1), key())
+        .endpoints(Endpoints::single(&github.base_url()).unwrap())
+        .token_cache(cache.clone());
+    let client = common::client();
+    for n in 0..INSTALLATIONS {
+        let installation = app.as_installation(InstallationId(FIRST + n));
+        let minted = installation.fetch_token(&client).await.unwrap();
+        // What the cache keeps gives the whole token back.
+        let cached = installation.cached_token().unwrap();
+        assert_eq!(cached.token.expose_secret(), minted.token.expose_secret());
+        assert_eq!(format!("{cached:?}"), format!("{minted:?}"));
+    }
+    let token = app
+        .as_installation(InstallationId(FIRST))
+        .cached_token()
+        .unwrap();
+    assert_eq!(
+        token.permissions.len(),
+        3,
+        "the default answer's permissions"
+    );
+    assert_eq!(token.repository_selection.as_deref(), Some("all"));
+    drop(app);
+    assert_eq!(cache.len() as u64, INSTALLATIONS);
+
+    let per_installation = (heap_of(cache) - empty) / INSTALLATIONS;
+    eprintln!("{per_installation} bytes of heap per cached installation");
+    assert!(per_installation <= 1024, "{per_installation} B");
+}
+
+#[test]
+fn nothing_is_allocated_up_front_for_a_capacity() {
+    // Neither the token cache's table nor the remembered installation ids are sized for their
+    // bound (100,000 and 10,000): an App that uses few installations pays for few.
+    let cache = heap_of(TokenCache::new(NonZeroUsize::new(100_000).unwrap()));
+    assert!(cache < 1024, "an empty cache: {cache} B");
+    let key = key();
+    let app = heap_of(AppAuth::new(AppId(1), key));
+    assert!(app < 8 * 1024, "an App with its default cache: {app} B");
+}
