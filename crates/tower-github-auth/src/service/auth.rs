@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
+use crate::service::replay::Replaying;
 use crate::side::{Limits, Side};
 
 /// Built by a strategy's `Layer` impl, shared by every clone of the service.
@@ -13,8 +14,8 @@ pub(crate) struct Auth<C> {
     pub(crate) endpoints: Endpoints,
     pub(crate) clock: Arc<Clock>,
     pub(crate) credential: C,
-    /// Whether a request refused with 401 is replayed once with a fresh credential.
-    pub(crate) replay: bool,
+    /// Whether (and how) a request refused with 401 is replayed once with a fresh credential.
+    pub(crate) replay: Replaying,
     /// The bounds of every side request.
     pub(crate) limits: Limits,
 }
@@ -25,7 +26,7 @@ impl<C> Auth<C> {
             endpoints,
             clock,
             credential,
-            replay: true,
+            replay: Replaying::default(),
             limits: Limits::default(),
         }
     }

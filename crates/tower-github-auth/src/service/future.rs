@@ -87,6 +87,7 @@ where
     RB: ResponseBody,
 {
     /// `inner` must have been polled ready.
+    #[inline]
     pub(crate) fn new(inner: S, auth: Arc<Auth<Minted>>) -> Self {
         Self {
             inner,
@@ -104,17 +105,14 @@ where
     /// with the cached credential; with nothing cached, waits for the exchange instead. The copy
     /// for a replay is taken before our headers go in: for the usual request that is a copy of
     /// an empty header map.
+    #[inline]
     pub(crate) fn send(
         mut self,
         mut req: Request<B>,
         given: Option<(Arc<Authorization>, Stamp)>,
     ) -> ResponseFuture<S, B> {
         debug_assert!(self.ready, "the inner service must be ready");
-        self.req = if self.auth.replay {
-            Replay::copy(&req)
-        } else {
-            None
-        };
+        let replay = self.auth.replay.copy(&req);
         let stamp = if let Some((authorization, stamp)) = given {
             authorization.apply(req.headers_mut());
             stamp
@@ -136,12 +134,18 @@ where
                 });
             }
         };
-        self.stamp = Some(stamp);
-        self.ready = false;
-        ResponseFuture::new(State::Calling {
-            fut: self.inner.call(req),
-            pending: Some(self),
-        })
+        // Built in one expression, so that the (large) future is written once where it goes.
+        ResponseFuture {
+            state: State::Calling {
+                fut: self.inner.call(req),
+                pending: Some(Self {
+                    req: replay,
+                    stamp: Some(stamp),
+                    ready: false,
+                    ..self
+                }),
+            },
+        }
     }
 }
 
@@ -203,6 +207,7 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
+    #[inline]
     fn new(state: State<S, B>) -> Self {
         Self { state }
     }

@@ -1,9 +1,65 @@
 //! What a replay after a 401 needs of the caller's request, kept while the request is out.
 
 use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Request, Uri, Version};
+
+/// Whether a request refused with 401 is replayed, and how its body is copied for that: the
+/// setting behind every minting layer's `replay_unauthorized` and `replay_body_with`.
+#[derive(Clone)]
+pub(crate) struct Replaying {
+    /// Replay at all (default: yes).
+    pub(crate) on: bool,
+    /// The caller's own copier for a body type the built-in list does not know: a
+    /// `fn(&B) -> Option<B>`, kept as `Any` and found again by its type at each request.
+    copy: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Default for Replaying {
+    fn default() -> Self {
+        Self {
+            on: true,
+            copy: None,
+        }
+    }
+}
+
+impl fmt::Debug for Replaying {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.on, self.copy.is_some()) {
+            (false, _) => f.write_str("off"),
+            (true, false) => f.write_str("on"),
+            (true, true) => f.write_str("on, with the caller's body copier"),
+        }
+    }
+}
+
+impl Replaying {
+    /// Copies bodies of type `B` with `copy` (`None`: this body cannot be copied).
+    pub(crate) fn body_with<B: 'static>(&mut self, copy: fn(&B) -> Option<B>) {
+        self.copy = Some(Arc::new(copy));
+    }
+
+    /// The copy of `req` a replay sends, when replays are on and its body can be copied.
+    #[inline]
+    pub(crate) fn copy<B: 'static>(&self, req: &Request<B>) -> Option<Replay<B>> {
+        if !self.on {
+            return None;
+        }
+        let body = match self
+            .copy
+            .as_deref()
+            .and_then(|copy| copy.downcast_ref::<fn(&B) -> Option<B>>())
+        {
+            Some(copy) => copy(req.body())?,
+            None => clone_body(req.body())?,
+        };
+        Some(Replay::with_body(req, body))
+    }
+}
 
 /// The caller's request, field by field (cheaper than building a `Request` that is sent only
 /// after a 401).
@@ -16,17 +72,17 @@ pub(crate) struct Replay<B> {
     body: B,
 }
 
-impl<B: 'static> Replay<B> {
-    /// Copies a request whose body is one of the common clonable body types; `None` otherwise.
-    pub(crate) fn copy(req: &Request<B>) -> Option<Self> {
-        Some(Self {
-            body: clone_body(req.body())?,
+impl<B> Replay<B> {
+    /// A copy of `req`'s head, with `body` (a copy of its body).
+    fn with_body(req: &Request<B>, body: B) -> Self {
+        Self {
+            body,
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
             headers: req.headers().clone(),
             extensions: req.extensions().clone(),
-        })
+        }
     }
 }
 
@@ -91,7 +147,7 @@ mod tests {
             .extension(Marker(7))
             .body(Full::new(Bytes::from_static(b"hi")))
             .unwrap();
-        let copy: Request<_> = Replay::copy(&req).unwrap().into();
+        let copy: Request<_> = Replaying::default().copy(&req).unwrap().into();
         let values: Vec<_> = copy.headers().get_all("x-a").iter().collect();
         assert_eq!(values, ["1", "2"]);
         assert_eq!(copy.method(), http::Method::POST);
@@ -107,10 +163,49 @@ mod tests {
             .to_bytes(),
             "hi"
         );
-        assert!(Replay::copy(&Request::new(String::from("s"))).is_some());
+        assert!(
+            Replaying::default()
+                .copy(&Request::new(String::from("s")))
+                .is_some()
+        );
 
         let streaming: Request<Stream> =
             Request::new(StreamBody::new(futures_util::stream::empty()));
-        assert!(Replay::copy(&streaming).is_none());
+        assert!(Replaying::default().copy(&streaming).is_none());
+    }
+
+    /// A body type outside the built-in list, whose deep copy is a method (like octocrab's).
+    #[derive(Debug, PartialEq)]
+    struct Own(Option<Bytes>);
+
+    impl Own {
+        fn try_copy(&self) -> Option<Self> {
+            self.0.clone().map(|b| Own(Some(b)))
+        }
+    }
+
+    #[test]
+    fn the_callers_copier_copies_its_body_type() {
+        let req = Request::post("/x")
+            .body(Own(Some(Bytes::from_static(b"hi"))))
+            .unwrap();
+        assert!(
+            Replaying::default().copy(&req).is_none(),
+            "not a known body"
+        );
+
+        let mut replaying = Replaying::default();
+        replaying.body_with(Own::try_copy);
+        let copy: Request<Own> = replaying.copy(&req).unwrap().into();
+        assert_eq!(copy.body(), &Own(Some(Bytes::from_static(b"hi"))));
+        assert_eq!(copy.method(), http::Method::POST);
+        // A body the copier cannot copy is not replayed.
+        assert!(replaying.copy(&Request::new(Own(None))).is_none());
+        // The built-in list still works beside a copier for another type.
+        assert!(replaying.copy(&Request::new(String::from("s"))).is_some());
+        // Replays off: no copy at all.
+        replaying.on = false;
+        assert!(replaying.copy(&req).is_none());
+        assert_eq!(format!("{replaying:?}"), "off");
     }
 }

@@ -291,6 +291,12 @@ impl AppInstallationAuth {
         self
     }
 
+    /// See [`AppAuth::replay_body_with`].
+    pub fn replay_body_with<B: 'static>(mut self, copy: fn(&B) -> Option<B>) -> Self {
+        self.app = self.app.replay_body_with(copy);
+        self
+    }
+
     /// See [`AppAuth::exchange_timeout`].
     pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
         self.app = self.app.exchange_timeout(timeout);
@@ -466,7 +472,7 @@ impl<S> Layer<S> for AppInstallationAuth {
             Arc::clone(&self.app.shared.clock),
             Minted::new(self.credential()),
         );
-        auth.replay = self.app.replay;
+        auth.replay = self.app.replay.clone();
         auth.limits = self.app.limits;
         AuthService::new(inner, auth)
     }

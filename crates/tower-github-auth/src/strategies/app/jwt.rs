@@ -48,6 +48,7 @@ use crate::error::{BoxError, Error, Exchange, SharedError};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
+use crate::service::replay::Replaying;
 use crate::side::{Answer, Limits, Side};
 use crate::store::TokenStore;
 use crate::strategies::app::cache::TokenCache;
@@ -102,7 +103,7 @@ pub struct AppAuth {
     pub(crate) endpoints: Endpoints,
     pub(crate) cache: TokenCache,
     pub(crate) policy: Policy,
-    pub(crate) replay: bool,
+    pub(crate) replay: Replaying,
     pub(crate) limits: Limits,
     /// Where a fleet shares installation tokens; `None`: this process only.
     pub(crate) store: Option<Arc<dyn TokenStore>>,
@@ -141,7 +142,7 @@ impl AppAuth {
             endpoints: Endpoints::default(),
             cache: TokenCache::default(),
             policy: Policy::default(),
-            replay: true,
+            replay: Replaying::default(),
             limits: Limits::default(),
             store: None,
         }
@@ -176,7 +177,17 @@ impl AppAuth {
     /// or `()`). Keeping the copy (taken before this crate's headers go in) costs about 55 ns per
     /// request; without it, the 401 still drops the token, and reaches the caller.
     pub fn replay_unauthorized(mut self, replay: bool) -> Self {
-        self.replay = replay;
+        self.replay.on = replay;
+        self
+    }
+
+    /// How to copy a request body of type `B` for a replay after a 401, for a body type that is
+    /// not in [`replay_unauthorized`](Self::replay_unauthorized)'s list; `copy` answers `None`
+    /// for a body that cannot be copied (a stream), and that request is not replayed. octocrab's
+    /// body, whose `Clone` shares the body rather than copying it:
+    /// `.replay_body_with(octocrab::OctoBody::try_clone)`.
+    pub fn replay_body_with<B: 'static>(mut self, copy: fn(&B) -> Option<B>) -> Self {
+        self.replay.body_with(copy);
         self
     }
 
@@ -298,7 +309,7 @@ impl<S> Layer<S> for AppAuth {
             Arc::clone(&self.shared.clock),
             Minted::new(self.jwt_credential()),
         );
-        auth.replay = self.replay;
+        auth.replay = self.replay.clone();
         auth.limits = self.limits;
         AuthService::new(inner, auth)
     }

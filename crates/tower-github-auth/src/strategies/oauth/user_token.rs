@@ -95,6 +95,7 @@ use crate::error::{BoxError, Error, Exchange, RefreshImpossible};
 use crate::fleet::{Fleet, Shareable, Through, store_key};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
+use crate::service::replay::Replaying;
 use crate::side::{Limits, Side};
 use crate::store::TokenStore;
 use crate::strategies::oauth::client::ClientCredentials;
@@ -374,7 +375,7 @@ pub struct UserAuthBuilder<G> {
     endpoints: Endpoints,
     clock: Arc<Clock>,
     refresh_margin: Duration,
-    replay: bool,
+    replay: Replaying,
     limits: Limits,
     hook: Option<Hook>,
     /// The fleet's store, and the identity of this user in it.
@@ -409,7 +410,7 @@ impl<G> UserAuthBuilder<G> {
             endpoints,
             clock,
             refresh_margin: Policy::default().refresh_margin,
-            replay: true,
+            replay: Replaying::default(),
             limits: Limits::default(),
             hook: None,
             store: None,
@@ -434,7 +435,16 @@ impl<G> UserAuthBuilder<G> {
     /// when its body can be copied: `Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`,
     /// `&'static str`, `()`). Without it, the 401 still drops the token, and reaches the caller.
     pub fn replay_unauthorized(mut self, replay: bool) -> Self {
-        self.replay = replay;
+        self.replay.on = replay;
+        self
+    }
+
+    /// How to copy a request body of type `B` for a replay after a 401, for a body type that is
+    /// not in [`replay_unauthorized`](Self::replay_unauthorized)'s list; `copy` answers `None`
+    /// for a body that cannot be copied, and that request is not replayed. octocrab's body:
+    /// `.replay_body_with(octocrab::OctoBody::try_clone)`.
+    pub fn replay_body_with<B: 'static>(mut self, copy: fn(&B) -> Option<B>) -> Self {
+        self.replay.body_with(copy);
         self
     }
 
@@ -597,7 +607,7 @@ impl UserAuthBuilder<TokenSet> {
 pub struct OAuthTokenAuth {
     user: Arc<UserToken>,
     endpoints: Endpoints,
-    replay: bool,
+    replay: Replaying,
     limits: Limits,
 }
 
@@ -698,7 +708,7 @@ impl<S> Layer<S> for OAuthTokenAuth {
             Arc::clone(&self.user.clock),
             Minted::new(UserCredential(Arc::clone(&self.user))),
         );
-        auth.replay = self.replay;
+        auth.replay = self.replay.clone();
         auth.limits = self.limits;
         AuthService::new(inner, auth)
     }
