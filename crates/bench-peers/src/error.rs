@@ -66,5 +66,10 @@ pub(crate) fn describe_ours(e: &tower_github_auth::Error) -> String {
 
 /// The first line of `text`, at most 100 characters.
 pub(crate) fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").chars().take(100).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .collect()
 }

@@ -107,8 +107,9 @@ impl Github {
 
 /// A fresh tower-github-auth App for the emulator at `base`: its own JWT and token cache.
 pub(crate) fn app(base: &str) -> Result<AppAuth, BenchError> {
-    Ok(
-        AppAuth::new(AppId(APP), PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1)?)
-            .endpoints(Endpoints::single(base)?),
+    Ok(AppAuth::new(
+        AppId(APP),
+        PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1)?,
     )
+    .endpoints(Endpoints::single(base)?))
 }

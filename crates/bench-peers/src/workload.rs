@@ -31,12 +31,11 @@ pub struct ColdBurst {
     pub failed: u64,
     /// Installation-token exchanges the emulator received during the burst.
     pub exchanges: u64,
-    /// JWTs the emulator verified during the burst (one per exchange that carried a good one).
+    /// JWTs the emulator received (and verified) during the burst: one per exchange. Not
+    /// signatures: a client may send one JWT many times (the emulator cannot tell a JWT signed
+    /// again in the same second from the same one sent again, since RS256 signatures are
+    /// deterministic and JWT claims count whole seconds).
     pub jwts: u64,
-    /// Of which distinct strings. A JWT has one-second claims and RS256 signatures are
-    /// deterministic: JWTs signed within the same second are the same string, so this counts
-    /// fewer than were signed when a client signs many per second.
-    pub distinct_jwts: u64,
     /// From the first request sent to the last answer read.
     pub all_answered: Duration,
 }
@@ -59,21 +58,17 @@ pub async fn cold_burst(
     let results = join_all(tasks).await;
     let all_answered = started.elapsed();
     let after = github.counters();
-    let failed = results
-        .iter()
-        .filter(|r| !matches!(r, Ok(Ok(()))))
-        .count() as u64;
+    let failed = results.iter().filter(|r| !matches!(r, Ok(Ok(())))).count() as u64;
     Ok(ColdBurst {
         requests,
         failed,
         exchanges: after.installation_token_exchanges - before.installation_token_exchanges,
         jwts: after.jwts_verified - before.jwts_verified,
-        distinct_jwts: after.distinct_jwts - before.distinct_jwts,
         all_answered,
     })
 }
 
-/// What the warm workload came to.
+/// What the warm workload came to for one client.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Warm {
     /// Requests measured (sent one after the other).
@@ -88,37 +83,64 @@ pub struct Warm {
     pub p99: Duration,
 }
 
-/// Requests sent before the measured ones: the token minted, the connection open, caches warm.
+/// Requests each client sends before the measured ones: the token minted, the connection open,
+/// caches warm.
 const WARM_UP: usize = 100;
 
-/// `requests` sequential `GET`s through one client whose token is already cached.
-pub async fn warm(github: &Github, peer: Peer, requests: usize) -> Result<Warm, BenchError> {
+/// Rounds the warm requests are split into: the clients take turns, a round each, so that a
+/// spell of load from elsewhere on the machine falls on all of them rather than on one.
+const WARM_ROUNDS: usize = 10;
+
+/// `requests` sequential `GET`s through each of `peers` (one client each, its token already
+/// cached), the clients taking turns in rounds. One [`Warm`] per peer, in `peers`' order.
+pub async fn warm(
+    github: &Github,
+    peers: &[Peer],
+    requests: usize,
+) -> Result<Vec<Warm>, BenchError> {
     github.calm();
-    let client = Client::build(peer, github)?;
-    let caller = client.caller();
-    for _ in 0..WARM_UP {
-        // A failure shows in the measured requests too; the warm-up only has to have run.
-        let _ = caller.get().await;
-    }
-    let mut times = Vec::with_capacity(requests);
-    let mut failed = 0;
-    let started = Instant::now();
-    for _ in 0..requests {
-        let sent = Instant::now();
-        if caller.get().await.is_err() {
-            failed += 1;
+    let mut callers = Vec::with_capacity(peers.len());
+    for &peer in peers {
+        let caller = Client::build(peer, github)?.caller();
+        for _ in 0..WARM_UP {
+            // A failure shows in the measured requests too; the warm-up only has to have run.
+            let _ = caller.get().await;
         }
-        times.push(sent.elapsed());
+        callers.push(caller);
     }
-    let total = started.elapsed();
-    times.sort_unstable();
-    Ok(Warm {
-        requests,
-        failed,
-        per_second: requests as f64 / total.as_secs_f64(),
-        median: quantile(&times, 0.5),
-        p99: quantile(&times, 0.99),
-    })
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(requests); peers.len()];
+    let mut totals = vec![Duration::ZERO; peers.len()];
+    let mut failed = vec![0u64; peers.len()];
+    for round in 0..WARM_ROUNDS {
+        // Spread `requests` over the rounds, the remainder in the first ones.
+        let in_round = requests / WARM_ROUNDS + usize::from(round < requests % WARM_ROUNDS);
+        for (i, caller) in callers.iter().enumerate() {
+            let started = Instant::now();
+            for _ in 0..in_round {
+                let sent = Instant::now();
+                if caller.get().await.is_err() {
+                    failed[i] += 1;
+                }
+                times[i].push(sent.elapsed());
+            }
+            totals[i] += started.elapsed();
+        }
+    }
+    Ok(times
+        .into_iter()
+        .zip(totals)
+        .zip(failed)
+        .map(|((mut times, total), failed)| {
+            times.sort_unstable();
+            Warm {
+                requests: times.len(),
+                failed,
+                per_second: times.len() as f64 / total.as_secs_f64().max(f64::MIN_POSITIVE),
+                median: quantile(&times, 0.5),
+                p99: quantile(&times, 0.99),
+            }
+        })
+        .collect())
 }
 
 /// How the expiry workload runs.
@@ -183,12 +205,10 @@ pub async fn expiry(github: &Github, peer: Peer, plan: ExpiryPlan) -> Result<Exp
     });
     let mut times = Vec::new();
     let mut failed = 0;
-    for joined in join_all(tasks).await {
-        // A task that panicked counts nothing; none does (`get` returns its failures).
-        if let Ok((t, f)) = joined {
-            times.extend(t);
-            failed += f;
-        }
+    // A task that panicked would count nothing; none does (`get` returns its failures).
+    for (t, f) in join_all(tasks).await.into_iter().flatten() {
+        times.extend(t);
+        failed += f;
     }
     let after = github.counters();
     github.calm();
@@ -197,10 +217,7 @@ pub async fn expiry(github: &Github, peer: Peer, plan: ExpiryPlan) -> Result<Exp
         requests: times.len() as u64,
         failed,
         exchanges: after.installation_token_exchanges - before.installation_token_exchanges,
-        waited: times
-            .iter()
-            .filter(|t| **t >= plan.waited_at_least)
-            .count() as u64,
+        waited: times.iter().filter(|t| **t >= plan.waited_at_least).count() as u64,
         median: quantile(&times, 0.5),
         p99: quantile(&times, 0.99),
     })
