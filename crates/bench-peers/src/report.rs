@@ -501,7 +501,7 @@ impl Panel {
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .max_light_lines(0)
+            .max_light_lines(1)
             .y_labels(n)
             .y_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) => names.get(*i).copied().unwrap_or("").to_owned(),
@@ -561,6 +561,86 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    fn sample() -> Report {
+        let run = |failed| FaultRun {
+            requests: 100,
+            failed,
+            last_failure: (failed > 0).then_some(Duration::from_millis(7_800)),
+            exchanges: 4,
+            failures: std::collections::BTreeMap::from([("HTTP 401".to_owned(), failed)]),
+        };
+        let columns = Peer::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &peer)| Column {
+                peer,
+                cold: Some(ColdBurst {
+                    requests: 1_000,
+                    failed: 0,
+                    exchanges: 10 * i as u64,
+                    jwts: 10 * i as u64,
+                    all_answered: Duration::from_millis(300 + 100 * i as u64),
+                }),
+                warm: (peer != Peer::OctocrabCloned).then_some(Warm {
+                    requests: 10_000,
+                    failed: 0,
+                    per_second: 5_000.0,
+                    median: Duration::from_micros(130),
+                    p99: Duration::from_micros(400),
+                }),
+                expiry: None,
+                faults: if FAULT_PEERS.contains(&peer) {
+                    Fault::ALL.iter().map(|&f| (f, run(i as u64))).collect()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        Report {
+            plan: Plan::default(),
+            columns,
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_column_per_client_and_a_dash_where_none_ran() {
+        let table = sample().table();
+        let header = table.lines().next().expect("a header");
+        for peer in Peer::ALL {
+            assert!(header.contains(peer.label()), "{header}");
+        }
+        let expiry = table
+            .lines()
+            .find(|l| l.contains("expiry: requests |"))
+            .expect("an expiry row");
+        assert_eq!(expiry.matches('–').count(), Peer::ALL.len());
+        let lag = table
+            .lines()
+            .find(|l| l.contains("replication lag"))
+            .expect("a fault row");
+        // octocrab (shared) is the second column: i = 1 failure of 100, last at 7.8 s.
+        assert!(lag.contains("| 1 / 100 (last at 7.8 s) |"), "{lag}");
+        assert!(lag.contains("| 0 / 100 |"), "{lag}");
+    }
+
+    #[test]
+    fn the_chart_is_written_with_every_panel() {
+        let path = std::env::temp_dir().join(format!("bench-peers-{}.svg", std::process::id()));
+        sample().write_svg(&path).expect("the chart");
+        let svg = std::fs::read_to_string(&path).expect("the file");
+        let _ = std::fs::remove_file(&path);
+        assert!(svg.starts_with("<svg"));
+        for title in [
+            "Cold burst of 1,000: token exchanges",
+            "Warm: median",
+            "Fault, 3 exchanges",
+        ] {
+            assert!(svg.contains(title), "{title}");
+        }
+        assert!(svg.contains("octocrab + our layer"));
+        assert!(svg.contains("130 µs"), "the bars' labels");
     }
 
     #[test]
