@@ -255,10 +255,11 @@ fn octocrab_with_our_layer(base: &str) -> Result<Octocrab, BenchError> {
     Ok(octo)
 }
 
-/// octocrab's request body copied for a replay after a 401. `OctoBody::try_clone` copies a body
-/// made from bytes, but not the empty body octocrab gives every `GET` (`OctoBody::empty()`
-/// buffers nothing, so `try_clone` answers `None`); an empty body is made anew instead, as
-/// octocrab's own 401 retry and its retry layer do.
+/// octocrab's request body copied for a replay after a 401 (the README's `copy_octo_body`, as
+/// in `examples/octocrab.rs`). `OctoBody::try_clone` copies a body made from bytes, but not the
+/// empty body octocrab gives every `GET` (`OctoBody::empty()` buffers nothing, so `try_clone`
+/// answers `None`); an empty body is made anew instead, as octocrab's own 401 retry and its
+/// retry layer do.
 fn copy_octo_body(body: &octocrab::OctoBody) -> Option<octocrab::OctoBody> {
     body.try_clone()
         .or_else(|| http_body::Body::is_end_stream(body).then(octocrab::OctoBody::empty))

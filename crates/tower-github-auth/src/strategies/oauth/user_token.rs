@@ -441,8 +441,17 @@ impl<G> UserAuthBuilder<G> {
 
     /// How to copy a request body of type `B` for a replay after a 401, for a body type that is
     /// not in [`replay_unauthorized`](Self::replay_unauthorized)'s list; `copy` answers `None`
-    /// for a body that cannot be copied, and that request is not replayed. octocrab's body:
-    /// `.replay_body_with(octocrab::OctoBody::try_clone)`.
+    /// for a body that cannot be copied (a stream), and that request is not replayed.
+    ///
+    /// octocrab's `OctoBody` is one: its `Clone` shares the body rather than copying it, and its
+    /// `try_clone` copies a buffered body but answers `None` for the empty body of a `GET`
+    /// (octocrab is not a dependency here; `crates/bench-peers` compiles this):
+    ///
+    /// ```ignore
+    /// .replay_body_with(|body: &OctoBody| {
+    ///     body.try_clone().or_else(|| body.is_end_stream().then(OctoBody::empty))
+    /// })
+    /// ```
     pub fn replay_body_with<B: 'static>(mut self, copy: fn(&B) -> Option<B>) -> Self {
         self.replay.body_with(copy);
         self
