@@ -108,9 +108,30 @@ async fn refresh_ahead_happens_in_the_background() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_few_server_errors_are_tried_through_and_no_request_sees_them() {
+    let github = Emulator::builder().start().await.unwrap();
+    // Three 500s in a row (what a GitHub incident looks like for a moment): the exchange is
+    // tried again at once, within its deadline, and the fourth try mints.
+    github.fail_next_exchanges(3);
+    let svc = stack(app(&github).as_installation(InstallationId(1)));
+    let calls = (0..50).map(|_| send(&svc, get("/repos/octo/one")));
+    for answer in join_all(calls).await {
+        assert_eq!(answer.unwrap().0, StatusCode::OK);
+    }
+    let counters = github.counters();
+    assert_eq!(counters.refusals_for("injected_error"), 3, "{counters:?}");
+    assert_eq!(counters.installation_token_exchanges, 4, "{counters:?}");
+    assert_eq!(counters.installation_tokens_minted, 1, "{counters:?}");
+}
+
+/// Each exchange is tried four times (three 500s tried through) before it fails.
+const TRIES: u64 = 4;
+
+#[tokio::test(start_paused = true)]
 async fn failed_exchanges_are_typed_and_backed_off() {
     let github = Emulator::builder().start().await.unwrap();
-    github.fail_next_exchanges(3);
+    // Three exchanges fail, every try of each.
+    github.fail_next_exchanges(3 * TRIES as u32);
     let svc = stack(app(&github).as_installation(InstallationId(1)));
 
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
@@ -122,7 +143,7 @@ async fn failed_exchanges_are_typed_and_backed_off() {
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
     assert!(matches!(err, Error::Backoff { failures: 1, .. }), "{err}");
     assert_eq!(err.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
-    assert_eq!(github.counters().installation_token_exchanges, 1);
+    assert_eq!(github.counters().installation_token_exchanges, TRIES);
 
     let mut attempts = 1;
     let mut backoff = Duration::from_secs(1);
@@ -139,7 +160,10 @@ async fn failed_exchanges_are_typed_and_backed_off() {
         backoff *= 2;
     }
     assert_eq!(attempts, 4);
-    assert_eq!(github.counters().installation_token_exchanges, 4);
+    assert_eq!(
+        github.counters().installation_token_exchanges,
+        3 * TRIES + 1
+    );
 }
 
 async fn survives_clock_offset(offset: i64, refusal: &str) {

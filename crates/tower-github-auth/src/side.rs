@@ -3,7 +3,10 @@
 //! Every side request goes through a clone of the user's own inner service, so whatever they
 //! stacked below the layer (TLS, proxy, retries, tracing) applies to it. Answers are read with a
 //! size bound, GitHub's `Date` header feeds the clock, and an OAuth `error` field is turned into
-//! [`Error::OAuth`] whatever the HTTP status.
+//! [`Error::OAuth`] whatever the HTTP status. A server error (5xx) or a request that could not be
+//! sent is tried again at once, three times at most, within the same deadline: GitHub's
+//! transient failures end there instead of failing every request waiting on the exchange and
+//! starting the backoff.
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,13 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer a side request reads unless configured otherwise: a token narrowed to
 /// hundreds of repositories is answered with each one's full object (several KiB each).
 pub(crate) const DEFAULT_MAX_ANSWER: usize = 32 * 1024 * 1024;
+/// The pauses before each new try of a side request GitHub answered with a server error (or that
+/// could not be sent): four tries in all, within the request's one deadline.
+const RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+];
 
 /// The bounds of every side request: a deadline (request sent, answer read) and a size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,13 +157,10 @@ impl Side {
             .or_insert(HeaderValue::from_static(API_VERSION));
         tracing::debug!(%exchange, method = %req.method(), path = req.uri().path(), "side request");
         let after = self.limits.timeout;
-        let response = tokio::time::timeout(after, (self.send)(req))
+        let response = tokio::time::timeout(after, self.send_tries(exchange, req))
             .await
             .map_err(|_| Error::Timeout { exchange, after })?
             .map_err(|source| Error::Transport { exchange, source })?;
-        if let Some(date) = response.headers().get(DATE) {
-            self.clock.observe_date(date);
-        }
         let status = response.status();
         tracing::debug!(%exchange, %status, "side request answered");
         if status.is_redirection() {
@@ -171,6 +178,43 @@ impl Side {
             body: response.into_body(),
             secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
         })
+    }
+
+    /// Sends `req`, and again after a pause while GitHub answers with a server error or the
+    /// request cannot be sent ([`RETRY_PAUSES`]); the last answer or error. Every answer's `Date`
+    /// feeds the clock.
+    async fn send_tries(
+        &self,
+        exchange: Exchange,
+        req: Request<Bytes>,
+    ) -> Result<Response<Bytes>, SharedError> {
+        let (parts, body) = req.into_parts();
+        let mut pauses = RETRY_PAUSES.iter();
+        loop {
+            let result = (self.send)(Request::from_parts(parts.clone(), body.clone())).await;
+            if let Ok(response) = &result
+                && let Some(date) = response.headers().get(DATE)
+            {
+                self.clock.observe_date(date);
+            }
+            let transient = result
+                .as_ref()
+                .map_or(true, |response| response.status().is_server_error());
+            match pauses.next() {
+                Some(pause) if transient => {
+                    match &result {
+                        Ok(response) => {
+                            tracing::debug!(%exchange, status = %response.status(), ?pause, "side request failed: trying again");
+                        }
+                        Err(error) => {
+                            tracing::debug!(%exchange, %error, ?pause, "side request not sent: trying again");
+                        }
+                    }
+                    tokio::time::sleep(*pause).await;
+                }
+                _ => return result,
+            }
+        }
     }
 
     /// A REST call whose status the caller wants to inspect.
