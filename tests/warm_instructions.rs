@@ -13,12 +13,10 @@ mod common;
 use std::hint::black_box;
 use std::process::Command;
 
-use common::noop_github::{Body, bearer, installation, noop, request};
+use common::noop_github::{Body, bearer, four_set_request_headers, installation, noop, request};
 use futures_util::FutureExt;
-use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request};
+use http::Request;
 use tower::{Layer, Service, ServiceExt};
-use tower_http::set_header::SetRequestHeaderLayer;
 
 const REQUESTS: u64 = 20_000;
 
@@ -58,24 +56,7 @@ fn child(stack: &str, n: u64) {
     value.set_sensitive(true);
     match stack {
         "bare" => run(noop(), n),
-        "x4" => run(
-            tower::ServiceBuilder::new()
-                .layer(SetRequestHeaderLayer::if_not_present(
-                    http::header::USER_AGENT,
-                    HeaderValue::from_static("tower-github-auth/0.1.0"),
-                ))
-                .layer(SetRequestHeaderLayer::if_not_present(
-                    http::header::ACCEPT,
-                    HeaderValue::from_static("application/vnd.github+json"),
-                ))
-                .layer(SetRequestHeaderLayer::if_not_present(
-                    http::HeaderName::from_static("x-github-api-version"),
-                    HeaderValue::from_static("2022-11-28"),
-                ))
-                .layer(SetRequestHeaderLayer::overriding(AUTHORIZATION, value))
-                .service(noop()),
-            n,
-        ),
+        "x4" => run(four_set_request_headers(value, noop()), n),
         "token" => run(
             tower_github_auth::TokenAuth::new("ghp_0123456789abcdefghijklmnopqrstuvwxyz")
                 .expect("a token")

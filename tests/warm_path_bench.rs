@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::noop_github::{Body, bearer, github, installation, request};
+use common::noop_github::{Body, bearer, four_set_request_headers, github, installation, request};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, StatusCode};
+use http::{Request, StatusCode};
 use tower::{Layer, Service, ServiceExt};
 use tower_github_auth::TokenAuth;
 use tower_http::set_header::SetRequestHeaderLayer;
@@ -60,24 +60,7 @@ fn warm(c: &mut Criterion) {
     });
 
     // The same work as this crate's layers: GitHub's three required headers plus the credential.
-    let mut four = tower::ServiceBuilder::new()
-        .layer(SetRequestHeaderLayer::if_not_present(
-            http::header::USER_AGENT,
-            HeaderValue::from_static("tower-github-auth/0.1.0"),
-        ))
-        .layer(SetRequestHeaderLayer::if_not_present(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/vnd.github+json"),
-        ))
-        .layer(SetRequestHeaderLayer::if_not_present(
-            http::HeaderName::from_static("x-github-api-version"),
-            HeaderValue::from_static("2022-11-28"),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            AUTHORIZATION,
-            value.clone(),
-        ))
-        .service(noop.clone());
+    let mut four = four_set_request_headers(value.clone(), noop.clone());
     group.bench_function("set_request_header_x4", |b| {
         b.iter(|| black_box(call_now(&mut four)));
     });

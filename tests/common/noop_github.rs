@@ -77,3 +77,33 @@ pub fn bearer() -> HeaderValue {
     let token = String::from("ghs_0123456789abcdefghijklmnopqrstuvwxyz");
     HeaderValue::try_from(format!("Bearer {token}")).unwrap()
 }
+
+/// The same header work as this crate's layers, with tower-http: GitHub's three required headers
+/// (where absent) plus the credential, four `SetRequestHeader` layers over `inner`.
+pub fn four_set_request_headers<S, RB>(
+    authorization: HeaderValue,
+    inner: S,
+) -> impl Service<Request<Body>, Response = Response<RB>, Error = S::Error>
+where
+    S: Service<Request<Body>, Response = Response<RB>>,
+{
+    use tower_http::set_header::SetRequestHeaderLayer;
+    tower::ServiceBuilder::new()
+        .layer(SetRequestHeaderLayer::if_not_present(
+            http::header::USER_AGENT,
+            HeaderValue::from_static("tower-github-auth/0.1.0"),
+        ))
+        .layer(SetRequestHeaderLayer::if_not_present(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        ))
+        .layer(SetRequestHeaderLayer::if_not_present(
+            http::HeaderName::from_static("x-github-api-version"),
+            HeaderValue::from_static("2022-11-28"),
+        ))
+        .layer(SetRequestHeaderLayer::overriding(
+            http::header::AUTHORIZATION,
+            authorization,
+        ))
+        .service(inner)
+}
