@@ -47,6 +47,22 @@ pub enum Exchange {
 }
 
 impl Exchange {
+    /// Whether this side request may be sent again after a server error or no answer: it spends
+    /// nothing single-use (a refresh token, an OAuth or manifest code, a device poll's interval),
+    /// so a second try can only do what the first would have.
+    pub(crate) fn resendable(self) -> bool {
+        matches!(
+            self,
+            Self::InstallationToken
+                | Self::InstallationLookup
+                | Self::InstallationList
+                | Self::DeviceCode
+                | Self::TokenCheck
+                | Self::TokenDelete
+                | Self::TokenRevocation
+        )
+    }
+
     /// Who answers this exchange, for error messages.
     fn counterpart(self) -> &'static str {
         match self {

@@ -3,10 +3,12 @@
 //! Every side request goes through a clone of the user's own inner service, so whatever they
 //! stacked below the layer (TLS, proxy, retries, tracing) applies to it. Answers are read with a
 //! size bound, GitHub's `Date` header feeds the clock, and an OAuth `error` field is turned into
-//! [`Error::OAuth`] whatever the HTTP status. A server error (5xx) or a request that could not be
-//! sent is tried again at once, three times at most, within the same deadline: GitHub's
-//! transient failures end there instead of failing every request waiting on the exchange and
-//! starting the backoff.
+//! [`Error::OAuth`] whatever the HTTP status. A side request that spends nothing single-use (an
+//! installation token's mint, a lookup, a revocation; not a refresh or a code exchange) is tried
+//! again at once after a server error (5xx) or no answer, three times at most, within the same
+//! deadline: GitHub's transient failures end there instead of failing every request waiting on
+//! the exchange and starting the backoff. An answer that came but could not be read (too large,
+//! cut off) is not asked for again.
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
@@ -54,9 +56,25 @@ impl Default for Limits {
     }
 }
 
-type SendFn = dyn Fn(Request<Bytes>) -> BoxFuture<'static, Result<Response<Bytes>, SharedError>>
-    + Send
-    + Sync;
+type SendFn =
+    dyn Fn(Request<Bytes>) -> BoxFuture<'static, Result<Response<Bytes>, Failure>> + Send + Sync;
+
+/// Why a side request has no answer to read.
+enum Failure {
+    /// None came: the service was not ready, or the call failed (perhaps before sending).
+    NoAnswer(SharedError),
+    /// One came, but its body could not be read (larger than the bound, cut off): GitHub served
+    /// the request.
+    Unread(SharedError),
+}
+
+impl Failure {
+    fn into_source(self) -> SharedError {
+        match self {
+            Self::NoAnswer(source) | Self::Unread(source) => source,
+        }
+    }
+}
 
 /// A way to send side requests through (a clone of) the inner service.
 #[derive(Clone)]
@@ -121,16 +139,16 @@ impl Side {
             Box::pin(async move {
                 poll_fn(|cx| svc.poll_ready(cx))
                     .await
-                    .map_err(|e| SharedError::from(e.into()))?;
+                    .map_err(|e| Failure::NoAnswer(SharedError::from(e.into())))?;
                 let response = svc
                     .call(req.map(B::from))
                     .await
-                    .map_err(|e| SharedError::from(e.into()))?;
+                    .map_err(|e| Failure::NoAnswer(SharedError::from(e.into())))?;
                 let (parts, body) = response.into_parts();
                 let bytes = Limited::new(body, limits.max_answer)
                     .collect()
                     .await
-                    .map_err(SharedError::from)?
+                    .map_err(|e| Failure::Unread(SharedError::from(e)))?
                     .to_bytes();
                 Ok(Response::from_parts(parts, bytes))
             })
@@ -180,16 +198,21 @@ impl Side {
         })
     }
 
-    /// Sends `req`, and again after a pause while GitHub answers with a server error or the
-    /// request cannot be sent ([`RETRY_PAUSES`]); the last answer or error. Every answer's `Date`
-    /// feeds the clock.
+    /// Sends `req`, and, when the exchange is [resendable](Exchange::resendable), again after a
+    /// pause while GitHub answers with a server error or no answer comes ([`RETRY_PAUSES`]); the
+    /// last answer or error. Every answer's `Date` feeds the clock.
     async fn send_tries(
         &self,
         exchange: Exchange,
         req: Request<Bytes>,
     ) -> Result<Response<Bytes>, SharedError> {
         let (parts, body) = req.into_parts();
-        let mut pauses = RETRY_PAUSES.iter();
+        let mut pauses = RETRY_PAUSES[..if exchange.resendable() {
+            RETRY_PAUSES.len()
+        } else {
+            0
+        }]
+            .iter();
         loop {
             let result = (self.send)(Request::from_parts(parts.clone(), body.clone())).await;
             if let Ok(response) = &result
@@ -197,9 +220,11 @@ impl Side {
             {
                 self.clock.observe_date(date);
             }
-            let transient = result
-                .as_ref()
-                .map_or(true, |response| response.status().is_server_error());
+            let transient = match &result {
+                Ok(response) => response.status().is_server_error(),
+                Err(Failure::NoAnswer(_)) => true,
+                Err(Failure::Unread(_)) => false,
+            };
             match pauses.next() {
                 Some(pause) if transient => {
                     match &result {
@@ -207,12 +232,15 @@ impl Side {
                             tracing::debug!(%exchange, status = %response.status(), ?pause, "side request failed: trying again");
                         }
                         Err(error) => {
-                            tracing::debug!(%exchange, %error, ?pause, "side request not sent: trying again");
+                            let error = match error {
+                                Failure::NoAnswer(e) | Failure::Unread(e) => e,
+                            };
+                            tracing::debug!(%exchange, %error, ?pause, "side request unanswered: trying again");
                         }
                     }
                     tokio::time::sleep(*pause).await;
                 }
-                _ => return result,
+                _ => return result.map_err(Failure::into_source),
             }
         }
     }
@@ -614,6 +642,87 @@ mod tests {
             "{err}"
         );
         assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    /// An answer GitHub sent whole but that is larger than the bound: the request was served
+    /// (an installation token minted), so sending it again mints again and reads as much again.
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_too_large_is_not_asked_for_again() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let side = side_over(
+            move |_req| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async {
+                    let mut created =
+                        Response::new(http_body_util::Full::new(Bytes::from(vec![b'x'; 4096])));
+                    *created.status_mut() = StatusCode::CREATED;
+                    Ok(created)
+                }
+            },
+            Limits {
+                max_answer: 1024,
+                ..Limits::default()
+            },
+        );
+        let err = side
+            .rest_raw(Exchange::InstallationToken, Method::POST, "/x", None, None)
+            .await
+            .err()
+            .expect("too large");
+        assert!(matches!(err, Error::Transport { .. }), "{err}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "mints at GitHub");
+    }
+
+    /// A refresh answered 502 late in the deadline: a second try that GitHub serves (spending the
+    /// refresh token, rotating the pair) but whose answer the deadline cuts off loses the new
+    /// pair. Before the tries, the 502 ended the exchange and nothing was spent.
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_is_not_sent_again_where_its_answer_could_be_lost() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let served = Arc::new(AtomicUsize::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (s, c) = (Arc::clone(&served), Arc::clone(&calls));
+        let side = side_over(
+            move |_req| {
+                let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+                let s = Arc::clone(&s);
+                async move {
+                    if first {
+                        tokio::time::sleep(Duration::from_secs(6)).await;
+                        // The edge failed before GitHub saw it: nothing spent.
+                        let mut bad = Response::new(http_body_util::Full::new(Bytes::new()));
+                        *bad.status_mut() = StatusCode::BAD_GATEWAY;
+                        return Ok(bad);
+                    }
+                    // GitHub rotates the pair now; the answer would come later.
+                    s.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(6)).await;
+                    Ok(Response::new(http_body_util::Full::new(
+                        Bytes::from_static(
+                            br#"{"access_token":"ghu_new","refresh_token":"ghr_new"}"#,
+                        ),
+                    )))
+                }
+            },
+            Limits::default(),
+        );
+        let form = [
+            ("client_id", "Iv1.abc"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "ghr_old-refresh"),
+        ];
+        let result = side
+            .oauth::<serde_json::Value>(Exchange::Refresh, "/login/oauth/access_token", &form)
+            .await;
+        let rotated_and_lost = served.load(Ordering::SeqCst) == 1 && result.is_err();
+        assert!(
+            !rotated_and_lost,
+            "GitHub rotated the refresh token on try {} and the new pair was dropped: {:?}",
+            calls.load(Ordering::SeqCst),
+            result.err().map(|e| e.to_string())
+        );
     }
 
     #[tokio::test]

@@ -441,7 +441,9 @@ impl<G> UserAuthBuilder<G> {
 
     /// How to copy a request body of type `B` for a replay after a 401, for a body type that is
     /// not in [`replay_unauthorized`](Self::replay_unauthorized)'s list; `copy` answers `None`
-    /// for a body that cannot be copied (a stream), and that request is not replayed.
+    /// for a body that cannot be copied (a stream), and that request is not replayed. A layer
+    /// keeps one copier: a second call replaces the first, and a copier for another type than the
+    /// inner service's body is not used (the built-in list still is).
     ///
     /// octocrab's `OctoBody` is one: its `Clone` shares the body rather than copying it, and its
     /// `try_clone` copies a buffered body but answers `None` for the empty body of a `GET`
