@@ -87,7 +87,8 @@ pub(crate) struct InstallationKey {
 }
 
 /// Distinct permission sets kept shared at most: an App's installations have a handful (the
-/// App's permissions, and those its narrowings ask for); past this many, a set is kept unshared.
+/// App's permissions, and those its narrowings ask for); past this many in use by tokens, a set
+/// is kept unshared. Sets no token uses are let go when the table is full.
 const SHARED_PERMISSION_SETS: usize = 256;
 
 /// The shared, bounded cache of installation tokens.
@@ -197,6 +198,11 @@ impl TokenCache {
             return Arc::clone(shared);
         }
         let permissions = Arc::new(permissions);
+        if sets.len() == SHARED_PERMISSION_SETS {
+            // Full: let go of the sets no token uses any more (held by this table alone), so
+            // the bound keeps what is in use, not the first sets ever seen.
+            sets.retain(|set| Arc::strong_count(set) > 1);
+        }
         if sets.len() < SHARED_PERMISSION_SETS {
             sets.insert(Arc::clone(&permissions));
         }
@@ -276,12 +282,31 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(*c, set("write"));
-        // Past the bound, sets are still answered, only no longer shared.
-        for n in 0..SHARED_PERMISSION_SETS {
-            cache.share_permissions(set(&n.to_string()));
-        }
+        // Past the bound, with every kept set still in use, sets are still answered, only no
+        // longer shared.
+        let in_use: Vec<_> = (0..SHARED_PERMISSION_SETS)
+            .map(|n| cache.share_permissions(set(&n.to_string())))
+            .collect();
         let late = cache.share_permissions(set("late"));
         assert_eq!(*late, set("late"));
         assert!(!Arc::ptr_eq(&late, &cache.share_permissions(set("late"))));
+        drop(in_use);
+    }
+
+    #[test]
+    fn sets_no_token_uses_make_room() {
+        let cache = TokenCache::default();
+        let set = |n: usize| Permissions::from([(format!("p{n}"), "read".to_owned())]);
+        // Tokens come and go: every set below is used by none once the loop is over.
+        for n in 0..SHARED_PERMISSION_SETS {
+            drop(cache.share_permissions(set(n)));
+        }
+        let a = cache.share_permissions(set(1_000));
+        let b = cache.share_permissions(set(1_000));
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the table is full of sets no token uses"
+        );
+        assert_eq!(*a, set(1_000));
     }
 }
