@@ -20,6 +20,7 @@ use http::header::{ACCEPT, CONTENT_TYPE, DATE, USER_AGENT};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
@@ -174,11 +175,7 @@ impl Side {
             .entry(API_VERSION_HEADER)
             .or_insert(HeaderValue::from_static(API_VERSION));
         tracing::debug!(%exchange, method = %req.method(), path = req.uri().path(), "side request");
-        let after = self.limits.timeout;
-        let response = tokio::time::timeout(after, self.send_tries(exchange, req))
-            .await
-            .map_err(|_| Error::Timeout { exchange, after })?
-            .map_err(|source| Error::Transport { exchange, source })?;
+        let response = self.send_tries(exchange, req).await?;
         let status = response.status();
         tracing::debug!(%exchange, %status, "side request answered");
         if status.is_redirection() {
@@ -199,13 +196,18 @@ impl Side {
     }
 
     /// Sends `req`, and, when the exchange is [resendable](Exchange::resendable), again after a
-    /// pause while GitHub answers with a server error or no answer comes ([`RETRY_PAUSES`]); the
-    /// last answer or error. Every answer's `Date` feeds the clock.
+    /// pause while GitHub answers with a server error or no answer comes ([`RETRY_PAUSES`]), all
+    /// within the one deadline; every answer's `Date` feeds the clock. A new try starts only
+    /// when the time left after its pause is more than the last try took, and a try the deadline
+    /// cuts off gives way to the server error an earlier try got: the caller learns what GitHub
+    /// answered, not that a try it need not have made ran out of time.
     async fn send_tries(
         &self,
         exchange: Exchange,
         req: Request<Bytes>,
-    ) -> Result<Response<Bytes>, SharedError> {
+    ) -> Result<Response<Bytes>, Error> {
+        let after = self.limits.timeout;
+        let started = Instant::now();
         let (parts, body) = req.into_parts();
         let mut pauses = RETRY_PAUSES[..if exchange.resendable() {
             RETRY_PAUSES.len()
@@ -213,8 +215,14 @@ impl Side {
             0
         }]
             .iter();
+        let mut server_error = None;
         loop {
-            let result = (self.send)(Request::from_parts(parts.clone(), body.clone())).await;
+            let tried = Instant::now();
+            let left = after.saturating_sub(started.elapsed());
+            let send = (self.send)(Request::from_parts(parts.clone(), body.clone()));
+            let Ok(result) = tokio::time::timeout(left, send).await else {
+                return server_error.ok_or(Error::Timeout { exchange, after });
+            };
             if let Ok(response) = &result
                 && let Some(date) = response.headers().get(DATE)
             {
@@ -225,22 +233,29 @@ impl Side {
                 Err(Failure::NoAnswer(_)) => true,
                 Err(Failure::Unread(_)) => false,
             };
+            let took = tried.elapsed();
+            let room = |pause: Duration| {
+                after.saturating_sub(started.elapsed()) > pause.saturating_add(took)
+            };
             match pauses.next() {
-                Some(pause) if transient => {
-                    match &result {
+                Some(&pause) if transient && room(pause) => {
+                    match result {
                         Ok(response) => {
                             tracing::debug!(%exchange, status = %response.status(), ?pause, "side request failed: trying again");
+                            server_error = Some(response);
                         }
-                        Err(error) => {
-                            let error = match error {
-                                Failure::NoAnswer(e) | Failure::Unread(e) => e,
-                            };
+                        Err(Failure::NoAnswer(error) | Failure::Unread(error)) => {
                             tracing::debug!(%exchange, %error, ?pause, "side request unanswered: trying again");
                         }
                     }
-                    tokio::time::sleep(*pause).await;
+                    tokio::time::sleep(pause).await;
                 }
-                _ => return result.map_err(Failure::into_source),
+                _ => {
+                    return result.map_err(|failure| Error::Transport {
+                        exchange,
+                        source: failure.into_source(),
+                    });
+                }
             }
         }
     }
@@ -642,6 +657,73 @@ mod tests {
             "{err}"
         );
         assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    /// A side over a GitHub that answers every request `status` after `delay`, counting them.
+    fn always_answering(
+        status: StatusCode,
+        delay: Duration,
+        limits: Limits,
+    ) -> (Side, Arc<std::sync::atomic::AtomicUsize>) {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let side = side_over(
+            move |_req| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    tokio::time::sleep(delay).await;
+                    let mut answer = Response::new(http_body_util::Full::new(Bytes::from_static(
+                        br#"{"message":"We couldn't respond to your request in time."}"#,
+                    )));
+                    *answer.status_mut() = status;
+                    Ok(answer)
+                }
+            },
+            limits,
+        );
+        (side, calls)
+    }
+
+    /// Review: GitHub's edge answers 504 after 4 s, each try. The caller gets GitHub's 504, not a
+    /// timeout blaming a hung GitHub because a later try was cut off by the deadline; and no try
+    /// is started that the time left cannot hold (the last took 4 s, 1.85 s were left).
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_keeps_the_server_error_github_answered() {
+        let (side, calls) = always_answering(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(4),
+            Limits::default(),
+        );
+        let started = tokio::time::Instant::now();
+        let answer = side
+            .rest_raw(Exchange::InstallationToken, Method::POST, "/x", None, None)
+            .await
+            .expect("GitHub answered");
+        assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(started.elapsed(), Duration::from_millis(8_050));
+    }
+
+    /// A deadline shorter than the pauses: 500s answered at once are still what the caller gets,
+    /// and no pause outlasts the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_short_deadline_keeps_the_server_error_too() {
+        let (side, calls) = always_answering(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Duration::ZERO,
+            Limits {
+                timeout: Duration::from_millis(100),
+                ..Limits::default()
+            },
+        );
+        let started = tokio::time::Instant::now();
+        let answer = side
+            .rest_raw(Exchange::InstallationToken, Method::POST, "/x", None, None)
+            .await
+            .expect("GitHub answered");
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(started.elapsed() <= Duration::from_millis(100));
     }
 
     /// An answer GitHub sent whole but that is larger than the bound: the request was served
