@@ -174,7 +174,7 @@ impl Side {
         headers
             .entry(API_VERSION_HEADER)
             .or_insert(HeaderValue::from_static(API_VERSION));
-        tracing::debug!(%exchange, method = %req.method(), path = req.uri().path(), "side request");
+        tracing::debug!(%exchange, method = %req.method(), path = logged_path(exchange, req.uri().path()), "side request");
         let response = self.send_tries(exchange, req).await?;
         let status = response.status();
         tracing::debug!(%exchange, %status, "side request answered");
@@ -352,6 +352,16 @@ const SECRET_FIELDS: [&str; 5] = [
     "refresh_token",
     "device_code",
 ];
+
+/// A side request's path as it is logged: a manifest conversion's path carries its code, which
+/// GitHub exchanges once for the new App's key and secrets.
+fn logged_path(exchange: Exchange, path: &str) -> &str {
+    if exchange == Exchange::ManifestConversion {
+        "/app-manifests/***/conversions"
+    } else {
+        path
+    }
+}
 
 /// Secrets shorter than this are not looked for (they would match ordinary text).
 const SHORTEST_SECRET: usize = 6;
