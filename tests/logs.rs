@@ -101,14 +101,12 @@ async fn no_secret_reaches_a_log_line() {
         .endpoints(endpoints.clone());
     secrets.push(app.fetch_jwt().await.unwrap().expose_secret().to_owned());
     let installation = app.as_installation(InstallationId(1));
+    let repositories = stack(installation.clone());
     github.fail_next_exchanges(2);
     github.set_replication_lag(true);
-    let (status, _) = send(
-        &stack(installation.clone()),
-        get("/installation/repositories"),
-    )
-    .await
-    .unwrap();
+    let (status, _) = send(&repositories, get("/installation/repositories"))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     github.set_replication_lag(false);
     let minted = installation.fetch_token(&client()).await.unwrap();
@@ -116,12 +114,9 @@ async fn no_secret_reaches_a_log_line() {
     let refreshed = installation.refresh(&client()).await.unwrap();
     secrets.push(refreshed.token.expose_secret().to_owned());
     installation.revoke(&client()).await.unwrap();
-    let (status, _) = send(
-        &stack(installation.clone()),
-        get("/installation/repositories"),
-    )
-    .await
-    .unwrap();
+    let (status, _) = send(&repositories, get("/installation/repositories"))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     secrets.push(
         installation
