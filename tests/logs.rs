@@ -17,8 +17,8 @@ use github_auth_emulator::{
 use http::StatusCode;
 use secrecy::ExposeSecret;
 use tower_github_auth::{
-    AppAuth, AppId, AppManifest, ClientCredentials, DeviceCode, Endpoints, InstallationId,
-    OAuthAppAuth, OAuthDeviceAuth, TokenSet, convert_manifest_code,
+    AppAuth, AppId, AppInstallationAuth, AppManifest, ClientCredentials, DeviceCode, Endpoints,
+    InstallationId, OAuthAppAuth, OAuthDeviceAuth, TokenSet, convert_manifest_code,
 };
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
@@ -59,6 +59,12 @@ fn secrets_of(set: &TokenSet) -> impl Iterator<Item = String> + '_ {
         .into_iter()
         .flatten()
         .map(|s| s.expose_secret().to_owned())
+}
+
+/// The token an installation holds now.
+fn cached_token(installation: &AppInstallationAuth) -> String {
+    let token = installation.cached_token().expect("a cached token");
+    token.token.expose_secret().to_owned()
 }
 
 #[tokio::test(start_paused = true)]
@@ -118,14 +124,7 @@ async fn no_secret_reaches_a_log_line() {
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK);
-    secrets.push(
-        installation
-            .cached_token()
-            .unwrap()
-            .token
-            .expose_secret()
-            .to_owned(),
-    );
+    secrets.push(cached_token(&installation));
 
     // A user: the web flow's code exchanged, the token used, refreshed (rotated), checked with
     // the client's Basic credentials, and a refresh GitHub refuses.
@@ -198,25 +197,11 @@ async fn no_secret_reaches_a_log_line() {
     let short = app.as_installation(InstallationId(2));
     let svc = stack(short.clone());
     send(&svc, get("/installation/repositories")).await.unwrap();
-    secrets.push(
-        short
-            .cached_token()
-            .unwrap()
-            .token
-            .expose_secret()
-            .to_owned(),
-    );
+    secrets.push(cached_token(&short));
     tokio::time::sleep(Duration::from_secs(45)).await;
     send(&svc, get("/installation/repositories")).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    secrets.push(
-        short
-            .cached_token()
-            .unwrap()
-            .token
-            .expose_secret()
-            .to_owned(),
-    );
+    secrets.push(cached_token(&short));
 
     let logged = captured.text();
     // The capture works: every exchange above was logged, the tries and the refusals too.
