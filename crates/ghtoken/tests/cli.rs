@@ -1274,3 +1274,45 @@ fn refresh_out_writes_the_pair_to_a_private_file() {
     assert!(output.stdout.is_empty(), "{output:?}");
     saved_pair_works(&world, &out);
 }
+
+#[test]
+fn refresh_out_that_cannot_be_written_fails_before_the_refresh_token_is_spent() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let out = world.dir.join("no-such-directory").join("tokens.json");
+    let mut command = world.refresh(&["--out"]);
+    command.arg(&out);
+    let output = with_stdin(&mut command, &refresh);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    // The refresh token still works.
+    let output = with_stdin(&mut world.refresh(&[]), &refresh);
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn actions_mode_masks_what_refresh_and_jwt_print() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let mut command = world.refresh(&[]);
+    command.env("GITHUB_ACTIONS", "true");
+    let output = with_stdin(&mut command, &refresh);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer = json(&stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        masks(&stderr),
+        [
+            answer["access_token"].as_str().expect("access"),
+            answer["refresh_token"].as_str().expect("refresh")
+        ]
+    );
+
+    let mut command = world.ghtoken(&["jwt", "--app-id", "1", "--private-key"]);
+    command.arg(&world.key).env("GITHUB_ACTIONS", "true");
+    let (stdout, stderr) = ok(&mut command);
+    assert_eq!(masks(&stderr), [stdout.trim_end()]);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+}
