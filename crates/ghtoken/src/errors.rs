@@ -42,6 +42,24 @@ impl CliError {
         }
     }
 
+    /// Exit code 5: the input is not a token of the kind the command takes (malformed, or
+    /// another kind of token); nothing was sent.
+    pub(crate) fn not_a_token(message: impl Into<String>) -> Self {
+        Self {
+            code: 5,
+            message: message.into(),
+        }
+    }
+
+    /// Exit code 6: GitHub does not accept the token (already revoked or expired, or never
+    /// issued: GitHub answers all three alike).
+    pub(crate) fn not_accepted(message: impl Into<String>) -> Self {
+        Self {
+            code: 6,
+            message: message.into(),
+        }
+    }
+
     /// The process's exit code.
     pub(crate) fn code(&self) -> u8 {
         self.code

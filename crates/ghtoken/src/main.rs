@@ -3,22 +3,25 @@
 //!
 //! ```text
 //! ghtoken installation --app-id 123 --private-key app.pem --owner octo --repositories one,two
-//! ghtoken revoke "$TOKEN"
+//! ghtoken revoke < token-file
 //! ghtoken jwt --app-id 123 --private-key app.pem
-//! ghtoken refresh --client-id Iv1.abc --client-secret "$SECRET" < refresh-token
-//! ghtoken check --client-id Iv1.abc --client-secret "$SECRET" "$TOKEN"
+//! GHTOKEN_CLIENT_SECRET=... ghtoken refresh --client-id Iv1.abc --out tokens.json < refresh-token
+//! GHTOKEN_CLIENT_SECRET=... ghtoken check --client-id Iv1.abc < token-file
 //! ghtoken device --client-id Iv1.abc
 //! ```
 //!
-//! Exit codes: 0 success, 1 other failure, 2 usage, 3 refused by GitHub, 4 network.
+//! Exit codes: 0 success, 1 other failure, 2 usage, 3 refused by GitHub, 4 network, 5 not an
+//! installation token (revoke), 6 a token GitHub does not accept (revoke).
 //! See `crates/ghtoken/README.md`.
 
 // The argument docs are the `--help` text, where URLs are shown as they are typed.
 #![allow(rustdoc::bare_urls)]
 
+mod actions;
 mod commands;
 mod errors;
 mod http;
+mod save;
 
 use std::process::ExitCode;
 
@@ -29,9 +32,12 @@ use crate::errors::CliError;
 /// The exit codes, as every `--help` shows them.
 macro_rules! exit_codes {
     () => {
-        "Exit codes:\n  0  success\n  1  other failure (unreadable key file, bad input, ...)\n  \
-         2  usage error (bad or missing flags)\n  3  refused by GitHub (bad credentials, unknown \
-         installation, invalid token, ...)\n  4  network: GitHub unreachable or too slow"
+        "Exit codes:\n  0  success\n  1  other failure (unreadable key file, bad input, output \
+         not written, ...)\n  2  usage error (bad or missing flags, a secret on the command \
+         line)\n  3  refused by GitHub (bad credentials, unknown installation, invalid token, \
+         ...)\n  4  network: GitHub unreachable or too slow\n  5  revoke: not an installation \
+         token (malformed, or another kind); nothing was sent\n  6  revoke: GitHub does not \
+         accept the token: already revoked or expired, or never issued (a typo)"
     };
 }
 pub(crate) use exit_codes;
@@ -91,8 +97,11 @@ pub(crate) enum Format {
     Text,
     /// A JSON object with the token and its details.
     Json,
-    /// `GH_TOKEN=<token>`, for a `.env` file or `eval`.
+    /// `GH_TOKEN=<token>`: a line for `$GITHUB_ENV` or a `.env` file (`eval` would not export
+    /// it: use `shell`).
     Env,
+    /// `export GH_TOKEN=<token>`, for `eval "$(ghtoken ...)"` in a POSIX shell.
+    Shell,
 }
 
 fn main() -> ExitCode {

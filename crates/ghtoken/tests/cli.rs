@@ -292,7 +292,7 @@ fn enterprise_installation() {
 }
 
 #[test]
-fn actions_mode_masks_first_and_writes_the_outputs() {
+fn actions_mode_masks_on_stderr_and_writes_the_outputs() {
     let world = world();
     let output_file = world.dir.join("github_output");
     std::fs::write(&output_file, "earlier=1\n").expect("output file");
@@ -300,16 +300,24 @@ fn actions_mode_masks_first_and_writes_the_outputs() {
     command
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", &output_file);
-    let (stdout, _) = ok(&mut command);
-    let mut lines = stdout.lines();
-    let mask = lines.next().expect("mask line");
-    let token = mask.strip_prefix("::add-mask::").expect("masked first");
-    assert!(token.starts_with("ghs_"));
-    assert_eq!(lines.next(), Some(token));
+    let (stdout, stderr) = ok(&mut command);
+    // stdout is the token and nothing else, so `TOKEN=$(ghtoken installation ...)` works.
+    let token = stdout.strip_suffix('\n').expect("one line");
+    assert!(
+        token.starts_with("ghs_") && !token.contains('\n'),
+        "{stdout:?}"
+    );
+    // The runner reads workflow commands from stderr too: the mask is there.
+    assert_eq!(masks(&stderr), [token]);
     let outputs = std::fs::read_to_string(&output_file).expect("outputs");
     assert_eq!(
-        outputs,
-        format!("earlier=1\ntoken={token}\ninstallation-id=1\napp-slug=emulator-app\n")
+        runner_outputs(&outputs).expect("the runner can read $GITHUB_OUTPUT"),
+        [
+            ("earlier".to_owned(), "1".to_owned()),
+            ("token".to_owned(), token.to_owned()),
+            ("installation-id".to_owned(), "1".to_owned()),
+            ("app-slug".to_owned(), "emulator-app".to_owned()),
+        ]
     );
 }
 
@@ -416,65 +424,74 @@ fn jwt_prints_an_app_jwt() {
 }
 
 #[test]
-fn revoke_ends_the_token_given_or_piped() {
+fn revoke_ends_the_token_piped_or_from_the_environment() {
     let world = world();
     for piped in [false, true] {
         let (stdout, _) = ok(&mut world.installation(&["--installation", "1"]));
         let token = stdout.trim().to_owned();
-        let mut command = if piped {
-            world.ghtoken(&["revoke"])
+        let mut command = world.ghtoken(&["revoke"]);
+        let output = if piped {
+            with_stdin(&mut command, &format!("{token}\n"))
         } else {
-            world.ghtoken(&["revoke", &token])
+            command.env("GHTOKEN_TOKEN", &token);
+            with_stdin(&mut command, "")
         };
-        if piped {
-            command
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            let mut child = command.spawn().expect("spawn");
-            {
-                use std::io::Write;
-                let mut stdin = child.stdin.take().expect("stdin");
-                writeln!(stdin, "{token}").expect("write token");
-            }
-            let output = child.wait_with_output().expect("wait");
-            assert!(output.status.success(), "{output:?}");
-        } else {
-            ok(&mut command);
-        }
-        // The token is refused from then on: a second revoke finds it ended.
-        let (_, stderr) = ok(&mut world.ghtoken(&["revoke", &token]));
-        assert!(stderr.contains("already"), "{stderr}");
+        assert!(output.status.success(), "{output:?}");
+        // The token is refused from then on: a second revoke cannot tell it from a typo.
+        let mut again = world.ghtoken(&["revoke"]);
+        let output = with_stdin(&mut again, &token);
+        assert_eq!(output.status.code(), Some(6), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("already revoked"), "{stderr}");
+        assert!(!stderr.contains(&token), "{stderr}");
     }
 }
 
 #[test]
 fn revoke_of_a_user_token_is_refused() {
     let world = world();
-    let stderr = fails(
-        &mut world.ghtoken(&["revoke", github_auth_emulator::DEFAULT_PAT]),
-        3,
+    let output = with_stdin(
+        &mut world.ghtoken(&["revoke"]),
+        github_auth_emulator::DEFAULT_PAT,
     );
+    assert_eq!(output.status.code(), Some(5), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !stderr.contains(github_auth_emulator::DEFAULT_PAT),
         "{stderr}"
     );
 }
 
+impl World {
+    /// `ghtoken refresh` of the default GitHub App, its secret in `GHTOKEN_CLIENT_SECRET`.
+    fn refresh(&self, args: &[&str]) -> Command {
+        let mut command = self.ghtoken(&["refresh", "--client-id", APP_CLIENT_ID]);
+        command
+            .args(args)
+            .env("GHTOKEN_CLIENT_SECRET", APP_CLIENT_SECRET)
+            .env("XDG_STATE_HOME", self.dir.join("state"));
+        command
+    }
+
+    /// `ghtoken check` of the default GitHub App, its secret in `GHTOKEN_CLIENT_SECRET`.
+    fn check(&self, args: &[&str]) -> Command {
+        let mut command = self.ghtoken(&["check", "--client-id", APP_CLIENT_ID]);
+        command
+            .args(args)
+            .env("GHTOKEN_CLIENT_SECRET", APP_CLIENT_SECRET);
+        command
+    }
+}
+
 #[test]
 fn refresh_gives_a_new_pair_and_spends_the_old_one() {
     let world = world();
     let (_, refresh) = world.user_tokens();
-    let (stdout, _) = ok(&mut world.ghtoken(&[
-        "refresh",
-        "--client-id",
-        APP_CLIENT_ID,
-        "--client-secret",
-        APP_CLIENT_SECRET,
-        "--refresh-token",
-        &refresh,
-    ]));
-    let answer = json(&stdout);
+    let mut command = world.refresh(&[]);
+    command.env("GHTOKEN_REFRESH_TOKEN", &refresh);
+    let output = with_stdin(&mut command, "");
+    assert!(output.status.success(), "{output:?}");
+    let answer = json(&String::from_utf8_lossy(&output.stdout));
     let access = answer["access_token"].as_str().expect("access_token");
     let new_refresh = answer["refresh_token"].as_str().expect("refresh_token");
     assert!(access.starts_with("ghu_"), "{answer}");
@@ -485,26 +502,15 @@ fn refresh_gives_a_new_pair_and_spends_the_old_one() {
             .is_some_and(|t| t.ends_with('Z'))
     );
 
-    // The new refresh token from stdin, the secret from the environment.
-    let mut command = world.ghtoken(&["refresh", "--client-id", APP_CLIENT_ID]);
-    command.env("GHTOKEN_CLIENT_SECRET", APP_CLIENT_SECRET);
-    let output = with_stdin(&mut command, &format!("{new_refresh}\n"));
+    // The new refresh token from stdin.
+    let output = with_stdin(&mut world.refresh(&[]), &format!("{new_refresh}\n"));
     assert!(output.status.success(), "{output:?}");
     assert!(json(&String::from_utf8_lossy(&output.stdout))["access_token"].is_string());
 
     // The first one is spent.
-    let stderr = fails(
-        &mut world.ghtoken(&[
-            "refresh",
-            "--client-id",
-            APP_CLIENT_ID,
-            "--client-secret",
-            APP_CLIENT_SECRET,
-            "--refresh-token",
-            &refresh,
-        ]),
-        3,
-    );
+    let output = with_stdin(&mut world.refresh(&[]), &refresh);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad_refresh_token"), "{stderr}");
     assert!(
         !stderr.contains(&refresh) && !stderr.contains(APP_CLIENT_SECRET),
@@ -516,25 +522,19 @@ fn refresh_gives_a_new_pair_and_spends_the_old_one() {
 fn check_tells_valid_and_for_whom() {
     let world = world();
     let (access, _) = world.user_tokens();
-    let check = |args: &[&str]| {
-        let mut command = world.ghtoken(&[
-            "check",
-            "--client-id",
-            APP_CLIENT_ID,
-            "--client-secret",
-            APP_CLIENT_SECRET,
-        ]);
-        command.args(args);
-        command
-    };
-    let (stdout, _) = ok(&mut check(&[&access]));
-    assert!(stdout.starts_with("valid: token of octocat"), "{stdout}");
-    let (stdout, _) = ok(&mut check(&["--json", &access]));
-    let answer = json(&stdout);
+    let output = with_stdin(&mut world.check(&[]), &access);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("valid: token of octocat"), "{output:?}");
+    let mut command = world.check(&["--json"]);
+    command.env("GHTOKEN_TOKEN", &access);
+    let output = with_stdin(&mut command, "");
+    let answer = json(&String::from_utf8_lossy(&output.stdout));
     assert_eq!(answer["valid"], true);
     assert_eq!(answer["login"], "octocat");
 
-    let stderr = fails(&mut check(&["ghu_not_a_token"]), 3);
+    let output = with_stdin(&mut world.check(&[]), "ghu_not_a_token");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not valid"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
 }
@@ -543,17 +543,11 @@ fn check_tells_valid_and_for_whom() {
 fn check_with_a_wrong_secret_is_refused() {
     let world = world();
     let (access, _) = world.user_tokens();
-    let stderr = fails(
-        &mut world.ghtoken(&[
-            "check",
-            "--client-id",
-            APP_CLIENT_ID,
-            "--client-secret",
-            "wrong-secret",
-            &access,
-        ]),
-        3,
-    );
+    let mut command = world.check(&[]);
+    command.env("GHTOKEN_CLIENT_SECRET", "wrong-secret");
+    let output = with_stdin(&mut command, &access);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !stderr.contains("wrong-secret") && !stderr.contains(&access),
         "{stderr}"
@@ -648,31 +642,18 @@ fn github_api_url_from_the_environment() {
     assert!(stdout.starts_with("ghs_"));
 }
 
-/// On a terminal (a pseudo-terminal from util-linux `script`; skipped where it is missing): the
-/// Enter prompt, the browser failure said with the URL, the spinner, the login.
-#[test]
-fn device_flow_on_a_terminal() {
+/// Runs `inner` (a shell command line) on a pseudo-terminal from util-linux `script`, with
+/// `BROWSER` set to `browser` and Enter typed: its exit status and the terminal session. `None`
+/// where `script` is missing.
+fn on_a_terminal(dir: &std::path::Path, inner: &str, browser: &str) -> Option<(bool, String)> {
     use std::io::Write;
     use std::process::Stdio;
 
     if Command::new("script").arg("--version").output().is_err() {
         eprintln!("skipped: no `script` to give ghtoken a terminal");
-        return;
+        return None;
     }
-    let world = world_with(
-        Emulator::builder()
-            .device_outcome(DeviceOutcome::ApproveAfter(2))
-            .device_interval(1),
-    );
-    let stdout_file = world.dir.join("stdout");
-    let typescript = world.dir.join("typescript");
-    let inner = format!(
-        "'{}' --api-url '{}' device --client-id '{}' > '{}'",
-        env!("CARGO_BIN_EXE_ghtoken"),
-        world.github.base_url(),
-        github_auth_emulator::DEFAULT_OAUTH_CLIENT_ID,
-        stdout_file.display()
-    );
+    let typescript = dir.join("typescript");
     let mut command = Command::new("script");
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
@@ -681,9 +662,9 @@ fn device_flow_on_a_terminal() {
         }
     }
     let mut script = command
-        .env("BROWSER", "false")
+        .env("BROWSER", browser)
         .arg("-qec")
-        .arg(&inner)
+        .arg(inner)
         .arg(&typescript)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -696,24 +677,40 @@ fn device_flow_on_a_terminal() {
     }
     let status = script.wait().expect("wait");
     let session = std::fs::read_to_string(&typescript).expect("typescript");
-    assert!(status.success(), "{session}");
+    Some((status.success(), session))
+}
+
+/// On a terminal: the Enter prompt, the spinner, the login; the emulator's plain-http device
+/// page is not opened (only an https page of the web host is), and the page to open is said.
+#[test]
+fn device_flow_on_a_terminal() {
+    let world = world_with(
+        Emulator::builder()
+            .device_outcome(DeviceOutcome::ApproveAfter(2))
+            .device_interval(1),
+    );
+    let stdout_file = world.dir.join("stdout");
+    let inner = format!(
+        "'{}' --api-url '{}' device --client-id '{}' > '{}'",
+        env!("CARGO_BIN_EXE_ghtoken"),
+        world.github.base_url(),
+        github_auth_emulator::DEFAULT_OAUTH_CLIENT_ID,
+        stdout_file.display()
+    );
+    let Some((success, session)) = on_a_terminal(&world.dir, &inner, "false") else {
+        return;
+    };
+    assert!(success, "{session}");
     let base = world.github.base_url();
     assert!(
         session.contains("! First copy your one-time code: "),
         "{session}"
     );
     assert!(
-        session.contains(&format!(
-            "Press Enter to open {base}/login/device in your browser..."
-        )),
+        session.contains(&format!("Open {base}/login/device in your browser")),
         "{session}"
     );
-    assert!(
-        session.contains(&format!(
-            "! Failed opening a web browser at {base}/login/device"
-        )),
-        "{session}"
-    );
+    assert!(session.contains("not an https page"), "{session}");
     // The spinner, on the terminal only (the device interval is 1 s: it ticks meanwhile).
     assert!(
         session.contains("Waiting for authorization..."),
@@ -722,4 +719,600 @@ fn device_flow_on_a_terminal() {
     assert!(session.contains("✓ Logged in as octocat"), "{session}");
     let stdout = std::fs::read_to_string(&stdout_file).expect("stdout");
     assert!(json(&stdout)["access_token"].is_string(), "{stdout}");
+}
+
+/// The browser opens only an https `verification_uri` on the configured web host: a hostile
+/// answer naming another page launches nothing.
+#[test]
+fn device_flow_opens_only_an_https_page_of_the_web_host() {
+    let dir = std::env::temp_dir().join(format!("ghtoken-cli-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let opened = dir.join("opened");
+    let browser = dir.join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n",
+            opened.display()
+        ),
+    )
+    .expect("browser script");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let port = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    for (page, opens) in [
+        ("https://evil.example/login/device", false),
+        ("https://HOST.evil.example/login/device", false),
+        ("https://x@evil.example/login/device", false),
+        ("http://HOST/login/device", false),
+        ("javascript:alert(1)", false),
+        ("https://HOST/login/device", true),
+    ] {
+        let base_slot = std::sync::Arc::clone(&port);
+        let page_template = page.to_owned();
+        let base = fake_github(move |method, path| {
+            let host = base_slot.lock().expect("lock").clone();
+            match (method, path) {
+                ("POST", "/login/device/code") => (
+                    200,
+                    serde_json::json!({
+                        "device_code": "device-code",
+                        "user_code": "ABCD-EFGH",
+                        "verification_uri": page_template.replace("HOST", &host),
+                        "expires_in": 900,
+                        "interval": 1,
+                    }),
+                ),
+                ("POST", "/login/oauth/access_token") => (
+                    200,
+                    serde_json::json!({"error": "access_denied", "error_description": "denied"}),
+                ),
+                _ => (404, serde_json::json!({"message": "Not Found"})),
+            }
+        });
+        let host = base.trim_start_matches("http://").to_owned();
+        *port.lock().expect("lock") = host.clone();
+        let _ = std::fs::remove_file(&opened);
+        let inner = format!(
+            "'{}' --api-url '{base}' device --client-id Iv1.x > /dev/null",
+            env!("CARGO_BIN_EXE_ghtoken"),
+        );
+        let Some((_, session)) = on_a_terminal(&dir, &inner, &browser.display().to_string()) else {
+            return;
+        };
+        let launched = std::fs::read_to_string(&opened).unwrap_or_default();
+        let url = page.replace("HOST", &host);
+        if opens {
+            assert_eq!(launched, format!("{url}\n"), "{page}: {session}");
+        } else {
+            assert_eq!(launched, "", "{page} was opened: {session}");
+            assert!(
+                session.contains(&format!("Open {base}/login/device in your browser")),
+                "{page}: {session}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 18 §1: no token leaks in GitHub Actions, no rotated pair lost.
+
+/// The values of the `::add-mask::` workflow commands in `text`.
+fn masks(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("::add-mask::"))
+        .collect()
+}
+
+/// The name/value pairs a runner reads from a `$GITHUB_OUTPUT` (or `$GITHUB_ENV`) file, parsed
+/// as actions/runner's `EnvFileKeyValuePairs` (src/Runner.Worker/FileCommandManager.cs) parses
+/// it on Linux: `NAME=VALUE` lines, and `NAME<<DELIMITER` blocks ended by a line that is exactly
+/// the delimiter; lines end at LF.
+fn runner_outputs(text: &str) -> Result<Vec<(String, String)>, String> {
+    let pieces: Vec<&str> = text.split('\n').collect();
+    let mut pairs = Vec::new();
+    let mut next = 0;
+    while next < pieces.len() {
+        let line = pieces[next];
+        next += 1;
+        if line.is_empty() {
+            continue;
+        }
+        match (line.find('='), line.find("<<")) {
+            (Some(equals), heredoc) if heredoc.is_none_or(|heredoc| equals < heredoc) => {
+                pairs.push((line[..equals].to_owned(), line[equals + 1..].to_owned()));
+            }
+            (_, Some(heredoc)) => {
+                let (name, delimiter) = (&line[..heredoc], &line[heredoc + 2..]);
+                if name.is_empty() || delimiter.is_empty() {
+                    return Err(format!("invalid format {line:?}"));
+                }
+                let mut value = Vec::new();
+                loop {
+                    let Some(current) = pieces.get(next) else {
+                        return Err(format!("matching delimiter not found {delimiter:?}"));
+                    };
+                    next += 1;
+                    if *current == delimiter {
+                        break;
+                    }
+                    if next == pieces.len() {
+                        return Err("EOF marker missing new line".to_owned());
+                    }
+                    value.push(*current);
+                }
+                pairs.push((name.to_owned(), value.join("\n")));
+            }
+            _ => return Err(format!("invalid format {line:?}")),
+        }
+    }
+    Ok(pairs)
+}
+
+#[test]
+fn runner_outputs_parses_as_the_runner() {
+    assert_eq!(
+        runner_outputs("a=1\nb<<EOF\nx\ny=2\nEOF\nc=3=4\n"),
+        Ok(vec![
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "x\ny=2".to_owned()),
+            ("c".to_owned(), "3=4".to_owned()),
+        ])
+    );
+    assert!(runner_outputs("b<<EOF\nx\n").is_err());
+    assert!(runner_outputs("just text\n").is_err());
+}
+
+/// A stand-in for GitHub that answers what `answer(method, path)` says (status, JSON body), one
+/// connection at a time, until the test process ends: for answers the emulator never gives.
+fn fake_github<F>(answer: F) -> String
+where
+    F: Fn(&str, &str) -> (u16, serde_json::Value) + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = serve_one(stream, &answer);
+        }
+    });
+    base
+}
+
+fn serve_one(
+    mut stream: std::net::TcpStream,
+    answer: &dyn Fn(&str, &str) -> (u16, serde_json::Value),
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let path = parts
+        .next()
+        .unwrap_or_default()
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    let (status, json) = answer(method, path);
+    let body = json.to_string();
+    write!(
+        stream,
+        "HTTP/1.1 {status} Answer\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+/// An installation token answer, valid an hour.
+fn token_answer(token: &str) -> serde_json::Value {
+    let expires = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    serde_json::json!({
+        "token": token,
+        "expires_at": humantime::format_rfc3339_seconds(expires).to_string(),
+        "permissions": {"contents": "read"},
+        "repository_selection": "all",
+    })
+}
+
+#[test]
+fn actions_mask_reaches_the_runner_with_stdout_to_dev_null() {
+    let world = world();
+    let output_file = world.dir.join("github_output");
+    let mut command = world.installation(&["--installation", "1"]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file)
+        .stdout(std::process::Stdio::null());
+    let output = run(&mut command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let outputs = runner_outputs(&std::fs::read_to_string(&output_file).expect("outputs"))
+        .expect("the runner can read $GITHUB_OUTPUT");
+    let token = &outputs
+        .iter()
+        .find(|(name, _)| name == "token")
+        .expect("token output")
+        .1;
+    assert_eq!(masks(&stderr), [token.as_str()]);
+}
+
+#[test]
+fn actions_stdout_is_the_format_alone_for_every_format() {
+    let world = world();
+    for format in ["text", "json", "env", "shell"] {
+        let mut command = world.installation(&["--installation", "1", "--format", format]);
+        command.env("GITHUB_ACTIONS", "true");
+        let (stdout, stderr) = ok(&mut command);
+        let masked = masks(&stderr);
+        assert_eq!(masked.len(), 1, "{format}: {stderr}");
+        let token = masked[0];
+        let expected = match format {
+            "text" => format!("{token}\n"),
+            "env" => format!("GH_TOKEN={token}\n"),
+            "shell" => format!("export GH_TOKEN={token}\n"),
+            _ => {
+                assert_eq!(json(&stdout)["token"], token, "{stdout}");
+                stdout.clone()
+            }
+        };
+        assert_eq!(stdout, expected, "{format}");
+        assert!(!stdout.contains("::"), "{format}: {stdout}");
+    }
+}
+
+#[test]
+fn format_env_is_a_github_env_line_and_format_shell_exports() {
+    let world = world();
+    let (stdout, _) = ok(&mut world.installation(&["--installation", "1", "--format", "env"]));
+    let pairs = runner_outputs(&stdout).expect("a $GITHUB_ENV line");
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].0, "GH_TOKEN");
+    let token = pairs[0].1.clone();
+    assert!(token.starts_with("ghs_"));
+
+    // `eval "$(ghtoken ... --format shell)"` exports GH_TOKEN to the commands run next.
+    let installation = format!(
+        "'{}' --api-url '{}' installation --app-id 1 --private-key '{}' --installation 1 \
+         --format shell",
+        env!("CARGO_BIN_EXE_ghtoken"),
+        world.github.base_url(),
+        world.key.display()
+    );
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "eval \"$({installation})\" && sh -c 'printf %s \"$GH_TOKEN\"'"
+        ))
+        .output()
+        .expect("sh");
+    let exported = String::from_utf8_lossy(&output.stdout);
+    assert!(exported.starts_with("ghs_"), "{output:?}");
+
+    // The help says what each format is for.
+    let (help, _) = ok(bare().args(["installation", "--help"]));
+    assert!(help.contains("$GITHUB_ENV"), "{help}");
+    assert!(help.contains("export GH_TOKEN"), "{help}");
+}
+
+#[test]
+fn github_output_lines_cannot_be_forged_by_a_value() {
+    let token = format!("ghs_{}", "a1B2".repeat(9));
+    let real = token.clone();
+    let base = fake_github(move |method, path| match (method, path) {
+        ("POST", "/app/installations/1/access_tokens") => (201, token_answer(&real)),
+        ("GET", "/app") => (
+            200,
+            serde_json::json!({"id": 1, "slug": "evil\ntoken=forged\napp-slug<<EOF\nx\nEOF"}),
+        ),
+        _ => (404, serde_json::json!({"message": "Not Found"})),
+    });
+    let world = world();
+    let output_file = world.dir.join("github_output");
+    let mut command = bare();
+    command
+        .args(["--api-url", &base, "installation", "--app-id", "1"])
+        .arg("--private-key")
+        .arg(&world.key)
+        .args(["--installation", "1"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file);
+    let (stdout, _) = ok(&mut command);
+    assert_eq!(stdout.trim(), token);
+    let outputs = runner_outputs(&std::fs::read_to_string(&output_file).expect("outputs"))
+        .expect("the runner can read $GITHUB_OUTPUT");
+    let names: Vec<&str> = outputs.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["token", "installation-id", "app-slug"],
+        "{outputs:?}"
+    );
+    assert_eq!(outputs[0].1, token);
+    assert_eq!(outputs[2].1, "evil\ntoken=forged\napp-slug<<EOF\nx\nEOF");
+}
+
+#[test]
+fn a_token_with_unexpected_characters_is_never_printed() {
+    let base = fake_github(|method, path| match (method, path) {
+        ("POST", "/app/installations/1/access_tokens") => (
+            201,
+            // Valid in a header, but `%0A` would be unescaped by the runner in `::add-mask::`
+            // (masking another text than the one printed) and `;` would run a command under
+            // `eval "$(ghtoken ... --format shell)"`.
+            token_answer("ghs_0123456789abcdefghijklmnopqrstuvwxyz%0A;echo pwned"),
+        ),
+        _ => (404, serde_json::json!({"message": "Not Found"})),
+    });
+    let world = world();
+    let output_file = world.dir.join("github_output");
+    let mut command = bare();
+    command
+        .args(["--api-url", &base, "installation", "--app-id", "1"])
+        .arg("--private-key")
+        .arg(&world.key)
+        .args(["--installation", "1"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file);
+    command.args(["--format", "shell"]);
+    let output = run(&mut command);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("pwned") && masks(&stderr).is_empty(),
+        "{stderr}"
+    );
+    assert!(!output_file.exists());
+}
+
+#[test]
+fn no_secret_is_taken_from_the_command_line() {
+    let world = world();
+    let (stdout, _) = ok(&mut world.installation(&["--installation", "1"]));
+    let token = stdout.trim().to_owned();
+    let (access, refresh) = world.user_tokens();
+    for (args, secret) in [
+        (vec!["revoke", token.as_str()], token.as_str()),
+        (
+            vec!["check", "--client-id", APP_CLIENT_ID, access.as_str()],
+            access.as_str(),
+        ),
+        (
+            vec![
+                "check",
+                "--client-id",
+                APP_CLIENT_ID,
+                "--client-secret",
+                APP_CLIENT_SECRET,
+            ],
+            APP_CLIENT_SECRET,
+        ),
+        (
+            vec![
+                "refresh",
+                "--client-id",
+                APP_CLIENT_ID,
+                "--refresh-token",
+                refresh.as_str(),
+            ],
+            refresh.as_str(),
+        ),
+        (
+            vec![
+                "refresh",
+                "--client-id",
+                APP_CLIENT_ID,
+                "--client-secret",
+                APP_CLIENT_SECRET,
+            ],
+            APP_CLIENT_SECRET,
+        ),
+    ] {
+        let mut command = world.ghtoken(&args);
+        let output = with_stdin(&mut command, "");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("stdin"), "{args:?}: {stderr}");
+        assert!(!stderr.contains(secret), "{args:?}: {stderr}");
+    }
+    // Nothing was used: the token still works, and the refresh token is not spent.
+    assert!(
+        with_stdin(&mut world.ghtoken(&["revoke"]), &token)
+            .status
+            .success()
+    );
+    assert!(
+        with_stdin(&mut world.refresh(&[]), &refresh)
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn revoke_tells_a_malformed_token_from_one_github_does_not_accept() {
+    let world = world();
+    for malformed in [
+        "not-a-token",
+        "ghs_short",
+        "ghs_0123456789abcdefghij klmnopqrstuvwxyz",
+        "ghp_0123456789abcdefghijklmnopqrstuvwxyz",
+    ] {
+        let output = with_stdin(&mut world.ghtoken(&["revoke"]), malformed);
+        assert_eq!(output.status.code(), Some(5), "{malformed}: {output:?}");
+    }
+    assert_eq!(world.github.counters().refusals.values().sum::<u64>(), 0);
+    // Well formed, never issued (a typo inside): GitHub answers as for a revoked token.
+    let typo = format!("ghs_{}", "x".repeat(36));
+    let output = with_stdin(&mut world.ghtoken(&["revoke"]), &typo);
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("typo"), "{stderr}");
+}
+
+/// `ghtoken refresh` with its stdout on `stdout`: the exit code, stderr, and the pair saved in
+/// the fallback file that stderr names.
+fn refresh_into(world: &World, stdout: std::process::Stdio) -> (Option<i32>, String, PathBuf) {
+    let (_, refresh) = world.user_tokens();
+    let mut command = world.refresh(&[]);
+    command.stdout(stdout);
+    let output = with_stdin_keep_stdout(&mut command, &refresh);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let saved = world.dir.join("state").join("ghtoken");
+    let file = std::fs::read_dir(&saved)
+        .unwrap_or_else(|error| panic!("{}: {error}; stderr: {stderr}", saved.display()))
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| stderr.contains(&path.display().to_string()))
+        .unwrap_or_else(|| panic!("stderr names no file of {}: {stderr}", saved.display()));
+    (output.status.code(), stderr, file)
+}
+
+/// Runs `command` (its stdout set by the caller) with `input` on stdin.
+fn with_stdin_keep_stdout(command: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// The saved pair is whole, private, and its refresh token works.
+fn saved_pair_works(world: &World, file: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).expect("saved").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    }
+    let saved = json(&std::fs::read_to_string(file).expect("saved pair"));
+    let refresh = saved["refresh_token"].as_str().expect("refresh_token");
+    assert!(saved["access_token"].is_string(), "{saved}");
+    // The saved refresh token works; `--out` replaces the file whole with the next pair.
+    let mut command = world.refresh(&["--out"]);
+    command.arg(file);
+    let output = with_stdin(&mut command, refresh);
+    assert!(
+        output.status.success(),
+        "the saved refresh token: {output:?}"
+    );
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let next = json(&std::fs::read_to_string(file).expect("next pair"));
+    assert!(
+        next["refresh_token"]
+            .as_str()
+            .is_some_and(|next| next != refresh)
+    );
+}
+
+#[test]
+fn refresh_with_a_full_stdout_keeps_the_pair() {
+    let world = world();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let (code, stderr, file) = refresh_into(&world, full.into());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("saved"), "{stderr}");
+    assert!(
+        !stderr.contains("ghr_") && !stderr.contains("ghu_"),
+        "{stderr}"
+    );
+    saved_pair_works(&world, &file);
+}
+
+#[test]
+fn refresh_with_a_closed_stdout_keeps_the_pair() {
+    let world = world();
+    // A pipe whose reader is gone before ghtoken writes: EPIPE.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let (code, stderr, file) = refresh_into(&world, writer.into());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    saved_pair_works(&world, &file);
+}
+
+#[test]
+fn refresh_out_writes_the_pair_to_a_private_file() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let out = world.dir.join("tokens.json");
+    let mut command = world.refresh(&["--out"]);
+    command.arg(&out);
+    let output = with_stdin(&mut command, &refresh);
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    saved_pair_works(&world, &out);
+}
+
+#[test]
+fn refresh_out_that_cannot_be_written_fails_before_the_refresh_token_is_spent() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let out = world.dir.join("no-such-directory").join("tokens.json");
+    let mut command = world.refresh(&["--out"]);
+    command.arg(&out);
+    let output = with_stdin(&mut command, &refresh);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    // The refresh token still works.
+    let output = with_stdin(&mut world.refresh(&[]), &refresh);
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn actions_mode_masks_what_refresh_and_jwt_print() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let mut command = world.refresh(&[]);
+    command.env("GITHUB_ACTIONS", "true");
+    let output = with_stdin(&mut command, &refresh);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer = json(&stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        masks(&stderr),
+        [
+            answer["access_token"].as_str().expect("access"),
+            answer["refresh_token"].as_str().expect("refresh")
+        ]
+    );
+
+    let mut command = world.ghtoken(&["jwt", "--app-id", "1", "--private-key"]);
+    command.arg(&world.key).env("GITHUB_ACTIONS", "true");
+    let (stdout, stderr) = ok(&mut command);
+    assert_eq!(masks(&stderr), [stdout.trim_end()]);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
 }

@@ -1,7 +1,7 @@
 //! `ghtoken device`: a user token from the OAuth device flow, the way `gh auth login` asks.
 
 use std::io::IsTerminal;
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,16 +10,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tower_github_auth::secrecy::ExposeSecret;
 use tower_github_auth::{DeviceCode, OAuthDeviceAuth, TokenAuth};
 
-use super::oauth::token_set_json;
+use super::oauth::deliver_token_set;
 use super::{endpoints, get_json};
 use crate::Global;
 use crate::errors::CliError;
+use crate::save::Destination;
 
 /// Sign a user in with the device flow and print the token set as JSON.
 ///
 /// Shows a one-time code on stderr; on a terminal, Enter opens the verification page in the
-/// browser ($BROWSER, else xdg-open or open). A spinner runs while GitHub is polled (only on a
-/// terminal). The token set (`access_token`, `expires_at`, `refresh_token`, ...) goes to stdout.
+/// browser (the system's default browser, or $BROWSER; no shell is run). Only an https page on
+/// the web host (--web-url, or the host of --api-url) is shown or opened: another page named in
+/// GitHub's answer is not, and the host's /login/device page is shown instead. A spinner runs
+/// while GitHub is polled (only on a terminal). The token set (`access_token`, `expires_at`,
+/// `refresh_token`, ...) goes to stdout, or to --out FILE (replaced whole, mode 0600); if
+/// stdout cannot be written it is saved in a file named on stderr (see `ghtoken refresh --help`).
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n  ghtoken device --client-id Iv23abc > tokens.json\n  \
@@ -33,10 +38,15 @@ pub(crate) struct DeviceArgs {
     /// OAuth scopes to ask for, comma separated (none for a GitHub App).
     #[arg(long, value_name = "SCOPES", value_delimiter = ',')]
     scopes: Vec<String>,
+    /// Write the token set to FILE (replaced whole, mode 0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 pub(crate) async fn run(global: &Global, args: DeviceArgs) -> Result<(), CliError> {
     let endpoints = endpoints(global)?;
+    let destination = Destination::prepare(args.out)?;
+    let web_base = endpoints.web_base().to_owned();
     let client = crate::http::client(global.verbose);
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let spinner: Arc<Mutex<Option<ProgressBar>>> = Arc::default();
@@ -51,8 +61,9 @@ pub(crate) async fn run(global: &Global, args: DeviceArgs) -> Result<(), CliErro
         .endpoints(endpoints.clone())
         .on_user_code_async(move |code: DeviceCode| {
             let shown = Arc::clone(&shown);
+            let web_base = web_base.clone();
             async move {
-                prompt(&code, interactive).await;
+                prompt(&code, &web_base, interactive).await;
                 let bar = spinner_bar();
                 if let Ok(mut slot) = shown.lock() {
                     *slot = Some(bar);
@@ -86,34 +97,101 @@ pub(crate) async fn run(global: &Global, args: DeviceArgs) -> Result<(), CliErro
         match get_json(&auth, &client, "/user", "the user lookup (GET /user)").await {
             Ok(user) => {
                 let login = user["login"].as_str().unwrap_or("an unknown user");
-                eprintln!("✓ Logged in as {login}");
+                eprintln!("✓ Logged in as {}", login.escape_debug());
             }
             // The token is there: print it anyway, say what could not be learnt.
             Err(error) => eprintln!("! Could not tell who signed in: {error}"),
         }
     }
-    println!("{}", token_set_json(&set));
-    Ok(())
+    deliver_token_set(&set, destination)
 }
 
-/// Shows the code; on a terminal, waits for Enter and opens the browser.
-async fn prompt(code: &DeviceCode, interactive: bool) {
-    let uri = code.verification_uri.clone();
-    eprintln!("! First copy your one-time code: {}", code.user_code);
+/// Shows the code and the page to enter it on; on a terminal, waits for Enter and opens the
+/// page in the browser. Only a page [`page_to_open`] accepts is shown or opened.
+async fn prompt(code: &DeviceCode, web_base: &str, interactive: bool) {
+    eprintln!(
+        "! First copy your one-time code: {}",
+        code.user_code.escape_debug()
+    );
+    let page = match page_to_open(&code.verification_uri, web_base) {
+        Ok(page) => page,
+        Err(reason) => {
+            eprintln!(
+                "! GitHub's answer names the page \"{}\", {reason}: it is not used",
+                code.verification_uri.escape_debug()
+            );
+            eprintln!("Open {web_base}/login/device in your browser and enter the code.");
+            return;
+        }
+    };
     if !interactive {
-        eprintln!("Open {uri} in your browser and enter the code.");
+        eprintln!("Open {page} in your browser and enter the code.");
         return;
     }
-    eprint!("Press Enter to open {uri} in your browser... ");
+    eprint!("Press Enter to open {page} in your browser... ");
     let _ = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)
     })
     .await;
-    if let Err(reason) = open_browser(&uri) {
-        eprintln!("! Failed opening a web browser at {uri}: {reason}");
-        eprintln!("  Please try entering the URL in your browser manually");
+    // The default browser (or $BROWSER), started by the `webbrowser` crate without a shell.
+    let opened = tokio::task::spawn_blocking({
+        let page = page.clone();
+        move || webbrowser::open(&page)
+    })
+    .await;
+    let failure = match opened {
+        Ok(Ok(())) => return,
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => error.to_string(),
+    };
+    eprintln!("! Failed opening a web browser at {page}: {failure}");
+    eprintln!("  Please try entering the URL in your browser manually");
+}
+
+/// The host and port of an `http` or `https` URI (the port its scheme's default when not
+/// given), lowercased; `None` for another scheme or a URI with user information.
+fn host_and_port(uri: &http::Uri) -> Option<(String, u16)> {
+    let default = match uri.scheme_str() {
+        Some("https") => 443,
+        Some("http") => 80,
+        _ => return None,
+    };
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
     }
+    Some((
+        authority.host().to_ascii_lowercase(),
+        authority.port_u16().unwrap_or(default),
+    ))
+}
+
+/// `verification_uri` when it is an `https` URL on the web host (the host and port of
+/// `web_base`), the only page the device flow shows or opens; else why not. An answer from a
+/// hostile or broken server cannot make ghtoken open any other page or program.
+fn page_to_open(verification_uri: &str, web_base: &str) -> Result<String, String> {
+    let web = web_base
+        .parse::<http::Uri>()
+        .ok()
+        .as_ref()
+        .and_then(host_and_port);
+    let Some((host, port)) = web else {
+        return Err("and the web base is not an http(s) URL".to_owned());
+    };
+    let shown = if port == 443 || port == 80 {
+        host.clone()
+    } else {
+        format!("{host}:{port}")
+    };
+    let not_ours = || format!("not an https page of {shown} (the web host)");
+    let uri = verification_uri
+        .parse::<http::Uri>()
+        .map_err(|_| not_ours())?;
+    if uri.scheme_str() != Some("https") || host_and_port(&uri) != Some((host, port)) {
+        return Err(not_ours());
+    }
+    Ok(uri.to_string())
 }
 
 /// A spinner on stderr while polling; hidden when stderr is not a terminal.
@@ -128,29 +206,40 @@ fn spinner_bar() -> ProgressBar {
     bar
 }
 
-/// Opens `url` with $BROWSER, else the platform's opener; best effort.
-fn open_browser(url: &str) -> Result<(), String> {
-    let program = std::env::var("BROWSER")
-        .ok()
-        .filter(|browser| !browser.trim().is_empty())
-        .unwrap_or_else(|| {
-            if cfg!(target_os = "macos") {
-                "open".to_owned()
-            } else if cfg!(windows) {
-                "explorer".to_owned()
-            } else {
-                "xdg-open".to_owned()
-            }
-        });
-    match Command::new(&program)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("`{program}` {status}")),
-        Err(error) => Err(format!("`{program}`: {error}")),
+#[cfg(test)]
+mod tests {
+    use super::page_to_open;
+
+    #[test]
+    fn only_an_https_page_of_the_web_host_is_opened() {
+        let github = "https://github.com";
+        assert_eq!(
+            page_to_open("https://github.com/login/device", github).as_deref(),
+            Ok("https://github.com/login/device")
+        );
+        assert!(page_to_open("https://GitHub.com:443/login/device", github).is_ok());
+        for hostile in [
+            "http://github.com/login/device",
+            "https://github.com.evil.example/login/device",
+            "https://github.com@evil.example/login/device",
+            "https://evil.example/?https://github.com/",
+            "https://github.com:8443/login/device",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "/login/device",
+            "https://github.com/login/device\n$(reboot)",
+            "",
+        ] {
+            let refused = page_to_open(hostile, github).expect_err(hostile);
+            assert!(refused.contains("github.com"), "{hostile}: {refused}");
+        }
+        let ghes = "https://ghe.example.com";
+        assert!(page_to_open("https://ghe.example.com/login/device", ghes).is_ok());
+        assert!(page_to_open("https://github.com/login/device", ghes).is_err());
+        // A plain-http web base (the emulator): its port counts, its scheme never allows http.
+        let local = "http://127.0.0.1:8787";
+        assert!(page_to_open("https://127.0.0.1:8787/login/device", local).is_ok());
+        assert!(page_to_open("http://127.0.0.1:8787/login/device", local).is_err());
+        assert!(page_to_open("https://127.0.0.1/login/device", local).is_err());
     }
 }

@@ -1,13 +1,11 @@
 //! `ghtoken installation`: an installation access token, chosen as GitHub's
 //! `create-github-app-token` action chooses it.
 
-use std::io::Write;
-
 use clap::Args;
 use tower_github_auth::secrecy::ExposeSecret;
 use tower_github_auth::{AppAuth, AppInstallationAuth, InstallationId, InstallationToken};
 
-use super::{AppArgs, endpoints, get_json, rfc3339};
+use super::{AppArgs, endpoints, get_json, print_line, rfc3339};
 use crate::errors::CliError;
 use crate::{Format, Global};
 
@@ -19,8 +17,10 @@ use crate::{Format, Global};
 /// --repositories: those repositories of the current repository's owner; neither: the current
 /// repository (GITHUB_REPOSITORY=owner/repo) only. Or name it: --installation or --enterprise.
 ///
-/// In GitHub Actions (GITHUB_ACTIONS=true) the token is masked (`::add-mask::`) before anything
-/// else is printed, and `token`, `installation-id` and `app-slug` are appended to $GITHUB_OUTPUT.
+/// In GitHub Actions (GITHUB_ACTIONS=true) the token is masked first (`::add-mask::` on stderr,
+/// which the runner reads too: stdout carries the format alone), and `token`, `installation-id`
+/// and `app-slug` are appended to $GITHUB_OUTPUT (each as `name<<DELIMITER`, with a random
+/// delimiter).
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n  ghtoken installation --app-id 123 --private-key app.pem --owner octo\n  \
@@ -153,14 +153,11 @@ pub(crate) async fn run(global: &Global, args: InstallationArgs) -> Result<(), C
             .map_err(|e| CliError::from(e).hint_if_refused(not_installed))?
     };
 
-    let actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    let secret = crate::actions::checked_token(token.token.expose_secret(), "a token")?;
+    let actions = crate::actions::in_actions();
+    // First of all, before the token is written anywhere: the mask, on stderr.
+    crate::actions::mask(secret)?;
     let output_file = std::env::var_os("GITHUB_OUTPUT").filter(|path| !path.is_empty());
-    let secret = token.token.expose_secret();
-    let mut stdout = std::io::stdout().lock();
-    if actions {
-        writeln!(stdout, "::add-mask::{secret}").map_err(write_failed)?;
-        stdout.flush().map_err(write_failed)?;
-    }
     let needs_slug = args.format == Format::Json || (actions && output_file.is_some());
     let slug = if needs_slug {
         Some(app_slug(&app, &client).await?)
@@ -168,37 +165,23 @@ pub(crate) async fn run(global: &Global, args: InstallationArgs) -> Result<(), C
         None
     };
     if actions && let (Some(path), Some(slug)) = (&output_file, &slug) {
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|error| {
-                CliError::other(format!(
-                    "could not open $GITHUB_OUTPUT to append to it: {error}"
-                ))
-            })?;
-        write!(
-            file,
-            "token={secret}\ninstallation-id={}\napp-slug={slug}\n",
-            token.installation_id.0
-        )
-        .map_err(|error| CliError::other(format!("could not write to $GITHUB_OUTPUT: {error}")))?;
+        let id = token.installation_id.0.to_string();
+        crate::actions::append_outputs(
+            std::path::Path::new(path),
+            &[
+                ("token", secret),
+                ("installation-id", &id),
+                ("app-slug", slug),
+            ],
+        )?;
     }
-    match args.format {
-        Format::Text => writeln!(stdout, "{secret}"),
-        Format::Env => writeln!(stdout, "GH_TOKEN={secret}"),
-        Format::Json => writeln!(
-            stdout,
-            "{}",
-            json(&token, slug.as_deref().unwrap_or_default())
-        ),
-    }
-    .map_err(write_failed)
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(write_failed)`
-fn write_failed(error: std::io::Error) -> CliError {
-    CliError::other(format!("could not write to stdout: {error}"))
+    let text = match args.format {
+        Format::Text => secret.to_owned(),
+        Format::Env => format!("GH_TOKEN={secret}"),
+        Format::Shell => format!("export GH_TOKEN={secret}"),
+        Format::Json => json(&token, slug.as_deref().unwrap_or_default()).to_string(),
+    };
+    print_line(&text)
 }
 
 /// The App's slug, from `GET /app` with its JWT.

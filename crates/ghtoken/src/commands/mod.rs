@@ -6,7 +6,7 @@ pub(crate) mod jwt;
 pub(crate) mod oauth;
 pub(crate) mod revoke;
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -148,19 +148,36 @@ where
     Ok(json)
 }
 
-/// A secret given as an argument, else read from stdin (trimmed); `what` names it in errors.
-pub(crate) fn arg_or_stdin(
-    given: Option<String>,
+/// Refuses a secret given on the command line: there `ps` shows it to every user of the
+/// machine, the shell keeps it in its history, and the Actions log shows it in the expanded
+/// `run:` line. `given` is the flag's or argument's value (never shown); `instead` says where
+/// the secret goes.
+pub(crate) fn refuse_on_command_line(
+    given: Option<&String>,
     what: &str,
-    flag: &str,
-) -> Result<String, CliError> {
-    if let Some(value) = given {
+    instead: &str,
+) -> Result<(), CliError> {
+    match given {
+        None => Ok(()),
+        Some(_) => Err(CliError::usage(format!(
+            "{what} on the command line is visible to other users (`ps`), in shell history and \
+             in the Actions log; nothing was sent: {instead}"
+        ))),
+    }
+}
+
+/// A secret from the environment variable `env` when it is set and not empty, else read from
+/// stdin (trimmed), as `gh auth login --with-token` reads it; `what` names it in errors.
+pub(crate) fn secret_from_env_or_stdin(env: &str, what: &str) -> Result<String, CliError> {
+    if let Ok(value) = std::env::var(env)
+        && !value.trim().is_empty()
+    {
         return Ok(value.trim().to_owned());
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err(CliError::usage(format!(
-            "no {what}: give it as {flag} or pipe it on stdin"
+            "no {what}: pipe it on stdin or set the environment variable {env}"
         )));
     }
     let mut text = String::new();
@@ -170,10 +187,26 @@ pub(crate) fn arg_or_stdin(
     let text = text.trim().to_owned();
     if text.is_empty() {
         return Err(CliError::usage(format!(
-            "no {what}: stdin was empty; give it as {flag} or pipe it on stdin"
+            "no {what}: stdin was empty; pipe it on stdin or set the environment variable {env}"
         )));
     }
     Ok(text)
+}
+
+/// The client secret from `GHTOKEN_CLIENT_SECRET`, when it is set and not empty.
+pub(crate) fn client_secret_from_env() -> Option<String> {
+    std::env::var("GHTOKEN_CLIENT_SECRET")
+        .ok()
+        .map(|secret| secret.trim().to_owned())
+        .filter(|secret| !secret.is_empty())
+}
+
+/// Writes `text` and a newline to stdout; a closed or full stdout is an error, not a panic.
+pub(crate) fn print_line(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|error| CliError::other(format!("could not write to stdout: {error}")))
 }
 
 /// An RFC 3339 timestamp (`2026-11-24T15:04:05Z`).

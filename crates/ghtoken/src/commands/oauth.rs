@@ -1,66 +1,81 @@
 //! `ghtoken refresh` and `ghtoken check`: user tokens of an OAuth app or GitHub App.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use tower_github_auth::secrecy::{ExposeSecret, SecretString};
 use tower_github_auth::{ClientCredentials, OAuthAppAuth, OAuthTokenAuth, TokenSet};
 
-use super::{arg_or_stdin, endpoints, rfc3339};
+use super::{
+    client_secret_from_env, endpoints, print_line, refuse_on_command_line, rfc3339,
+    secret_from_env_or_stdin,
+};
 use crate::Global;
+use crate::actions::checked_token;
 use crate::errors::CliError;
+use crate::save::Destination;
 
 /// Exchange a refresh token for a new user token and refresh token, printed as JSON.
 ///
-/// The old refresh token is spent: store the new pair at once.
+/// The refresh token is read from stdin, or from the environment variable
+/// GHTOKEN_REFRESH_TOKEN; the client secret (omitted for tokens from the device flow) from
+/// GHTOKEN_CLIENT_SECRET. Never from the command line, where `ps`, shell history and the
+/// Actions log would show them.
+///
+/// The old refresh token is spent as soon as GitHub answers, so the new pair is never dropped:
+/// with --out FILE it replaces FILE whole (mode 0600; FILE is checked writable before GitHub is
+/// asked); else it goes to stdout, and if stdout cannot be written (closed, full) it is saved in
+/// a new file (mode 0600) under $XDG_STATE_HOME/ghtoken (else ~/.local/state/ghtoken), named on
+/// stderr, and the command exits 1.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
-    "Examples:\n  ghtoken refresh --client-id Iv23abc --client-secret \"$SECRET\" --refresh-token \"$REFRESH\"\n  \
-     GHTOKEN_CLIENT_SECRET=... ghtoken refresh --client-id Iv23abc < refresh-token > tokens.json\n\n",
+    "Examples:\n  GHTOKEN_CLIENT_SECRET=... ghtoken refresh --client-id Iv23abc --out tokens.json \
+     < refresh-token\n  \
+     jq -r .refresh_token tokens.json | ghtoken refresh --client-id Iv23abc --out tokens.json\n\n",
     crate::exit_codes!()
 ))]
 pub(crate) struct RefreshArgs {
     /// The client id of the GitHub App (or OAuth app) the token belongs to.
     #[arg(long, value_name = "ID")]
     client_id: String,
-    /// Its client secret (omit for tokens from the device flow).
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "GHTOKEN_CLIENT_SECRET",
-        hide_env_values = true
-    )]
+    /// Write the new pair to FILE (replaced whole, mode 0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Refused: give the secret in GHTOKEN_CLIENT_SECRET.
+    #[arg(long, value_name = "SECRET", hide = true)]
     client_secret: Option<String>,
-    /// The refresh token (`ghr_...`); read from stdin when omitted.
-    #[arg(long, value_name = "TOKEN")]
+    /// Refused: pipe the refresh token on stdin or give it in GHTOKEN_REFRESH_TOKEN.
+    #[arg(long, value_name = "TOKEN", hide = true)]
     refresh_token: Option<String>,
 }
 
 /// Check a user token with its OAuth client: whether it is valid, and for whom.
 ///
-/// Prints `valid: <login> ...` (or JSON with --json); exits 3 when the token is not valid.
+/// The token is read from stdin, or from the environment variable GHTOKEN_TOKEN; the client
+/// secret from GHTOKEN_CLIENT_SECRET. Prints `valid: <login> ...` (or JSON with --json); exits
+/// 3 when the token is not valid.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
-    "Example:\n  ghtoken check --client-id Iv23abc --client-secret \"$SECRET\" \"$TOKEN\"\n\n",
+    "Example:\n  GHTOKEN_CLIENT_SECRET=... ghtoken check --client-id Iv23abc < token-file\n\n",
     crate::exit_codes!()
 ))]
 pub(crate) struct CheckArgs {
     /// The client id of the OAuth app or GitHub App the token was issued to.
     #[arg(long, value_name = "ID")]
     client_id: String,
-    /// Its client secret.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "GHTOKEN_CLIENT_SECRET",
-        hide_env_values = true
-    )]
-    client_secret: String,
+    /// Refused: give the secret in GHTOKEN_CLIENT_SECRET.
+    #[arg(long, value_name = "SECRET", hide = true)]
+    client_secret: Option<String>,
     /// Print `{"valid", "login", "scopes", "expires_at"}` instead of a line of text.
     #[arg(long)]
     json: bool,
-    /// The user token; read from stdin when omitted.
-    #[arg(value_name = "TOKEN")]
+    /// Refused: a token on the command line is visible to others.
+    #[arg(value_name = "TOKEN", hide = true)]
     token: Option<String>,
 }
+
+const CLIENT_SECRET_INSTEAD: &str =
+    "set the environment variable GHTOKEN_CLIENT_SECRET (stdin is for the token)";
 
 /// A token set as JSON: the tokens in clear (it is the command's output), times in RFC 3339.
 pub(crate) fn token_set_json(set: &TokenSet) -> serde_json::Value {
@@ -74,10 +89,22 @@ pub(crate) fn token_set_json(set: &TokenSet) -> serde_json::Value {
 }
 
 pub(crate) async fn refresh(global: &Global, args: RefreshArgs) -> Result<(), CliError> {
+    refuse_on_command_line(
+        args.client_secret.as_ref(),
+        "a client secret",
+        CLIENT_SECRET_INSTEAD,
+    )?;
+    refuse_on_command_line(
+        args.refresh_token.as_ref(),
+        "a refresh token",
+        "pipe it on stdin or set the environment variable GHTOKEN_REFRESH_TOKEN",
+    )?;
     let endpoints = endpoints(global)?;
-    let refresh_token = arg_or_stdin(args.refresh_token, "refresh token", "--refresh-token")?;
+    let refresh_token = secret_from_env_or_stdin("GHTOKEN_REFRESH_TOKEN", "refresh token")?;
+    // Before the old refresh token is spent: the place the new pair goes can be written.
+    let destination = Destination::prepare(args.out)?;
     let client = crate::http::client(global.verbose);
-    let builder = match args.client_secret {
+    let builder = match client_secret_from_env() {
         Some(secret) => OAuthTokenAuth::builder(ClientCredentials::new(args.client_id, secret)),
         None => OAuthTokenAuth::builder_without_secret(args.client_id),
     };
@@ -101,15 +128,45 @@ pub(crate) async fn refresh(global: &Global, args: RefreshArgs) -> Result<(), Cl
                 _ => converted,
             }
         })?;
-    println!("{}", token_set_json(&set));
-    Ok(())
+    deliver_token_set(&set, destination)
+}
+
+/// Hands over `set` (masked first in GitHub Actions when it goes to stdout): see [`Destination`].
+pub(crate) fn deliver_token_set(set: &TokenSet, destination: Destination) -> Result<(), CliError> {
+    for token in [&set.access_token, &set.refresh_token]
+        .into_iter()
+        .flatten()
+    {
+        checked_token(token.expose_secret(), "a token")?;
+    }
+    if !destination.is_file() {
+        for token in [&set.access_token, &set.refresh_token]
+            .into_iter()
+            .flatten()
+        {
+            crate::actions::mask(token.expose_secret())?;
+        }
+    }
+    destination.deliver(&token_set_json(set).to_string(), "the new token pair")
 }
 
 pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliError> {
+    refuse_on_command_line(
+        args.token.as_ref(),
+        "a token",
+        "pipe it on stdin or set the environment variable GHTOKEN_TOKEN",
+    )?;
+    refuse_on_command_line(
+        args.client_secret.as_ref(),
+        "a client secret",
+        CLIENT_SECRET_INSTEAD,
+    )?;
+    let client_secret = client_secret_from_env()
+        .ok_or_else(|| CliError::usage(format!("no client secret: {CLIENT_SECRET_INSTEAD}")))?;
     let endpoints = endpoints(global)?;
-    let token = SecretString::from(arg_or_stdin(args.token, "token", "an argument")?);
+    let token = SecretString::from(secret_from_env_or_stdin("GHTOKEN_TOKEN", "token")?);
     let client = crate::http::client(global.verbose);
-    let info = OAuthAppAuth::new(ClientCredentials::new(args.client_id, args.client_secret))
+    let info = OAuthAppAuth::new(ClientCredentials::new(args.client_id, client_secret))
         .endpoints(endpoints)
         .check_token(&client, &token)
         .await
@@ -122,7 +179,7 @@ pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliErr
         })?;
     let Some(info) = info else {
         if args.json {
-            println!("{}", serde_json::json!({ "valid": false }));
+            print_line(&serde_json::json!({ "valid": false }).to_string())?;
         }
         return Err(CliError::refused(
             "the token is not valid: GitHub does not know it for this client (revoked, expired, \
@@ -131,15 +188,15 @@ pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliErr
     };
     let login = info.login.as_deref().unwrap_or("an unknown user");
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
+        print_line(
+            &serde_json::json!({
                 "valid": true,
                 "login": info.login,
                 "scopes": info.scopes,
                 "expires_at": info.expires_at.map(rfc3339),
             })
-        );
+            .to_string(),
+        )?;
     } else {
         let scopes = if info.scopes.is_empty() {
             "none".to_owned()
@@ -147,7 +204,9 @@ pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliErr
             info.scopes.join(",")
         };
         let expires = info.expires_at.map_or_else(|| "never".to_owned(), rfc3339);
-        println!("valid: token of {login} (scopes: {scopes}; expires: {expires})");
+        print_line(&format!(
+            "valid: token of {login} (scopes: {scopes}; expires: {expires})"
+        ))?;
     }
     Ok(())
 }

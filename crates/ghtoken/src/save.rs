@@ -1,0 +1,235 @@
+//! Handing over a token set GitHub issued once (`refresh`, `device`) so that it is never lost.
+//!
+//! `refresh` has spent the old refresh token by the time it has the new pair: if the pair then
+//! went nowhere, the user would have to sign in again. So the pair goes, in this order:
+//!
+//! 1. with `--out FILE`: into FILE, written whole or not at all (a temporary file beside it,
+//!    mode 0600, synced, then renamed over FILE). The temporary file is created before GitHub
+//!    is asked, so a FILE that cannot be written stops the command while the old refresh token
+//!    still works;
+//! 2. without `--out`: on stdout;
+//! 3. when that write fails (a closed pipe, a full disk): into a new file of its own, mode 0600,
+//!    in `$XDG_STATE_HOME/ghtoken/` (else `~/.local/state/ghtoken/`, else the temporary
+//!    directory), named on stderr, and the command fails (exit code 1) saying so. Only when
+//!    that fails too is the pair lost, and the error says to sign in again.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::errors::CliError;
+
+/// Where a token set goes: stdout, or `--out FILE` through a temporary file made beforehand.
+#[derive(Debug)]
+pub(crate) struct Destination {
+    out: Option<Prepared>,
+}
+
+/// `--out FILE` and its temporary file, removed again unless it was renamed over FILE.
+#[derive(Debug)]
+struct Prepared {
+    target: PathBuf,
+    temporary: PathBuf,
+    file: Option<File>,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
+/// Creates `path` for writing only if it does not exist, readable by its owner only.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+impl Destination {
+    /// Stdout, or `out` when given: then its temporary file is created now, before GitHub is
+    /// asked for anything, so that a place that cannot be written fails first.
+    pub(crate) fn prepare(out: Option<PathBuf>) -> Result<Self, CliError> {
+        let Some(target) = out else {
+            return Ok(Self { out: None });
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| CliError::usage(format!("--out `{}` names no file", target.display())))?
+            .to_string_lossy()
+            .into_owned();
+        let temporary = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let file = create_private(&temporary).map_err(|error| {
+            CliError::other(format!(
+                "cannot write beside --out `{}` ({error}); nothing was sent to GitHub",
+                target.display()
+            ))
+        })?;
+        Ok(Self {
+            out: Some(Prepared {
+                target,
+                temporary,
+                file: Some(file),
+            }),
+        })
+    }
+
+    /// Whether the content goes to a file (`--out`) rather than stdout.
+    pub(crate) fn is_file(&self) -> bool {
+        self.out.is_some()
+    }
+
+    /// Writes `text` (a JSON document) where it was asked to go, else saves it in a file of its
+    /// own and fails naming that file. `what` names the content in messages.
+    pub(crate) fn deliver(self, text: &str, what: &str) -> Result<(), CliError> {
+        let written = if let Some(mut prepared) = self.out {
+            let result = write_prepared(&mut prepared, text);
+            result.map(|()| Some(prepared.target.clone()))
+        } else {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{text}")
+                .and_then(|()| stdout.flush())
+                .map(|()| None)
+        };
+        let error = match written {
+            Ok(Some(target)) => {
+                eprintln!("Saved {what} in {}.", target.display());
+                return Ok(());
+            }
+            Ok(None) => return Ok(()),
+            Err(error) => error,
+        };
+        match save_aside(text) {
+            Ok(path) => Err(CliError::other(format!(
+                "could not write {what} ({error}); it is saved in {} (readable by you only): \
+                 move it to where you keep it, then delete that file",
+                path.display()
+            ))),
+            Err((path, second)) => Err(CliError::other(format!(
+                "could not write {what} ({error}), nor save it in {} ({second}); it is lost: \
+                 sign in again (ghtoken device)",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Writes `text` into the temporary file, syncs it and renames it over the target.
+fn write_prepared(prepared: &mut Prepared, text: &str) -> std::io::Result<()> {
+    let mut file = prepared
+        .file
+        .take()
+        .ok_or_else(|| std::io::Error::other("the temporary file is gone"))?;
+    let result = writeln!(file, "{text}")
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&prepared.temporary, &prepared.target));
+    if result.is_err() {
+        // Put it back so that dropping `prepared` removes the temporary file.
+        prepared.file = Some(file);
+    }
+    result
+}
+
+/// The directory for a token set that could not be written where it was meant to go.
+fn aside_directory() -> PathBuf {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    from_env("XDG_STATE_HOME")
+        .or_else(|| from_env("HOME").map(|home| home.join(".local").join("state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ghtoken")
+}
+
+/// Saves `text` in a new file, mode 0600, in [`aside_directory`]: its path, or the path tried
+/// and why it failed.
+fn save_aside(text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    let directory = aside_directory();
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(&directory)
+        .map_err(|error| (directory.clone(), error))?;
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let path = directory.join(format!("tokens-{seconds}-{}.json", std::process::id()));
+    let mut file = create_private(&path).map_err(|error| (path.clone(), error))?;
+    writeln!(file, "{text}")
+        .and_then(|()| file.sync_all())
+        .map_err(|error| (path.clone(), error))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Destination;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ghtoken-save-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    #[test]
+    fn out_is_replaced_whole_and_private() {
+        let dir = scratch("out");
+        let target = dir.join("tokens.json");
+        std::fs::write(&target, "old").expect("old");
+        let destination = Destination::prepare(Some(target.clone())).expect("prepare");
+        destination
+            .deliver("{\"a\":1}", "the pair")
+            .expect("deliver");
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("read"),
+            "{\"a\":1}\n"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target)
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Only the target is left: no temporary file.
+        assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unwritable_out_fails_before_anything_is_asked() {
+        let dir = scratch("missing");
+        let target = dir.join("no-such-directory").join("tokens.json");
+        let error = Destination::prepare(Some(target)).expect_err("no directory");
+        assert!(error.to_string().contains("nothing was sent"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_prepared_out_not_delivered_leaves_nothing() {
+        let dir = scratch("dropped");
+        let destination = Destination::prepare(Some(dir.join("tokens.json"))).expect("prepare");
+        assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
+        drop(destination);
+        assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
