@@ -60,9 +60,18 @@ impl Destination {
         let Some(target) = out else {
             return Ok(Self { out: None });
         };
+        // A directory (or `NAME/`) cannot be renamed over: found now, not after GitHub answered.
+        let names_a_directory = target.as_os_str().as_encoded_bytes().ends_with(b"/")
+            || std::fs::metadata(&target).is_ok_and(|metadata| metadata.is_dir());
         let name = target
             .file_name()
-            .ok_or_else(|| CliError::usage(format!("--out `{}` names no file", target.display())))?
+            .filter(|_| !names_a_directory)
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "--out `{}` names a directory, not a file; nothing was sent to GitHub",
+                    target.display()
+                ))
+            })?
             .to_string_lossy()
             .into_owned();
         let temporary = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
@@ -98,25 +107,36 @@ impl Destination {
                 .and_then(|()| stdout.flush())
                 .map(|()| None)
         };
-        let error = match written {
+        match written {
             Ok(Some(target)) => {
-                eprintln!("Saved {what} in {}.", target.display());
-                return Ok(());
+                crate::show::say(&format!("Saved {what} in {}.", target.display()));
+                Ok(())
             }
-            Ok(None) => return Ok(()),
-            Err(error) => error,
-        };
+            Ok(None) => Ok(()),
+            Err(error) => Err(Self::keep_aside(
+                Self { out: None },
+                text,
+                what,
+                CliError::other(format!("could not write {what} ({error})")),
+            )),
+        }
+    }
+
+    /// Does not deliver `text`, because of `cause`: saves it in a file of its own instead (the
+    /// temporary file of `--out` is removed), and returns `cause` saying where it is.
+    pub(crate) fn keep_aside(self, text: &str, what: &str, cause: CliError) -> CliError {
+        drop(self);
         match save_aside(text) {
-            Ok(path) => Err(CliError::other(format!(
-                "could not write {what} ({error}); it is saved in {} (readable by you only): \
-                 move it to where you keep it, then delete that file",
+            Ok(path) => cause.add(&format!(
+                "{what} is saved in {} (readable by you only): move it to where you keep it, \
+                 then delete that file",
                 path.display()
-            ))),
-            Err((path, second)) => Err(CliError::other(format!(
-                "could not write {what} ({error}), nor save it in {} ({second}); it is lost: \
-                 sign in again (ghtoken device)",
+            )),
+            Err((path, second)) => cause.add(&format!(
+                "{what} could not be saved in {} either ({second}): it is lost; sign in again \
+                 (ghtoken device)",
                 path.display()
-            ))),
+            )),
         }
     }
 }
@@ -133,8 +153,23 @@ fn write_prepared(prepared: &mut Prepared, text: &str) -> std::io::Result<()> {
     if result.is_err() {
         // Put it back so that dropping `prepared` removes the temporary file.
         prepared.file = Some(file);
+    } else {
+        sync_directory_of(&prepared.target);
     }
     result
+}
+
+/// Makes a new name in the directory of `path` durable (the rename over `--out`, a new file
+/// aside), so that a crash does not bring back the file that held the spent refresh token. Best
+/// effort: the file itself is synced already, and some file systems cannot sync a directory.
+fn sync_directory_of(path: &Path) {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if let Ok(directory) = File::open(directory) {
+        let _ = directory.sync_all();
+    }
 }
 
 /// The directory for a token set that could not be written where it was meant to go.
@@ -173,6 +208,7 @@ fn save_aside(text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
     writeln!(file, "{text}")
         .and_then(|()| file.sync_all())
         .map_err(|error| (path.clone(), error))?;
+    sync_directory_of(&path);
     Ok(path)
 }
 
