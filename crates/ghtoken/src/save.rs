@@ -8,9 +8,11 @@
 //!    is asked, so a FILE that cannot be written stops the command while the old refresh token
 //!    still works;
 //! 2. without `--out`: on stdout;
-//! 3. when that write fails (a closed pipe, a full disk): into a new file of its own, mode 0600,
+//! 3. when that write fails (a closed pipe, a full disk), or stdout is `/dev/null` (where a
+//!    closed stdout points too), or the pair must not be printed (its mask cannot be written, a
+//!    token has characters a token never has): into a new file of its own, mode 0600,
 //!    in `$XDG_STATE_HOME/ghtoken/` (else `~/.local/state/ghtoken/`, else the temporary
-//!    directory), named on stderr, and the command fails (exit code 1) saying so. Only when
+//!    directory), named on stderr, and the command fails saying so. Only when
 //!    that fails too is the pair lost, and the error says to sign in again.
 
 use std::fs::File;
@@ -101,6 +103,10 @@ impl Destination {
         let written = if let Some(mut prepared) = self.out {
             let result = write_prepared(&mut prepared, text);
             result.map(|()| Some(prepared.target.clone()))
+        } else if stdout_is_dev_null() {
+            Err(std::io::Error::other(
+                "stdout is /dev/null, or was closed (the runtime then opens /dev/null there)",
+            ))
         } else {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{text}")
@@ -138,6 +144,29 @@ impl Destination {
                 path.display()
             )),
         }
+    }
+}
+
+/// Whether stdout is `/dev/null`, where writing succeeds and loses everything. A closed stdout
+/// is that too: Rust's runtime opens `/dev/null` on a closed fd 0, 1 or 2 before `main`.
+fn stdout_is_dev_null() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let Ok(null) = std::fs::metadata("/dev/null") else {
+            return false;
+        };
+        let Ok(stdout) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        File::from(stdout)
+            .metadata()
+            .is_ok_and(|stdout| stdout.dev() == null.dev() && stdout.ino() == null.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        false
     }
 }
 

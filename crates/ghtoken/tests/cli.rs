@@ -1563,3 +1563,36 @@ fn hints_never_name_the_refused_client_secret_flag() {
         );
     }
 }
+
+/// Stdout to `/dev/null` (also what a closed stdout becomes: the Rust runtime reopens a closed
+/// fd 1 on `/dev/null` at start) would swallow the spent pair with exit 0: it is saved aside.
+#[test]
+fn refresh_with_stdout_to_dev_null_keeps_the_pair() {
+    let world = world();
+    let (code, stderr, file) = refresh_into(&world, std::process::Stdio::null());
+    assert_eq!(code, Some(1), "{stderr}");
+    saved_pair_works(&world, &file);
+
+    let (_, refresh) = world.user_tokens();
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" --api-url "$1" refresh --client-id "$2" >&-"#)
+        .arg(env!("CARGO_BIN_EXE_ghtoken"))
+        .arg(world.github.base_url())
+        .arg(APP_CLIENT_ID)
+        .env("GHTOKEN_CLIENT_SECRET", APP_CLIENT_SECRET)
+        .env("GHTOKEN_REFRESH_TOKEN", &refresh)
+        .env("XDG_STATE_HOME", world.dir.join("closed"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let saved = std::fs::read_dir(world.dir.join("closed").join("ghtoken"))
+        .unwrap_or_else(|error| panic!("nothing saved ({error}): {stderr}"))
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| stderr.contains(&path.display().to_string()))
+        .unwrap_or_else(|| panic!("stderr names no saved file: {stderr}"));
+    saved_pair_works(&world, &saved);
+}

@@ -25,9 +25,9 @@ use crate::show::{inert, inert_json};
 ///
 /// The old refresh token is spent as soon as GitHub answers, so the new pair is never dropped:
 /// with --out FILE it replaces FILE whole (mode 0600; FILE is checked writable before GitHub is
-/// asked); else it goes to stdout, and if stdout cannot be written (closed, full) it is saved in
-/// a new file (mode 0600) under $XDG_STATE_HOME/ghtoken (else ~/.local/state/ghtoken), named on
-/// stderr, and the command exits 1.
+/// asked); else it goes to stdout, and if stdout cannot take it (closed, full, /dev/null) it is
+/// saved in a new file (mode 0600) under $XDG_STATE_HOME/ghtoken (else ~/.local/state/ghtoken),
+/// named on stderr, and the command exits 1.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n  GHTOKEN_CLIENT_SECRET=... ghtoken refresh --client-id Iv23abc --out tokens.json \
