@@ -103,7 +103,7 @@ impl Destination {
         let written = if let Some(mut prepared) = self.out {
             let result = write_prepared(&mut prepared, text);
             result.map(|()| Some(prepared.target.clone()))
-        } else if stdout_is_dev_null() {
+        } else if crate::show::is_dev_null(&std::io::stdout()) {
             Err(std::io::Error::other(
                 "stdout is /dev/null, or was closed (the runtime then opens /dev/null there)",
             ))
@@ -144,29 +144,6 @@ impl Destination {
                 path.display()
             )),
         }
-    }
-}
-
-/// Whether stdout is `/dev/null`, where writing succeeds and loses everything. A closed stdout
-/// is that too: Rust's runtime opens `/dev/null` on a closed fd 0, 1 or 2 before `main`.
-fn stdout_is_dev_null() -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        use std::os::unix::fs::MetadataExt;
-        let Ok(null) = std::fs::metadata("/dev/null") else {
-            return false;
-        };
-        let Ok(stdout) = std::io::stdout().as_fd().try_clone_to_owned() else {
-            return false;
-        };
-        File::from(stdout)
-            .metadata()
-            .is_ok_and(|stdout| stdout.dev() == null.dev() && stdout.ino() == null.ino())
-    }
-    #[cfg(not(unix))]
-    {
-        false
     }
 }
 

@@ -40,6 +40,29 @@ pub(crate) fn say(line: &str) {
     let _ = writeln!(stderr, "{line}").and_then(|()| stderr.flush());
 }
 
+/// Whether `stream` (stdout or stderr) is `/dev/null`, where writing succeeds and loses
+/// everything. A closed stream is that too: Rust's runtime opens `/dev/null` on a closed fd 0,
+/// 1 or 2 before `main`.
+#[cfg(unix)]
+pub(crate) fn is_dev_null(stream: &impl std::os::fd::AsFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(null) = std::fs::metadata("/dev/null") else {
+        return false;
+    };
+    let Ok(fd) = stream.as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .is_ok_and(|stream| stream.dev() == null.dev() && stream.ino() == null.ino())
+}
+
+/// Whether `stream` is `/dev/null`: not known here.
+#[cfg(not(unix))]
+pub(crate) fn is_dev_null<T>(_stream: &T) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::{inert, inert_json};

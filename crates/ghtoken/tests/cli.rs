@@ -1596,3 +1596,26 @@ fn refresh_with_stdout_to_dev_null_keeps_the_pair() {
         .unwrap_or_else(|| panic!("stderr names no saved file: {stderr}"));
     saved_pair_works(&world, &saved);
 }
+
+/// In GitHub Actions the mask goes to stderr: with stderr to `/dev/null` (or closed) it would
+/// never reach the runner, and the token would sit unmasked in `$GITHUB_OUTPUT` (and in the
+/// next step's `env:` header). Then nothing is printed or written, and the command fails.
+#[test]
+fn actions_with_stderr_to_dev_null_prints_no_unmasked_token() {
+    let world = world();
+    let output_file = world.dir.join("github_output");
+    let mut command = world.installation(&["--installation", "1"]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file)
+        .stderr(std::process::Stdio::null());
+    let output = run(&mut command);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert!(!output_file.exists());
+    // Outside Actions nothing needs the runner: stderr to /dev/null is fine.
+    let mut command = world.installation(&["--installation", "1"]);
+    command.stderr(std::process::Stdio::null());
+    let (stdout, _) = ok(&mut command);
+    assert!(stdout.starts_with("ghs_"), "{stdout}");
+}
