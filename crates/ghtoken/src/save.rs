@@ -195,7 +195,12 @@ fn aside_directory() -> PathBuf {
 /// Saves `text` in a new file, mode 0600, in [`aside_directory`]: its path, or the path tried
 /// and why it failed.
 fn save_aside(text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
-    let directory = aside_directory();
+    save_aside_in(&aside_directory(), text)
+}
+
+/// [`save_aside`] into `directory`.
+fn save_aside_in(directory: &Path, text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    let directory = directory.to_path_buf();
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -209,8 +214,25 @@ fn save_aside(text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
-    let path = directory.join(format!("tokens-{seconds}-{}.json", std::process::id()));
-    let mut file = create_private(&path).map_err(|error| (path.clone(), error))?;
+    // A name nobody can take beforehand (the directory may be the shared temporary one), and
+    // another one when it is taken all the same: the pair must land somewhere.
+    let mut attempt = 0u8;
+    let (path, mut file) = loop {
+        let mut bytes = [0u8; 8];
+        let random = aws_lc_rs::rand::fill(&mut bytes)
+            .map_or(u64::from(attempt), |()| u64::from_be_bytes(bytes));
+        let path = directory.join(format!(
+            "tokens-{seconds}-{}-{random:016x}.json",
+            std::process::id()
+        ));
+        match create_private(&path) {
+            Ok(file) => break (path, file),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                attempt += 1;
+            }
+            Err(error) => return Err((path, error)),
+        }
+    };
     writeln!(file, "{text}")
         .and_then(|()| file.sync_all())
         .map_err(|error| (path.clone(), error))?;
@@ -262,6 +284,25 @@ mod tests {
         let target = dir.join("no-such-directory").join("tokens.json");
         let error = Destination::prepare(Some(target)).expect_err("no directory");
         assert!(error.to_string().contains("nothing was sent"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Two pairs saved aside by one process within a second (or a name taken by someone else)
+    /// still both land in files of their own.
+    #[test]
+    fn pairs_saved_aside_never_collide() {
+        let dir = scratch("aside");
+        let first = super::save_aside_in(&dir, "{\"a\":1}").expect("first");
+        let second = super::save_aside_in(&dir, "{\"a\":2}").expect("second");
+        assert_ne!(first, second);
+        assert_eq!(
+            std::fs::read_to_string(&first).expect("first"),
+            "{\"a\":1}\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&second).expect("second"),
+            "{\"a\":2}\n"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
