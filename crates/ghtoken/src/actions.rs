@@ -54,6 +54,14 @@ pub(crate) fn mask(secret: &str) -> Result<(), CliError> {
         return Ok(());
     }
     debug_assert!(is_token_text(secret));
+    if crate::show::is_dev_null(&std::io::stderr()) {
+        // `2>/dev/null` (or a closed stderr): the mask would never reach the runner.
+        return Err(CliError::other(
+            "the runner cannot be asked to mask the token: stderr is /dev/null or closed, and \
+             the runner reads `::add-mask::` there; nothing was printed. Let stderr reach the \
+             step's log",
+        ));
+    }
     let mut stderr = std::io::stderr().lock();
     writeln!(stderr, "::add-mask::{secret}")
         .and_then(|()| stderr.flush())

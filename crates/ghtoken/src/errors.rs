@@ -60,6 +60,12 @@ impl CliError {
         }
     }
 
+    /// Adds `more` to the message, on the same line.
+    pub(crate) fn add(mut self, more: &str) -> Self {
+        self.message = format!("{}; {more}", self.message.trim_end_matches('.'));
+        self
+    }
+
     /// The process's exit code.
     pub(crate) fn code(&self) -> u8 {
         self.code
@@ -77,7 +83,8 @@ impl CliError {
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        // The messages hold text from GitHub's answers.
+        f.write_str(&crate::show::inert(&self.message))
     }
 }
 

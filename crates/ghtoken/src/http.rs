@@ -69,10 +69,14 @@ where
             let result = future.await.map_err(Into::into);
             if let Some(line) = line {
                 let ms = started.elapsed().as_millis();
-                match &result {
-                    Ok(response) => eprintln!("* {line} -> {} ({ms} ms)", response.status()),
-                    Err(error) => eprintln!("* {line} -> failed after {ms} ms: {error}"),
-                }
+                let outcome = match &result {
+                    Ok(response) => format!("{} ({ms} ms)", response.status()),
+                    Err(error) => format!(
+                        "failed after {ms} ms: {}",
+                        crate::show::inert(&error.to_string())
+                    ),
+                };
+                crate::show::say(&format!("* {line} -> {outcome}"));
             }
             result
         })

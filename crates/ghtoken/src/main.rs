@@ -22,6 +22,7 @@ mod commands;
 mod errors;
 mod http;
 mod save;
+mod show;
 
 use std::process::ExitCode;
 
@@ -112,7 +113,9 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: could not start the async runtime: {error}");
+            show::say(&format!(
+                "error: could not start the async runtime: {error}"
+            ));
             return ExitCode::from(1);
         }
     };
@@ -120,7 +123,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            show::say(&format!("error: {error}"));
             ExitCode::from(error.code())
         }
     }

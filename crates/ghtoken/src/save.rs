@@ -8,9 +8,11 @@
 //!    is asked, so a FILE that cannot be written stops the command while the old refresh token
 //!    still works;
 //! 2. without `--out`: on stdout;
-//! 3. when that write fails (a closed pipe, a full disk): into a new file of its own, mode 0600,
+//! 3. when that write fails (a closed pipe, a full disk), or stdout is `/dev/null` (where a
+//!    closed stdout points too), or the pair must not be printed (its mask cannot be written, a
+//!    token has characters a token never has): into a new file of its own, mode 0600,
 //!    in `$XDG_STATE_HOME/ghtoken/` (else `~/.local/state/ghtoken/`, else the temporary
-//!    directory), named on stderr, and the command fails (exit code 1) saying so. Only when
+//!    directory), named on stderr, and the command fails saying so. Only when
 //!    that fails too is the pair lost, and the error says to sign in again.
 
 use std::fs::File;
@@ -60,9 +62,18 @@ impl Destination {
         let Some(target) = out else {
             return Ok(Self { out: None });
         };
+        // A directory (or `NAME/`) cannot be renamed over: found now, not after GitHub answered.
+        let names_a_directory = target.as_os_str().as_encoded_bytes().ends_with(b"/")
+            || std::fs::metadata(&target).is_ok_and(|metadata| metadata.is_dir());
         let name = target
             .file_name()
-            .ok_or_else(|| CliError::usage(format!("--out `{}` names no file", target.display())))?
+            .filter(|_| !names_a_directory)
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "--out `{}` names a directory, not a file; nothing was sent to GitHub",
+                    target.display()
+                ))
+            })?
             .to_string_lossy()
             .into_owned();
         let temporary = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
@@ -92,31 +103,46 @@ impl Destination {
         let written = if let Some(mut prepared) = self.out {
             let result = write_prepared(&mut prepared, text);
             result.map(|()| Some(prepared.target.clone()))
+        } else if crate::show::is_dev_null(&std::io::stdout()) {
+            Err(std::io::Error::other(
+                "stdout is /dev/null, or was closed (the runtime then opens /dev/null there)",
+            ))
         } else {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{text}")
                 .and_then(|()| stdout.flush())
                 .map(|()| None)
         };
-        let error = match written {
+        match written {
             Ok(Some(target)) => {
-                eprintln!("Saved {what} in {}.", target.display());
-                return Ok(());
+                crate::show::say(&format!("Saved {what} in {}.", target.display()));
+                Ok(())
             }
-            Ok(None) => return Ok(()),
-            Err(error) => error,
-        };
+            Ok(None) => Ok(()),
+            Err(error) => Err(Self::keep_aside(
+                Self { out: None },
+                text,
+                what,
+                CliError::other(format!("could not write {what} ({error})")),
+            )),
+        }
+    }
+
+    /// Does not deliver `text`, because of `cause`: saves it in a file of its own instead (the
+    /// temporary file of `--out` is removed), and returns `cause` saying where it is.
+    pub(crate) fn keep_aside(self, text: &str, what: &str, cause: CliError) -> CliError {
+        drop(self);
         match save_aside(text) {
-            Ok(path) => Err(CliError::other(format!(
-                "could not write {what} ({error}); it is saved in {} (readable by you only): \
-                 move it to where you keep it, then delete that file",
+            Ok(path) => cause.add(&format!(
+                "{what} is saved in {} (readable by you only): move it to where you keep it, \
+                 then delete that file",
                 path.display()
-            ))),
-            Err((path, second)) => Err(CliError::other(format!(
-                "could not write {what} ({error}), nor save it in {} ({second}); it is lost: \
-                 sign in again (ghtoken device)",
+            )),
+            Err((path, second)) => cause.add(&format!(
+                "{what} could not be saved in {} either ({second}): it is lost; sign in again \
+                 (ghtoken device)",
                 path.display()
-            ))),
+            )),
         }
     }
 }
@@ -133,8 +159,23 @@ fn write_prepared(prepared: &mut Prepared, text: &str) -> std::io::Result<()> {
     if result.is_err() {
         // Put it back so that dropping `prepared` removes the temporary file.
         prepared.file = Some(file);
+    } else {
+        sync_directory_of(&prepared.target);
     }
     result
+}
+
+/// Makes a new name in the directory of `path` durable (the rename over `--out`, a new file
+/// aside), so that a crash does not bring back the file that held the spent refresh token. Best
+/// effort: the file itself is synced already, and some file systems cannot sync a directory.
+fn sync_directory_of(path: &Path) {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if let Ok(directory) = File::open(directory) {
+        let _ = directory.sync_all();
+    }
 }
 
 /// The directory for a token set that could not be written where it was meant to go.
@@ -154,7 +195,12 @@ fn aside_directory() -> PathBuf {
 /// Saves `text` in a new file, mode 0600, in [`aside_directory`]: its path, or the path tried
 /// and why it failed.
 fn save_aside(text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
-    let directory = aside_directory();
+    save_aside_in(&aside_directory(), text)
+}
+
+/// [`save_aside`] into `directory`.
+fn save_aside_in(directory: &Path, text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    let directory = directory.to_path_buf();
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -168,11 +214,29 @@ fn save_aside(text: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
-    let path = directory.join(format!("tokens-{seconds}-{}.json", std::process::id()));
-    let mut file = create_private(&path).map_err(|error| (path.clone(), error))?;
+    // A name nobody can take beforehand (the directory may be the shared temporary one), and
+    // another one when it is taken all the same: the pair must land somewhere.
+    let mut attempt = 0u8;
+    let (path, mut file) = loop {
+        let mut bytes = [0u8; 8];
+        let random = aws_lc_rs::rand::fill(&mut bytes)
+            .map_or(u64::from(attempt), |()| u64::from_be_bytes(bytes));
+        let path = directory.join(format!(
+            "tokens-{seconds}-{}-{random:016x}.json",
+            std::process::id()
+        ));
+        match create_private(&path) {
+            Ok(file) => break (path, file),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                attempt += 1;
+            }
+            Err(error) => return Err((path, error)),
+        }
+    };
     writeln!(file, "{text}")
         .and_then(|()| file.sync_all())
         .map_err(|error| (path.clone(), error))?;
+    sync_directory_of(&path);
     Ok(path)
 }
 
@@ -220,6 +284,25 @@ mod tests {
         let target = dir.join("no-such-directory").join("tokens.json");
         let error = Destination::prepare(Some(target)).expect_err("no directory");
         assert!(error.to_string().contains("nothing was sent"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Two pairs saved aside by one process within a second (or a name taken by someone else)
+    /// still both land in files of their own.
+    #[test]
+    fn pairs_saved_aside_never_collide() {
+        let dir = scratch("aside");
+        let first = super::save_aside_in(&dir, "{\"a\":1}").expect("first");
+        let second = super::save_aside_in(&dir, "{\"a\":2}").expect("second");
+        assert_ne!(first, second);
+        assert_eq!(
+            std::fs::read_to_string(&first).expect("first"),
+            "{\"a\":1}\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&second).expect("second"),
+            "{\"a\":2}\n"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

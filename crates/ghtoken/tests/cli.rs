@@ -1316,3 +1316,306 @@ fn actions_mode_masks_what_refresh_and_jwt_print() {
     assert_eq!(masks(&stderr), [stdout.trim_end()]);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Review of issue 18 §1.
+
+/// The workflow commands a runner would act on in a step's `text` (its stdout or stderr): the
+/// runner reads lines ending at CR or LF (.NET `StreamReader.ReadLine`, actions/runner
+/// `src/Runner.Sdk/ProcessInvoker.cs`, `StartReadStream`) and finds `::name::` at the start of a
+/// line (after spaces, `ActionCommand.TryParseV2`) or `##[name]` anywhere in it
+/// (`ActionCommand.TryParse`).
+fn workflow_commands(text: &str) -> Vec<&str> {
+    text.split(['\r', '\n'])
+        .filter(|line| line.trim_start().starts_with("::") || line.contains("##["))
+        .collect()
+}
+
+#[test]
+fn workflow_commands_are_found_as_the_runner_finds_them() {
+    assert_eq!(
+        workflow_commands("a\r::add-mask::x\nerror: ##[set-output name=a;]b\n  ::x::y\nno :: here"),
+        [
+            "::add-mask::x",
+            "error: ##[set-output name=a;]b",
+            "  ::x::y"
+        ]
+    );
+}
+
+/// A message in GitHub's answer is shown, but cannot be a workflow command: not after a CR,
+/// not as `##[...]` within a line (which would stop the runner's command processing, so that the
+/// next `::add-mask::` is printed instead of obeyed, or set an output).
+#[test]
+fn an_answer_cannot_issue_workflow_commands() {
+    let base = fake_github(|method, path| match (method, path) {
+        ("POST", "/app/installations/1/access_tokens") => (
+            422,
+            serde_json::json!({
+                "message": "Nope\r::set-output name=token::forged ##[stop-commands]pause"
+            }),
+        ),
+        _ => (404, serde_json::json!({"message": "Not Found"})),
+    });
+    let world = world();
+    let mut command = bare();
+    command
+        .args(["--api-url", &base, "installation", "--app-id", "1"])
+        .arg("--private-key")
+        .arg(&world.key)
+        .args(["--installation", "1"])
+        .env("GITHUB_ACTIONS", "true");
+    let stderr = fails(&mut command, 3);
+    assert!(stderr.contains("Nope"), "{stderr}");
+    assert_eq!(workflow_commands(&stderr), Vec::<&str>::new(), "{stderr:?}");
+}
+
+/// The device flow shows the user code and the login from answers; neither can stop the
+/// runner's commands before the tokens are masked, nor set an output.
+#[test]
+fn device_flow_answers_cannot_issue_workflow_commands() {
+    let access = format!("ghu_{}", "A1b2".repeat(9));
+    let refresh = format!("ghr_{}", "C3d4".repeat(19));
+    let (access_answer, refresh_answer) = (access.clone(), refresh.clone());
+    let base = fake_github(move |method, path| match (method, path) {
+        ("POST", "/login/device/code") => (
+            200,
+            serde_json::json!({
+                "device_code": "device-code",
+                "user_code": "##[stop-commands]pause",
+                "verification_uri": "https://evil.example/##[stop-commands]pause",
+                "expires_in": 900,
+                "interval": 1,
+            }),
+        ),
+        ("POST", "/login/oauth/access_token") => (
+            200,
+            serde_json::json!({
+                "access_token": access_answer,
+                "expires_in": 28800,
+                "refresh_token": refresh_answer,
+                "refresh_token_expires_in": 15_811_200,
+                "scope": "",
+                "token_type": "bearer",
+            }),
+        ),
+        ("GET", "/user") => (
+            200,
+            serde_json::json!({"login": "x\r::set-output name=token::forged ##[set-output name=token;]forged"}),
+        ),
+        _ => (404, serde_json::json!({"message": "Not Found"})),
+    });
+    let mut command = bare();
+    command
+        .args(["--api-url", &base, "device", "--client-id", "Iv1.x"])
+        .env("GITHUB_ACTIONS", "true")
+        .stdin(std::process::Stdio::null());
+    let (stdout, stderr) = ok(&mut command);
+    assert_eq!(
+        workflow_commands(&stderr),
+        [
+            format!("::add-mask::{access}"),
+            format!("::add-mask::{refresh}")
+        ],
+        "{stderr:?}"
+    );
+    assert_eq!(workflow_commands(&stdout), Vec::<&str>::new(), "{stdout:?}");
+}
+
+/// `check` prints the login from GitHub's answer: it cannot issue workflow commands.
+#[test]
+fn check_output_cannot_issue_workflow_commands() {
+    let base = fake_github(|method, path| match (method, path) {
+        ("POST", path) if path.starts_with("/applications/") => (
+            200,
+            serde_json::json!({
+                "id": 1,
+                "token": "ghu_x",
+                "scopes": ["##[stop-commands]pause"],
+                "user": {"login": "x\r::set-output name=a::b ##[set-output name=a;]b"},
+            }),
+        ),
+        _ => (404, serde_json::json!({"message": "Not Found"})),
+    });
+    for json_flag in [false, true] {
+        let mut command = bare();
+        command
+            .args(["--api-url", &base, "check", "--client-id", "Iv1.x"])
+            .args(json_flag.then_some("--json"))
+            .env("GHTOKEN_CLIENT_SECRET", "secret")
+            .env("GITHUB_ACTIONS", "true");
+        let output = with_stdin(&mut command, "ghu_x");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(workflow_commands(&stdout), Vec::<&str>::new(), "{stdout:?}");
+        if json_flag {
+            assert_eq!(
+                json(&stdout)["login"],
+                "x\r::set-output name=a::b ##[set-output name=a;]b"
+            );
+        }
+    }
+}
+
+/// In GitHub Actions the pair is masked before it is printed; when the mask cannot be written
+/// (stderr full), the pair is neither printed unmasked nor dropped: it is saved aside.
+#[test]
+fn refresh_whose_mask_cannot_be_written_keeps_the_pair() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut command = world.refresh(&[]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(full);
+    let mut child = command.spawn().expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(refresh.as_bytes()).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "printed unmasked: {output:?}");
+    let saved: Vec<PathBuf> = std::fs::read_dir(world.dir.join("state").join("ghtoken"))
+        .expect("the pair saved aside")
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    saved_pair_works(&world, &saved[0]);
+}
+
+/// A new pair with a token that cannot be printed safely is not printed, but not dropped
+/// either: the refresh token is spent, so the pair is saved aside.
+#[test]
+fn refresh_answer_that_cannot_be_printed_is_kept() {
+    let base = fake_github(|method, path| match (method, path) {
+        ("POST", "/login/oauth/access_token") => (
+            200,
+            serde_json::json!({
+                "access_token": "ghu_odd token",
+                "expires_in": 28800,
+                "refresh_token": "ghr_the-new-one",
+                "refresh_token_expires_in": 15_811_200,
+                "token_type": "bearer",
+            }),
+        ),
+        _ => (404, serde_json::json!({"message": "Not Found"})),
+    });
+    let world = world();
+    let mut command = bare();
+    command
+        .args(["--api-url", &base, "refresh", "--client-id", "Iv1.x"])
+        .env("XDG_STATE_HOME", world.dir.join("state"));
+    let output = with_stdin(&mut command, "ghr_old");
+    assert!(!output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = std::fs::read_dir(world.dir.join("state").join("ghtoken"))
+        .unwrap_or_else(|error| panic!("nothing saved ({error}): {stderr}"))
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| stderr.contains(&path.display().to_string()))
+        .unwrap_or_else(|| panic!("stderr names no saved file: {stderr}"));
+    let saved = json(&std::fs::read_to_string(&file).expect("saved"));
+    assert_eq!(saved["refresh_token"], "ghr_the-new-one");
+}
+
+/// `--out` naming a directory cannot take the pair: that is found before the refresh token
+/// is spent.
+#[test]
+fn refresh_out_that_is_a_directory_fails_before_the_refresh_token_is_spent() {
+    let world = world();
+    let (_, refresh) = world.user_tokens();
+    let out = world.dir.join("a-directory");
+    std::fs::create_dir_all(&out).expect("dir");
+    for given in [out.display().to_string(), format!("{}/", out.display())] {
+        let mut command = world.refresh(&["--out", &given]);
+        let output = with_stdin(&mut command, &refresh);
+        assert!(!output.status.success(), "{given}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("nothing was sent"), "{given}: {stderr}");
+    }
+    // The refresh token still works.
+    let output = with_stdin(&mut world.refresh(&[]), &refresh);
+    assert!(output.status.success(), "{output:?}");
+}
+
+/// The hints name where the client secret goes now, never the refused `--client-secret`.
+#[test]
+fn hints_never_name_the_refused_client_secret_flag() {
+    let world = world();
+    let (access, refresh) = world.user_tokens();
+    for (mut command, input) in [(world.check(&[]), access), (world.refresh(&[]), refresh)] {
+        command.env("GHTOKEN_CLIENT_SECRET", "wrong-secret");
+        let output = with_stdin(&mut command, &input);
+        assert_eq!(output.status.code(), Some(3), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("--client-secret") && stderr.contains("GHTOKEN_CLIENT_SECRET"),
+            "{stderr}"
+        );
+    }
+}
+
+/// Stdout to `/dev/null` (also what a closed stdout becomes: the Rust runtime reopens a closed
+/// fd 1 on `/dev/null` at start) would swallow the spent pair with exit 0: it is saved aside.
+#[test]
+fn refresh_with_stdout_to_dev_null_keeps_the_pair() {
+    let world = world();
+    let (code, stderr, file) = refresh_into(&world, std::process::Stdio::null());
+    assert_eq!(code, Some(1), "{stderr}");
+    saved_pair_works(&world, &file);
+
+    let (_, refresh) = world.user_tokens();
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" --api-url "$1" refresh --client-id "$2" >&-"#)
+        .arg(env!("CARGO_BIN_EXE_ghtoken"))
+        .arg(world.github.base_url())
+        .arg(APP_CLIENT_ID)
+        .env("GHTOKEN_CLIENT_SECRET", APP_CLIENT_SECRET)
+        .env("GHTOKEN_REFRESH_TOKEN", &refresh)
+        .env("XDG_STATE_HOME", world.dir.join("closed"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let saved = std::fs::read_dir(world.dir.join("closed").join("ghtoken"))
+        .unwrap_or_else(|error| panic!("nothing saved ({error}): {stderr}"))
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| stderr.contains(&path.display().to_string()))
+        .unwrap_or_else(|| panic!("stderr names no saved file: {stderr}"));
+    saved_pair_works(&world, &saved);
+}
+
+/// In GitHub Actions the mask goes to stderr: with stderr to `/dev/null` (or closed) it would
+/// never reach the runner, and the token would sit unmasked in `$GITHUB_OUTPUT` (and in the
+/// next step's `env:` header). Then nothing is printed or written, and the command fails.
+#[test]
+fn actions_with_stderr_to_dev_null_prints_no_unmasked_token() {
+    let world = world();
+    let output_file = world.dir.join("github_output");
+    let mut command = world.installation(&["--installation", "1"]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file)
+        .stderr(std::process::Stdio::null());
+    let output = run(&mut command);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert!(!output_file.exists());
+    // Outside Actions nothing needs the runner: stderr to /dev/null is fine.
+    let mut command = world.installation(&["--installation", "1"]);
+    command.stderr(std::process::Stdio::null());
+    let (stdout, _) = ok(&mut command);
+    assert!(stdout.starts_with("ghs_"), "{stdout}");
+}

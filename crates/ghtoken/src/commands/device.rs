@@ -15,6 +15,7 @@ use super::{endpoints, get_json};
 use crate::Global;
 use crate::errors::CliError;
 use crate::save::Destination;
+use crate::show::{inert, say};
 
 /// Sign a user in with the device flow and print the token set as JSON.
 ///
@@ -91,16 +92,16 @@ pub(crate) async fn run(global: &Global, args: DeviceArgs) -> Result<(), CliErro
             _ => converted,
         }
     })?;
-    eprintln!("✓ Authentication complete.");
+    say("✓ Authentication complete.");
     if let Some(token) = &set.access_token {
         let auth = TokenAuth::new(token.expose_secret().to_owned())?.endpoints(endpoints);
         match get_json(&auth, &client, "/user", "the user lookup (GET /user)").await {
             Ok(user) => {
                 let login = user["login"].as_str().unwrap_or("an unknown user");
-                eprintln!("✓ Logged in as {}", login.escape_debug());
+                say(&format!("✓ Logged in as {}", inert(login)));
             }
             // The token is there: print it anyway, say what could not be learnt.
-            Err(error) => eprintln!("! Could not tell who signed in: {error}"),
+            Err(error) => say(&format!("! Could not tell who signed in: {error}")),
         }
     }
     deliver_token_set(&set, destination)
@@ -109,26 +110,35 @@ pub(crate) async fn run(global: &Global, args: DeviceArgs) -> Result<(), CliErro
 /// Shows the code and the page to enter it on; on a terminal, waits for Enter and opens the
 /// page in the browser. Only a page [`page_to_open`] accepts is shown or opened.
 async fn prompt(code: &DeviceCode, web_base: &str, interactive: bool) {
-    eprintln!(
+    say(&format!(
         "! First copy your one-time code: {}",
-        code.user_code.escape_debug()
-    );
+        inert(&code.user_code)
+    ));
     let page = match page_to_open(&code.verification_uri, web_base) {
         Ok(page) => page,
         Err(reason) => {
-            eprintln!(
+            say(&format!(
                 "! GitHub's answer names the page \"{}\", {reason}: it is not used",
-                code.verification_uri.escape_debug()
-            );
-            eprintln!("Open {web_base}/login/device in your browser and enter the code.");
+                inert(&code.verification_uri)
+            ));
+            say(&format!(
+                "Open {web_base}/login/device in your browser and enter the code."
+            ));
             return;
         }
     };
+    // The page is from GitHub's answer (an https URL of the web host, but its path is theirs).
+    let shown = inert(&page);
     if !interactive {
-        eprintln!("Open {page} in your browser and enter the code.");
+        say(&format!("Open {shown} in your browser and enter the code."));
         return;
     }
-    eprint!("Press Enter to open {page} in your browser... ");
+    {
+        use std::io::Write;
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "Press Enter to open {shown} in your browser... ")
+            .and_then(|()| stderr.flush());
+    }
     let _ = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)
@@ -145,8 +155,11 @@ async fn prompt(code: &DeviceCode, web_base: &str, interactive: bool) {
         Ok(Err(error)) => error.to_string(),
         Err(error) => error.to_string(),
     };
-    eprintln!("! Failed opening a web browser at {page}: {failure}");
-    eprintln!("  Please try entering the URL in your browser manually");
+    say(&format!(
+        "! Failed opening a web browser at {shown}: {}",
+        inert(&failure)
+    ));
+    say("  Please try entering the URL in your browser manually");
 }
 
 /// The host and port of an `http` or `https` URI (the port its scheme's default when not

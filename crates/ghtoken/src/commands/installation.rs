@@ -179,7 +179,7 @@ pub(crate) async fn run(global: &Global, args: InstallationArgs) -> Result<(), C
         Format::Text => secret.to_owned(),
         Format::Env => format!("GH_TOKEN={secret}"),
         Format::Shell => format!("export GH_TOKEN={secret}"),
-        Format::Json => json(&token, slug.as_deref().unwrap_or_default()).to_string(),
+        Format::Json => crate::show::inert_json(&json(&token, slug.as_deref().unwrap_or_default())),
     };
     print_line(&text)
 }

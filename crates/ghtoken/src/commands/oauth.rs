@@ -14,6 +14,7 @@ use crate::Global;
 use crate::actions::checked_token;
 use crate::errors::CliError;
 use crate::save::Destination;
+use crate::show::{inert, inert_json};
 
 /// Exchange a refresh token for a new user token and refresh token, printed as JSON.
 ///
@@ -24,9 +25,9 @@ use crate::save::Destination;
 ///
 /// The old refresh token is spent as soon as GitHub answers, so the new pair is never dropped:
 /// with --out FILE it replaces FILE whole (mode 0600; FILE is checked writable before GitHub is
-/// asked); else it goes to stdout, and if stdout cannot be written (closed, full) it is saved in
-/// a new file (mode 0600) under $XDG_STATE_HOME/ghtoken (else ~/.local/state/ghtoken), named on
-/// stderr, and the command exits 1.
+/// asked); else it goes to stdout, and if stdout cannot take it (closed, full, /dev/null) it is
+/// saved in a new file (mode 0600) under $XDG_STATE_HOME/ghtoken (else ~/.local/state/ghtoken),
+/// named on stderr, and the command exits 1.
 #[derive(Debug, Args)]
 #[command(after_help = concat!(
     "Examples:\n  GHTOKEN_CLIENT_SECRET=... ghtoken refresh --client-id Iv23abc --out tokens.json \
@@ -123,7 +124,7 @@ pub(crate) async fn refresh(global: &Global, args: RefreshArgs) -> Result<(), Cl
                      (ghtoken device)",
                 ),
                 Some("incorrect_client_credentials") => {
-                    converted.hint_if_refused("check --client-id and --client-secret")
+                    converted.hint_if_refused("check --client-id and GHTOKEN_CLIENT_SECRET")
                 }
                 _ => converted,
             }
@@ -132,22 +133,29 @@ pub(crate) async fn refresh(global: &Global, args: RefreshArgs) -> Result<(), Cl
 }
 
 /// Hands over `set` (masked first in GitHub Actions when it goes to stdout): see [`Destination`].
+/// A token that cannot be printed safely, or a mask that cannot be written, does not drop the
+/// set (the refresh token it came for may be spent): it is saved aside, and the command fails.
 pub(crate) fn deliver_token_set(set: &TokenSet, destination: Destination) -> Result<(), CliError> {
-    for token in [&set.access_token, &set.refresh_token]
+    const WHAT: &str = "the new token pair";
+    let text = inert_json(&token_set_json(set));
+    let tokens = [&set.access_token, &set.refresh_token];
+    let ready = tokens
         .into_iter()
         .flatten()
-    {
-        checked_token(token.expose_secret(), "a token")?;
+        .try_for_each(|token| checked_token(token.expose_secret(), "a token").map(drop))
+        .and_then(|()| {
+            if destination.is_file() {
+                return Ok(());
+            }
+            tokens
+                .into_iter()
+                .flatten()
+                .try_for_each(|token| crate::actions::mask(token.expose_secret()))
+        });
+    match ready {
+        Ok(()) => destination.deliver(&text, WHAT),
+        Err(error) => Err(destination.keep_aside(&text, WHAT, error)),
     }
-    if !destination.is_file() {
-        for token in [&set.access_token, &set.refresh_token]
-            .into_iter()
-            .flatten()
-        {
-            crate::actions::mask(token.expose_secret())?;
-        }
-    }
-    destination.deliver(&token_set_json(set).to_string(), "the new token pair")
 }
 
 pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliError> {
@@ -172,14 +180,14 @@ pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliErr
         .await
         .map_err(|error| {
             if error.status() == Some(http::StatusCode::UNAUTHORIZED) {
-                CliError::from(error).hint_if_refused("check --client-id and --client-secret")
+                CliError::from(error).hint_if_refused("check --client-id and GHTOKEN_CLIENT_SECRET")
             } else {
                 CliError::from(error)
             }
         })?;
     let Some(info) = info else {
         if args.json {
-            print_line(&serde_json::json!({ "valid": false }).to_string())?;
+            print_line(&inert_json(&serde_json::json!({ "valid": false })))?;
         }
         return Err(CliError::refused(
             "the token is not valid: GitHub does not know it for this client (revoked, expired, \
@@ -188,15 +196,12 @@ pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliErr
     };
     let login = info.login.as_deref().unwrap_or("an unknown user");
     if args.json {
-        print_line(
-            &serde_json::json!({
-                "valid": true,
-                "login": info.login,
-                "scopes": info.scopes,
-                "expires_at": info.expires_at.map(rfc3339),
-            })
-            .to_string(),
-        )?;
+        print_line(&inert_json(&serde_json::json!({
+            "valid": true,
+            "login": info.login,
+            "scopes": info.scopes,
+            "expires_at": info.expires_at.map(rfc3339),
+        })))?;
     } else {
         let scopes = if info.scopes.is_empty() {
             "none".to_owned()
@@ -204,9 +209,10 @@ pub(crate) async fn check(global: &Global, args: CheckArgs) -> Result<(), CliErr
             info.scopes.join(",")
         };
         let expires = info.expires_at.map_or_else(|| "never".to_owned(), rfc3339);
-        print_line(&format!(
+        // The login and scopes are from GitHub's answer.
+        print_line(&inert(&format!(
             "valid: token of {login} (scopes: {scopes}; expires: {expires})"
-        ))?;
+        )))?;
     }
     Ok(())
 }

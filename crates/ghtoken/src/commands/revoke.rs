@@ -69,7 +69,7 @@ pub(crate) async fn run(global: &Global, args: RevokeArgs) -> Result<(), CliErro
         .map_err(|error| from_service(what, &error))?;
     match response.status() {
         status if status.is_success() => {
-            eprintln!("Token revoked.");
+            crate::show::say("Token revoked.");
             Ok(())
         }
         StatusCode::UNAUTHORIZED => Err(CliError::not_accepted(
