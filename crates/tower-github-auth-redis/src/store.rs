@@ -111,8 +111,8 @@ impl RedisTokenStoreBuilder {
     /// Fails only when the URL or the configuration is invalid, or when Redis answers but
     /// refuses the credentials. Needs a tokio runtime.
     ///
-    /// Waits at most the command timeout for Redis's first answer and for the subscription to
-    /// change notifications. A store built while Redis is away serves like a store whose Redis
+    /// Waits at most the command timeout, for the first subscription to change notifications
+    /// (the command connection is made by the first call). A store built while Redis is away serves like a store whose Redis
     /// went away: each call fails within the command timeout (the core then exchanges on its
     /// own), the connection and the subscription are made by themselves once Redis answers, and
     /// the store is used from then on.
