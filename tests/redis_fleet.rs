@@ -1,6 +1,7 @@
 //! The fleet's promises on a real Redis (`tower-github-auth-redis`, a `redis-server` each test
-//! starts and stops): eight replicas mint one installation token, spend each refresh token once,
-//! keep serving while Redis is down and use it again when it is back, and take over a lock whose
+//! starts and stops), and each again on a Redis Cluster of three primaries of its own: eight
+//! replicas mint one installation token, spend each refresh token once, keep serving while Redis
+//! is down and use it again when it is back, start while Redis is down, and take over a lock whose
 //! holder died.
 
 mod common;
@@ -22,15 +23,15 @@ use tower_github_auth::{
     AppAuth, AppId, BoxError, ClientCredentials, Endpoints, InstallationId, Lease, OAuthAppAuth,
     PrivateKey, StoredCredential, TokenSet, TokenStore,
 };
-use tower_github_auth_redis::testing::RedisServer;
+use tower_github_auth_redis::testing::TestRedis;
 use tower_github_auth_redis::{EncryptionKey, RedisTokenStore};
 
 const REPLICAS: usize = 8;
 
 /// A replica's store: its own connection to the fleet's Redis, values encrypted.
-async fn store(redis: &RedisServer, key: &EncryptionKey) -> Arc<dyn TokenStore> {
+async fn store(redis: &TestRedis, key: &EncryptionKey) -> Arc<dyn TokenStore> {
     Arc::new(
-        RedisTokenStore::builder(redis.url())
+        RedisTokenStore::builder(redis.target())
             .encryption_keys([key.clone()])
             .build()
             .await
@@ -47,9 +48,7 @@ fn replica(github: &EmulatorHandle, store: Arc<dyn TokenStore>) -> AppAuth {
     .token_store(store)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_replicas_on_redis_and_a_thousand_cold_requests_make_one_exchange() {
-    let redis = RedisServer::start();
+async fn eight_replicas_on_redis_and_a_thousand_cold_requests_make_one_exchange(redis: TestRedis) {
     let key = EncryptionKey::generate();
     let github = Emulator::builder().start().await.unwrap();
     github.set_latency(Duration::from_millis(50));
@@ -67,9 +66,9 @@ async fn eight_replicas_on_redis_and_a_thousand_cold_requests_make_one_exchange(
     assert_eq!(github.counters().installation_token_exchanges, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_replicas_on_redis_refresh_one_user_a_hundred_times_without_a_bad_refresh_token() {
-    let redis = RedisServer::start();
+async fn eight_replicas_on_redis_refresh_one_user_a_hundred_times_without_a_bad_refresh_token(
+    redis: TestRedis,
+) {
     let key = EncryptionKey::generate();
     let github = Emulator::builder().start().await.unwrap();
     let app = OAuthAppAuth::new(ClientCredentials::new(
@@ -138,9 +137,7 @@ async fn eight_replicas_on_redis_refresh_one_user_a_hundred_times_without_a_bad_
     assert_eq!(github.counters().refusals_for("bad_refresh_token"), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_stopped_mid_run_fails_no_request_and_is_used_again_when_back() {
-    let mut redis = RedisServer::start();
+async fn redis_stopped_mid_run_fails_no_request_and_is_used_again_when_back(mut redis: TestRedis) {
     let key = EncryptionKey::generate();
     let github = Emulator::builder().start().await.unwrap();
     let mut stores = Vec::new();
@@ -244,9 +241,7 @@ impl TokenStore for Dying {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_whose_holder_died_is_taken_over_when_it_expires() {
-    let redis = RedisServer::start();
+async fn a_lock_whose_holder_died_is_taken_over_when_it_expires(redis: TestRedis) {
     let key = EncryptionKey::generate();
     let github = Emulator::builder().start().await.unwrap();
     let dying = Arc::new(Dying {
@@ -282,3 +277,75 @@ async fn a_lock_whose_holder_died_is_taken_over_when_it_expires() {
     );
     assert_eq!(github.counters().installation_token_exchanges, 2);
 }
+
+async fn replicas_started_while_redis_is_down_serve_and_use_redis_once_it_answers(
+    mut redis: TestRedis,
+) {
+    redis.stop();
+    let key = EncryptionKey::generate();
+    let github = Emulator::builder().start().await.unwrap();
+
+    // Redis is down at boot: the stores are built all the same, and every request is served,
+    // each replica exchanging on its own.
+    let mut stores = Vec::new();
+    for _ in 0..2 {
+        stores.push(store(&redis, &key).await);
+    }
+    for store in &stores {
+        let svc = stack(replica(&github, Arc::clone(store)).as_installation(InstallationId(1)));
+        for _ in 0..3 {
+            assert_eq!(
+                send(&svc, get("/repos/octo/one")).await.unwrap().0,
+                StatusCode::OK
+            );
+        }
+    }
+    assert_eq!(github.counters().installation_token_exchanges, 2);
+
+    // Redis comes up: the first replica's exchange is stored, and a replica on the second
+    // store (built while Redis was down) takes it from Redis without an exchange.
+    redis.restart();
+    let first = stack(replica(&github, Arc::clone(&stores[0])).as_installation(InstallationId(2)));
+    assert_eq!(
+        send(&first, get("/repos/monalisa/hello")).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(github.counters().installation_token_exchanges, 3);
+    let second = stack(replica(&github, Arc::clone(&stores[1])).as_installation(InstallationId(2)));
+    assert_eq!(
+        send(&second, get("/repos/monalisa/hello")).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(github.counters().installation_token_exchanges, 3);
+}
+
+/// Each test body on a single Redis (`single::`) and on a three-primary Redis Cluster
+/// (`cluster::`).
+macro_rules! on_single_and_cluster {
+    ($($test:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::TestRedis::single()).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::TestRedis::cluster()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_single_and_cluster!(
+    eight_replicas_on_redis_and_a_thousand_cold_requests_make_one_exchange,
+    eight_replicas_on_redis_refresh_one_user_a_hundred_times_without_a_bad_refresh_token,
+    redis_stopped_mid_run_fails_no_request_and_is_used_again_when_back,
+    a_lock_whose_holder_died_is_taken_over_when_it_expires,
+    replicas_started_while_redis_is_down_serve_and_use_redis_once_it_answers,
+);

@@ -48,6 +48,30 @@
 //! holder only). The braces make `<key>` the hash tag: a value and its lock share a Redis Cluster
 //! slot. The default prefix is [`DEFAULT_PREFIX`].
 //!
+//! # Redis Cluster
+//! [`RedisTarget::cluster`] with a few of the cluster's nodes: the store learns the slot layout
+//! from them (redis-rs's `cluster_async` connection) and sends every command, pipeline and script
+//! to the primary of its key's slot; each touches one hash tag, so one slot. Notifications use
+//! classic pub/sub, which a cluster forwards to every node: `save` and `unlock` publish from the
+//! key's node (the unlock script publishes from inside, which a cluster allows for `PUBLISH`, a
+//! command without keys), and the store listens on one node at a time (the next of the given
+//! nodes when that one fails). Not sharded pub/sub (`SPUBLISH`, Redis 7): one channel for every
+//! key would live in one slot, so a script publishing for a key of another slot would be refused
+//! (cross-slot), and a channel per key would need a subscription per waited-for key. Credentials
+//! change a few times an hour: broadcasting them costs the cluster nothing worth saving.
+//!
+//! # Features
+//! - `tls-rustls`: `rediss://` URLs, with rustls (on aws-lc-rs, as the rest of
+//!   `tower-github-auth`), checking the server's certificate against the operating system's root
+//!   certificates (where a private CA is installed). It forwards redis-rs's
+//!   `tokio-rustls-comp`, so there is no feature of `redis` to enable yourself.
+//! - `tls-rustls-webpki-roots`: the same with Mozilla's roots compiled in (webpki-roots), for
+//!   images without a CA bundle. For a private CA without either, build a
+//!   [`redis::Client`] with `Client::build_with_tls` and pass it to
+//!   [`RedisTokenStore::builder`].
+//! - `testing`: `testing::RedisServer`, `testing::RedisCluster`: throwaway `redis-server`s for
+//!   tests (unix only).
+//!
 //! # Encryption
 //! With [`encryption_keys`](RedisTokenStoreBuilder::encryption_keys), values are sealed with
 //! AES-256-GCM (aws-lc-rs), a random nonce each, the Redis key as associated data (a value copied
@@ -64,14 +88,19 @@
 //! shorter), so the core reads the store again. `changed` never fails.
 //!
 //! # When Redis is away
-//! Every call is bounded by the [command timeout](RedisTokenStoreBuilder::command_timeout)
-//! (default 500 ms) and fails with an [`Error`] when Redis does not answer; the core then serves
-//! from its in-process cache and exchanges on its own, as without a store. The connection
-//! (`redis::aio::ConnectionManager`) re-establishes itself: each call while Redis is away makes
-//! one connection attempt, so the first call after Redis is back reconnects. A `lock` that timed
-//! out is released behind itself (Redis may still take it once it answers again), so that it
-//! does not hold the other replicas off until its TTL.
+//! Redis is a help, not a dependency. [`build`](RedisTokenStoreBuilder::build) succeeds
+//! whether Redis answers or not (it fails only on a bad URL or configuration, or when Redis
+//! answers refusing the credentials), waiting at most the command timeout. Every call is bounded
+//! by the [command timeout](RedisTokenStoreBuilder::command_timeout) (default 500 ms) and fails
+//! with an [`Error`] when Redis does not answer; the core then serves from its in-process cache
+//! and exchanges on its own, as without a store. The connection (a lazy
+//! `redis::aio::ConnectionManager`, or the cluster connection) is made by the first call and made
+//! again by itself: while Redis is away each call makes one connection attempt, so the first call
+//! once Redis answers (at boot or after an outage) uses it. A `lock` that timed out is released
+//! behind itself (Redis may still take it once it answers again), so that it does not hold the
+//! other replicas off until its TTL.
 
+mod connection;
 mod crypto;
 mod error;
 mod notify;
@@ -80,10 +109,11 @@ mod store;
 pub mod testing;
 mod value;
 
+pub use connection::RedisTarget;
 pub use crypto::EncryptionKey;
 pub use error::Error;
 pub use store::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, RedisTarget, RedisTokenStore,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, RedisTokenStore,
     RedisTokenStoreBuilder,
 };
 

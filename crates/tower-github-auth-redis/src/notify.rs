@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use redis::aio::{PubSubSink, PubSubStream};
-use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at, sleep, timeout};
 
@@ -66,39 +66,44 @@ impl Drop for Notifications {
 }
 
 impl Notifications {
-    /// Subscribes to `channel` (waiting at most `connect_timeout` for the first attempt; on
-    /// failure the store polls until a later attempt succeeds) and starts the listener.
+    /// Starts the listener, which subscribes to `channel` through `clients` (one at a time: the
+    /// next one when subscribing fails), and waits at most `first_wait` for its first attempt.
+    /// Until an attempt succeeds, the store polls. Fails when Redis answers the first attempt
+    /// refusing the client (credentials, permissions, protocol): a configuration error.
     pub(crate) async fn start(
-        client: redis::Client,
+        clients: Vec<redis::Client>,
         channel: String,
         connect_timeout: Duration,
-    ) -> Self {
+        first_wait: Duration,
+    ) -> Result<Self, Error> {
         let (events, _) = broadcast::channel(CAPACITY);
-        let first = match subscribe(&client, &channel, connect_timeout).await {
-            Ok(connection) => Some(connection),
-            Err(err) => {
-                tracing::warn!(
-                    error = %err,
-                    "tower-github-auth-redis: could not subscribe to change notifications; \
-                     polling until it can"
-                );
-                None
-            }
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let (first_attempt, attempted) = oneshot::channel();
+        let notifications = Self {
+            events: events.clone(),
+            subscribed: Arc::clone(&subscribed),
+            listener: tokio::spawn(listen(
+                clients,
+                channel,
+                connect_timeout,
+                events,
+                subscribed,
+                first_attempt,
+            )),
         };
-        let subscribed = Arc::new(AtomicBool::new(first.is_some()));
-        let listener = tokio::spawn(listen(
-            client,
-            channel,
-            connect_timeout,
-            events.clone(),
-            Arc::clone(&subscribed),
-            first,
-        ));
-        Self {
-            events,
-            subscribed,
-            listener,
+        // Done, failed, or still under way (Redis not answering): the listener carries on.
+        if let Ok(Ok(Some(source))) = timeout(first_wait, attempted).await {
+            // Dropping `notifications` stops the listener.
+            return Err(Error::Connect { source });
         }
+        if !notifications.is_subscribed() {
+            tracing::warn!(
+                "tower-github-auth-redis: Redis does not answer (yet): the store is passed by \
+                 (each replica exchanges on its own) and change notifications are polled until \
+                 it does; it connects by itself"
+            );
+        }
+        Ok(notifications)
     }
 
     /// Whether the subscriber connection is up (else `changed` polls).
@@ -150,34 +155,45 @@ async fn subscribe(
     }
 }
 
-/// The listener: forwards the published keys to the waiters, pings Redis every
-/// [`HEARTBEAT`], and subscribes again (with backoff) whenever the connection ends.
+/// The listener: subscribes (through each of `clients` in turn, with backoff, until one
+/// works), forwards the published keys to the waiters, pings Redis every [`HEARTBEAT`], and
+/// subscribes again whenever the connection ends. Reports its first attempt on `first_attempt`.
 async fn listen(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
     channel: String,
     connect_timeout: Duration,
     events: broadcast::Sender<Event>,
     subscribed: Arc<AtomicBool>,
-    mut connection: Option<(PubSubSink, PubSubStream)>,
+    first_attempt: oneshot::Sender<Option<redis::RedisError>>,
 ) {
+    let mut first_attempt = Some(first_attempt);
     let mut backoff = MIN_BACKOFF;
+    let mut next = 0;
     loop {
-        let (mut sink, mut stream) = match connection.take() {
-            Some(connection) => connection,
-            None => match subscribe(&client, &channel, connect_timeout).await {
-                Ok(connection) => {
-                    tracing::info!(
-                        "tower-github-auth-redis: change notifications are back (pub/sub)"
-                    );
-                    connection
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, "tower-github-auth-redis: subscribing again failed");
-                    sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            },
+        let Some(client) = clients.get(next % clients.len().max(1)) else {
+            return;
+        };
+        let attempt = subscribe(client, &channel, connect_timeout).await;
+        if let Some(first) = first_attempt.take() {
+            subscribed.store(attempt.is_ok(), Ordering::Release);
+            let refused = match &attempt {
+                Err(Error::Command { source, .. }) if refuses_us(source) => Some(source.clone()),
+                _ => None,
+            };
+            let _ = first.send(refused);
+        }
+        let (mut sink, mut stream) = match attempt {
+            Ok(connection) => {
+                tracing::info!("tower-github-auth-redis: change notifications are on (pub/sub)");
+                connection
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "tower-github-auth-redis: subscribing failed");
+                next = next.wrapping_add(1);
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
         };
         backoff = MIN_BACKOFF;
         subscribed.store(true, Ordering::Release);
@@ -208,4 +224,15 @@ async fn listen(
              it is back"
         );
     }
+}
+
+/// Whether Redis answered, refusing this client: wrong credentials or permissions, or a
+/// protocol it does not speak. Configuration errors, not Redis being away.
+fn refuses_us(err: &redis::RedisError) -> bool {
+    matches!(
+        err.kind(),
+        redis::ErrorKind::AuthenticationFailed
+            | redis::ErrorKind::InvalidClientConfig
+            | redis::ErrorKind::RESP3NotSupported
+    ) || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }

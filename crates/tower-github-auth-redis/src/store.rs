@@ -25,12 +25,11 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
-use secrecy::{ExposeSecret as _, SecretString};
 use tokio::time::timeout;
 use tower_github_auth::{BoxError, Lease, StoredCredential, TokenStore};
 
+use crate::connection::{Connection, RedisTarget};
 use crate::crypto::{EncryptionKey, KeyRing};
 use crate::error::Error;
 use crate::notify::Notifications;
@@ -59,69 +58,6 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 ";
-
-/// Where a [`RedisTokenStore`] connects: a URL (`redis://`, `rediss://`, `redis+unix://`) or a
-/// [`redis::Client`] of your own.
-///
-/// The URL may hold a password: `Debug` does not show it.
-pub struct RedisTarget(Target);
-
-enum Target {
-    Url(SecretString),
-    Client(redis::Client),
-}
-
-impl fmt::Debug for RedisTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Target::Url(_) => f.write_str("RedisTarget(url: ***)"),
-            Target::Client(_) => f.write_str("RedisTarget(client)"),
-        }
-    }
-}
-
-impl From<&str> for RedisTarget {
-    fn from(url: &str) -> Self {
-        Self(Target::Url(SecretString::from(url)))
-    }
-}
-
-impl From<String> for RedisTarget {
-    fn from(url: String) -> Self {
-        Self(Target::Url(SecretString::from(url)))
-    }
-}
-
-impl From<&String> for RedisTarget {
-    fn from(url: &String) -> Self {
-        Self::from(url.as_str())
-    }
-}
-
-impl From<SecretString> for RedisTarget {
-    fn from(url: SecretString) -> Self {
-        Self(Target::Url(url))
-    }
-}
-
-impl From<redis::Client> for RedisTarget {
-    fn from(client: redis::Client) -> Self {
-        Self(Target::Client(client))
-    }
-}
-
-impl RedisTarget {
-    fn into_client(self) -> Result<redis::Client, Error> {
-        match self.0 {
-            Target::Client(client) => Ok(client),
-            Target::Url(url) => {
-                redis::Client::open(url.expose_secret()).map_err(|err| Error::InvalidUrl {
-                    detail: err.to_string(),
-                })
-            }
-        }
-    }
-}
 
 /// Configures a [`RedisTokenStore`]; from [`RedisTokenStore::builder`].
 #[derive(Debug)]
@@ -163,20 +99,23 @@ impl RedisTokenStoreBuilder {
         self
     }
 
-    /// The bound on connecting (default [`DEFAULT_CONNECT_TIMEOUT`]): in
-    /// [`build`](Self::build), for each reconnection attempt, and for the notification
-    /// connection.
+    /// The bound on each connection attempt (default [`DEFAULT_CONNECT_TIMEOUT`]), of the
+    /// command connection and of the notification connection. [`build`](Self::build) does not
+    /// wait for it: it waits the command timeout at most.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Connects to Redis and subscribes to change notifications (falling back to polling when
-    /// the subscription fails). Fails when the URL or the configuration is invalid, or when
-    /// Redis cannot be reached within the connect timeout. Needs a tokio runtime.
+    /// Builds the store, whether Redis answers or not: Redis is a help, not a dependency.
+    /// Fails only when the URL or the configuration is invalid, or when Redis answers but
+    /// refuses the credentials. Needs a tokio runtime.
     ///
-    /// Once built, the store reconnects by itself: a call while Redis is away fails within the
-    /// command timeout, and calls work again once Redis is back.
+    /// Waits at most the command timeout, for the first subscription to change notifications
+    /// (the command connection is made by the first call). A store built while Redis is away serves like a store whose Redis
+    /// went away: each call fails within the command timeout (the core then exchanges on its
+    /// own), the connection and the subscription are made by themselves once Redis answers, and
+    /// the store is used from then on.
     pub async fn build(self) -> Result<RedisTokenStore, Error> {
         if self.prefix.contains(['{', '}']) {
             return Err(Error::InvalidConfig(
@@ -189,7 +128,9 @@ impl RedisTokenStoreBuilder {
                 "command_timeout and connect_timeout must be longer than zero",
             ));
         }
-        let client = self.target.into_client()?;
+        let (connection, subscribers) = self
+            .target
+            .connect(self.connect_timeout, self.command_timeout)?;
         let keys = KeyRing::new(&self.keys);
         if keys.is_none() {
             tracing::warn!(
@@ -197,23 +138,18 @@ impl RedisTokenStoreBuilder {
                  Redis; configure keys"
             );
         }
-        // One connection attempt per reconnection, no retries with backoff: while Redis is away,
-        // a call fails at once (refused) instead of waiting out the command timeout behind a
-        // retrying reconnection, and the next call tries again, so the first call after Redis is
-        // back reconnects.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.command_timeout))
-            .set_number_of_retries(0);
-        let connecting = ConnectionManager::new_with_config(client.clone(), config);
-        let connection = match timeout(self.connect_timeout, connecting).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(source)) => return Err(Error::Connect { source }),
-            Err(_) => return Err(Error::ConnectTimeout(self.connect_timeout)),
-        };
         let channel = format!("{}changed", self.prefix);
-        let notifications =
-            Notifications::start(client, channel.clone(), self.connect_timeout).await;
+        // Redis is a help, not a dependency: the store is built whether Redis answers or not.
+        // Building waits at most the command timeout for the first subscription to change
+        // notifications, so that a store built while Redis is up starts with them, and so that
+        // Redis refusing the credentials is an error here rather than in every call.
+        let notifications = Notifications::start(
+            subscribers,
+            channel.clone(),
+            self.connect_timeout,
+            self.command_timeout,
+        )
+        .await?;
         Ok(RedisTokenStore {
             inner: Arc::new(Inner {
                 connection,
@@ -238,7 +174,7 @@ pub struct RedisTokenStore {
 }
 
 struct Inner {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
     channel: String,
     keys: Option<KeyRing>,
@@ -265,8 +201,8 @@ impl fmt::Debug for RedisTokenStore {
 
 impl RedisTokenStore {
     /// A builder connecting to `redis`: a URL (`redis://[user:password@]host[:port][/db]`,
-    /// `rediss://...` with a TLS feature of the `redis` crate, `redis+unix:///path`) or a
-    /// [`redis::Client`].
+    /// `rediss://...` with this crate's feature `tls-rustls`, `redis+unix:///path`), a
+    /// [`redis::Client`], or a Redis Cluster ([`RedisTarget::cluster`]).
     pub fn builder(redis: impl Into<RedisTarget>) -> RedisTokenStoreBuilder {
         RedisTokenStoreBuilder {
             target: redis.into(),

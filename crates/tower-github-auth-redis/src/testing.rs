@@ -20,12 +20,15 @@
 //! `redis-server` must be on `PATH`; [`RedisServer::start`] panics with how to install it
 //! otherwise (a test never skips silently). `bash .ci/run test` installs it on CI machines.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::DirBuilderExt as _;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::connection::{Connection, RedisTarget};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{fs, thread};
 
@@ -53,19 +56,7 @@ impl RedisServer {
     /// When `redis-server` is not on `PATH` (the message says how to install it), or the server
     /// does not come up within 10 s (the message holds its log).
     pub fn start() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "tgha-redis-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .unwrap_or_else(|err| panic!("creating {}: {err}", dir.display()));
+        let dir = temp_dir("redis");
         let socket = dir.join("redis.sock");
         let mut server = Self {
             dir,
@@ -112,62 +103,399 @@ impl RedisServer {
     }
 
     fn launch(&mut self) {
-        let log = self.dir.join("redis.log");
-        let spawned = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .arg("--port")
             .arg("0")
             .arg("--unixsocket")
             .arg(&self.socket)
             .arg("--unixsocketperm")
-            .arg("700")
-            .arg("--save")
-            .arg("")
-            .arg("--appendonly")
-            .arg("no")
-            .arg("--daemonize")
-            .arg("no")
-            .arg("--dir")
-            .arg(&self.dir)
-            .arg("--logfile")
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
-            Err(err) => panic!("starting redis-server failed: {err}"),
+            .arg("700");
+        let socket = self.socket.clone();
+        self.child = Some(spawn(command, &self.dir, "redis.log", || ping(&socket)));
+    }
+}
+
+/// Starts `command` (a `redis-server` with its listening options) with persistence off, in
+/// `dir`, logging to `dir/log`, and waits until `up` holds.
+fn spawn(mut command: Command, dir: &Path, log: &str, up: impl Fn() -> bool) -> Child {
+    let log = dir.join(log);
+    let spawned = command
+        .arg("--save")
+        .arg("")
+        .arg("--appendonly")
+        .arg("no")
+        .arg("--daemonize")
+        .arg("no")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
+        Err(err) => panic!("starting redis-server failed: {err}"),
+    };
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if up() {
+            return child;
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log_text = fs::read_to_string(&log).unwrap_or_default();
+            panic!(
+                "redis-server ({}) did not answer ({}); its log:\n{log_text}",
+                log.display(),
+                exited.map_or_else(|| "timed out".to_owned(), |status| status.to_string()),
+            );
+        }
+        // A real process starting: real time.
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How long a cluster may take to agree on its slots (`cluster_state:ok` on every node).
+const CLUSTER_FORMING: Duration = Duration::from_secs(30);
+
+/// The slots of each of the three primaries of a [`RedisCluster`].
+const SLOTS: [(u16, u16); 3] = [(0, 5460), (5461, 10922), (10923, 16383)];
+
+/// A Redis Cluster of three primaries for tests (feature `testing`): three
+/// `redis-server --cluster-enabled yes` on free loopback ports, in a temp dir of their own,
+/// persistence off, slots 0-5460, 5461-10922 and 10923-16383 assigned by
+/// [`start`](Self::start). Stopped (killed) and its dir removed on drop.
+///
+/// ```no_run
+/// use tower_github_auth_redis::RedisTokenStore;
+/// use tower_github_auth_redis::testing::RedisCluster;
+///
+/// # async fn run() -> Result<(), tower_github_auth_redis::Error> {
+/// let mut cluster = RedisCluster::start(); // panics when redis-server is not installed
+/// let store = RedisTokenStore::builder(cluster.target()).build().await?;
+/// cluster.stop(); // all three nodes, as a crash would
+/// cluster.restart(); // the same nodes and slots again, empty
+/// # drop(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RedisCluster {
+    dir: PathBuf,
+    ports: [u16; 3],
+    children: Vec<Child>,
+}
+
+impl RedisCluster {
+    /// Starts three nodes, gives each its slots, introduces them to each other
+    /// (`CLUSTER MEET`), and waits until every node reports `cluster_state:ok`.
+    ///
+    /// # Panics
+    /// When `redis-server` is not on `PATH`, a node does not come up within 10 s, or the
+    /// cluster does not form within 30 s.
+    pub fn start() -> Self {
+        let mut taken = Vec::new();
+        let ports = [(); 3].map(|()| {
+            let port = free_port(&taken);
+            taken.push(port);
+            port
+        });
+        let mut cluster = Self {
+            dir: temp_dir("redis-cluster"),
+            ports,
+            children: Vec::new(),
         };
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            if ping(&self.socket) {
-                self.child = Some(child);
-                return;
-            }
-            let exited = child.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = fs::read_to_string(&log).unwrap_or_default();
-                panic!(
-                    "redis-server did not answer on {} ({}); its log:\n{log}",
-                    self.socket.display(),
-                    exited.map_or_else(|| "timed out".to_owned(), |status| status.to_string()),
+        cluster.launch();
+        for (port, (first, last)) in ports.iter().zip(SLOTS) {
+            Self::command(
+                *port,
+                &[
+                    "CLUSTER",
+                    "ADDSLOTSRANGE",
+                    &first.to_string(),
+                    &last.to_string(),
+                ],
+            );
+        }
+        for port in &ports[1..] {
+            Self::command(
+                ports[0],
+                &["CLUSTER", "MEET", "127.0.0.1", &port.to_string()],
+            );
+        }
+        cluster.wait_until_formed();
+        cluster
+    }
+
+    /// The nodes' URLs: `redis://127.0.0.1:<port>`.
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// The cluster as a store's target: [`RedisTarget::cluster`] of [`urls`](Self::urls).
+    pub fn target(&self) -> RedisTarget {
+        RedisTarget::cluster(self.urls())
+    }
+
+    /// Whether the nodes run.
+    pub fn is_running(&self) -> bool {
+        !self.children.is_empty()
+    }
+
+    /// Kills every node (as a crash would) and waits for them to end.
+    pub fn stop(&mut self) {
+        for mut child in self.children.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the nodes if they run, and starts them again on the same ports with their cluster
+    /// configuration (the same nodes and slots), empty; waits until the cluster is formed.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+        self.wait_until_formed();
+    }
+
+    fn launch(&mut self) {
+        for port in self.ports {
+            let mut command = Command::new("redis-server");
+            command
+                .arg("--port")
+                .arg(port.to_string())
+                .arg("--bind")
+                .arg("127.0.0.1")
+                .arg("--cluster-enabled")
+                .arg("yes")
+                .arg("--cluster-config-file")
+                .arg(self.dir.join(format!("nodes-{port}.conf")));
+            let log = format!("redis-{port}.log");
+            self.children
+                .push(spawn(command, &self.dir, &log, || ping_tcp(port)));
+        }
+    }
+
+    /// Sends `args` to the node on `port`; panics on an error.
+    fn command(port: u16, args: &[&str]) -> redis::Value {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        let mut connection = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .and_then(|client| client.get_connection_with_timeout(STARTUP))
+            .unwrap_or_else(|err| panic!("connecting to the cluster node on {port}: {err}"));
+        cmd.query(&mut connection)
+            .unwrap_or_else(|err| panic!("{args:?} on the cluster node on {port}: {err}"))
+    }
+
+    fn wait_until_formed(&self) {
+        let deadline = Instant::now() + CLUSTER_FORMING;
+        for port in self.ports {
+            loop {
+                let info = Self::command(port, &["CLUSTER", "INFO"]);
+                let info = match info {
+                    redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    redis::Value::VerbatimString { text, .. } => text,
+                    other => format!("{other:?}"),
+                };
+                if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the test cluster did not form within {CLUSTER_FORMING:?}; node {port}:\n{info}"
                 );
+                // Real processes gossiping: real time.
+                thread::sleep(Duration::from_millis(20));
             }
-            // A real process starting: real time.
-            thread::sleep(Duration::from_millis(10));
         }
     }
 }
 
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback port that is free, and whose cluster bus port (+10000) is free too, not among
+/// `taken` nor handed out before in this process.
+fn free_port(taken: &[u16]) -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..1000 {
+        let Ok(port) = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+        else {
+            continue;
+        };
+        let Some(bus) = port.checked_add(10_000) else {
+            continue;
+        };
+        if taken.contains(&port) || handed_out.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, bus)).is_ok() {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port pair (port, port + 10000) for a test cluster node")
+}
+
+/// A single Redis or a Redis Cluster, so that one test body runs on both.
+#[derive(Debug)]
+pub enum TestRedis {
+    /// One `redis-server` on a unix socket.
+    Single(RedisServer),
+    /// Three primaries.
+    Cluster(RedisCluster),
+}
+
+impl TestRedis {
+    /// A [`RedisServer`].
+    pub fn single() -> Self {
+        Self::Single(RedisServer::start())
+    }
+
+    /// A [`RedisCluster`].
+    pub fn cluster() -> Self {
+        Self::Cluster(RedisCluster::start())
+    }
+
+    /// Where a store connects.
+    pub fn target(&self) -> RedisTarget {
+        match self {
+            Self::Single(server) => RedisTarget::from(server.url()),
+            Self::Cluster(cluster) => cluster.target(),
+        }
+    }
+
+    /// The URL of each node (one for a single server).
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            Self::Single(server) => vec![server.url()],
+            Self::Cluster(cluster) => cluster.urls(),
+        }
+    }
+
+    /// Kills the server, or every node.
+    pub fn stop(&mut self) {
+        match self {
+            Self::Single(server) => server.stop(),
+            Self::Cluster(cluster) => cluster.stop(),
+        }
+    }
+
+    /// Starts it again (empty) where it was.
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`] and [`RedisCluster::start`].
+    pub fn restart(&mut self) {
+        match self {
+            Self::Single(server) => server.restart(),
+            Self::Cluster(cluster) => cluster.restart(),
+        }
+    }
+
+    /// A connection of the test's own (not a store's), to look at and tamper with what the
+    /// stores wrote: a command goes to the node holding its key.
+    pub fn connection(&self) -> TestConnection {
+        let (connection, _) = self
+            .target()
+            .connect(STARTUP, STARTUP)
+            .unwrap_or_else(|err| panic!("a connection to the test's Redis: {err}"));
+        TestConnection(connection)
+    }
+}
+
+/// A connection of a test's own to a [`TestRedis`], from [`TestRedis::connection`]: pass it to
+/// `redis::Cmd::query_async`.
+#[derive(Clone)]
+pub struct TestConnection(Connection);
+
+impl std::fmt::Debug for TestConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestConnection")
+    }
+}
+
+impl redis::aio::ConnectionLike for TestConnection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        self.0.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.0.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
+}
+
+/// A new directory of this process's own (mode 0700) under the system's temp dir.
+fn temp_dir(kind: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "tgha-{kind}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .unwrap_or_else(|err| panic!("creating {}: {err}", dir.display()));
+    dir
+}
+
 /// Whether a server answers `PING` on `socket`.
 fn ping(socket: &Path) -> bool {
-    let Ok(mut stream) = UnixStream::connect(socket) else {
+    let Ok(stream) = UnixStream::connect(socket) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    pong(stream)
+}
+
+/// Whether a server answers `PING` on 127.0.0.1:`port`.
+fn ping_tcp(port: u16) -> bool {
+    let Ok(stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    pong(stream)
+}
+
+fn pong(mut stream: impl Read + Write) -> bool {
     let mut answer = [0_u8; 7];
     stream.write_all(b"PING\r\n").is_ok()
         && stream.read_exact(&mut answer).is_ok()

@@ -1,12 +1,13 @@
 //! `RedisTokenStore` against a real `redis-server` of each test's own (started on a unix socket in
-//! a temp dir, killed at the end; see `testing::RedisServer`). Real Redis, real time: every wait
-//! is short.
+//! a temp dir, killed at the end; see `testing::RedisServer`), and each again against a Redis
+//! Cluster of three primaries of its own (`testing::RedisCluster`). Real Redis, real time: every
+//! wait is short.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tower_github_auth::{BoxError, Lease, StoredCredential, TokenStore};
-use tower_github_auth_redis::testing::RedisServer;
-use tower_github_auth_redis::{EncryptionKey, Error, RedisTokenStore};
+use tower_github_auth_redis::testing::TestRedis;
+use tower_github_auth_redis::{EncryptionKey, Error, RedisTarget, RedisTokenStore};
 
 const KEY: &str = "installation:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const OTHER: &str = "user:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
@@ -23,10 +24,10 @@ fn credential() -> StoredCredential {
 }
 
 async fn store(
-    redis: &RedisServer,
+    redis: &TestRedis,
     keys: impl IntoIterator<Item = EncryptionKey>,
 ) -> RedisTokenStore {
-    RedisTokenStore::builder(redis.url())
+    RedisTokenStore::builder(redis.target())
         .prefix("t:")
         .encryption_keys(keys)
         .command_timeout(COMMAND_TIMEOUT)
@@ -36,28 +37,19 @@ async fn store(
         .expect("a store on the test's Redis")
 }
 
-/// A plain connection, to look at (and tamper with) what the store wrote.
-async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-async fn raw_get(redis: &RedisServer, key: &str) -> Option<Vec<u8>> {
+async fn raw_get(redis: &TestRedis, key: &str) -> Option<Vec<u8>> {
     redis::cmd("GET")
         .arg(key)
-        .query_async(&mut raw(redis).await)
+        .query_async(&mut redis.connection())
         .await
         .unwrap()
 }
 
-async fn raw_set(redis: &RedisServer, key: &str, value: &[u8]) {
+async fn raw_set(redis: &TestRedis, key: &str, value: &[u8]) {
     let () = redis::cmd("SET")
         .arg(key)
         .arg(value)
-        .query_async(&mut raw(redis).await)
+        .query_async(&mut redis.connection())
         .await
         .unwrap();
 }
@@ -82,9 +74,7 @@ async fn eventually(what: &str, within: Duration, mut done: impl AsyncFnMut() ->
     }
 }
 
-#[tokio::test]
-async fn a_saved_credential_loads_back_and_a_missing_one_is_none() {
-    let redis = RedisServer::start();
+async fn a_saved_credential_loads_back_and_a_missing_one_is_none(redis: TestRedis) {
     let (a, b) = (store(&redis, []).await, store(&redis, []).await);
 
     assert_eq!(a.load(KEY).await.unwrap(), None);
@@ -107,9 +97,7 @@ async fn a_saved_credential_loads_back_and_a_missing_one_is_none() {
     assert!(loaded.value.is_empty());
 }
 
-#[tokio::test]
-async fn values_and_locks_share_a_hash_tag() {
-    let redis = RedisServer::start();
+async fn values_and_locks_share_a_hash_tag(redis: TestRedis) {
     let a = store(&redis, [EncryptionKey::generate()]).await;
     assert_eq!(a.value_key(KEY), format!("t:{{{KEY}}}"));
     assert_eq!(a.lock_key(KEY), format!("t:{{{KEY}}}:lock"));
@@ -119,16 +107,14 @@ async fn values_and_locks_share_a_hash_tag() {
     let _lease = a.lock(KEY, LONG).await.unwrap().unwrap();
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
-        .query_async(&mut raw(&redis).await)
+        .query_async(&mut redis.connection())
         .await
         .unwrap();
     keys.sort();
     assert_eq!(keys, [a.value_key(KEY), a.lock_key(KEY)]);
 }
 
-#[tokio::test]
-async fn a_value_is_forgotten_after_its_ttl() {
-    let redis = RedisServer::start();
+async fn a_value_is_forgotten_after_its_ttl(redis: TestRedis) {
     let a = store(&redis, []).await;
 
     a.save(KEY, &credential(), Duration::from_millis(200))
@@ -136,7 +122,7 @@ async fn a_value_is_forgotten_after_its_ttl() {
         .unwrap();
     let pttl: i64 = redis::cmd("PTTL")
         .arg(a.value_key(KEY))
-        .query_async(&mut raw(&redis).await)
+        .query_async(&mut redis.connection())
         .await
         .unwrap();
     assert!((1..=200).contains(&pttl), "PTTL {pttl}");
@@ -152,9 +138,7 @@ async fn a_value_is_forgotten_after_its_ttl() {
     assert_eq!(a.load(KEY).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn the_lock_is_exclusive_and_only_its_holder_releases_it() {
-    let redis = RedisServer::start();
+async fn the_lock_is_exclusive_and_only_its_holder_releases_it(redis: TestRedis) {
     let (a, b) = (store(&redis, []).await, store(&redis, []).await);
 
     let lease = a.lock(KEY, LONG).await.unwrap().expect("a free lock");
@@ -177,9 +161,7 @@ async fn the_lock_is_exclusive_and_only_its_holder_releases_it() {
     assert_eq!(a.lock(KEY, LONG).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_lock_whose_holder_never_unlocks_expires() {
-    let redis = RedisServer::start();
+async fn a_lock_whose_holder_never_unlocks_expires(redis: TestRedis) {
     let (a, b) = (store(&redis, []).await, store(&redis, []).await);
 
     let _abandoned = a
@@ -202,9 +184,7 @@ async fn a_lock_whose_holder_never_unlocks_expires() {
     );
 }
 
-#[tokio::test]
-async fn an_encrypted_value_hides_the_token_and_needs_the_key() {
-    let redis = RedisServer::start();
+async fn an_encrypted_value_hides_the_token_and_needs_the_key(redis: TestRedis) {
     let a = store(&redis, [EncryptionKey::generate()]).await;
     a.save(KEY, &credential(), LONG).await.unwrap();
 
@@ -229,9 +209,7 @@ async fn an_encrypted_value_hides_the_token_and_needs_the_key() {
     assert!(!err.to_string().contains("ghs_"));
 }
 
-#[tokio::test]
-async fn a_value_written_under_the_old_key_loads_after_rotation() {
-    let redis = RedisServer::start();
+async fn a_value_written_under_the_old_key_loads_after_rotation(redis: TestRedis) {
     let (old, new) = (EncryptionKey::generate(), EncryptionKey::generate());
     let before = store(&redis, [old.clone()]).await;
     let during = store(&redis, [new.clone(), old.clone()]).await;
@@ -257,9 +235,7 @@ async fn a_value_written_under_the_old_key_loads_after_rotation() {
     );
 }
 
-#[tokio::test]
-async fn a_value_copied_to_another_key_does_not_open() {
-    let redis = RedisServer::start();
+async fn a_value_copied_to_another_key_does_not_open(redis: TestRedis) {
     let a = store(&redis, [EncryptionKey::generate()]).await;
     a.save(KEY, &credential(), LONG).await.unwrap();
 
@@ -277,9 +253,7 @@ async fn a_value_copied_to_another_key_does_not_open() {
     assert!(matches!(store_error(&err), Error::Decrypt), "{err}");
 }
 
-#[tokio::test]
-async fn without_keys_values_are_in_clear_and_a_store_with_keys_refuses_them() {
-    let redis = RedisServer::start();
+async fn without_keys_values_are_in_clear_and_a_store_with_keys_refuses_them(redis: TestRedis) {
     let clear = store(&redis, []).await;
     clear.save(KEY, &credential(), LONG).await.unwrap();
     // As documented: readable by whoever reads Redis.
@@ -294,9 +268,7 @@ async fn without_keys_values_are_in_clear_and_a_store_with_keys_refuses_them() {
     assert!(matches!(store_error(&err), Error::Cleartext), "{err}");
 }
 
-#[tokio::test]
-async fn foreign_values_are_errors_not_panics() {
-    let redis = RedisServer::start();
+async fn foreign_values_are_errors_not_panics(redis: TestRedis) {
     let keyed = store(&redis, [EncryptionKey::generate()]).await;
     let clear = store(&redis, []).await;
 
@@ -323,7 +295,7 @@ async fn foreign_values_are_errors_not_panics() {
         .arg(keyed.value_key(OTHER))
         .arg("f")
         .arg("v")
-        .query_async(&mut raw(&redis).await)
+        .query_async(&mut redis.connection())
         .await
         .map(|_: i64| ())
         .unwrap();
@@ -334,9 +306,7 @@ async fn foreign_values_are_errors_not_panics() {
     );
 }
 
-#[tokio::test]
-async fn changed_returns_soon_after_another_replica_saves_or_unlocks() {
-    let redis = RedisServer::start();
+async fn changed_returns_soon_after_another_replica_saves_or_unlocks(redis: TestRedis) {
     let (a, b) = (store(&redis, []).await, store(&redis, []).await);
     assert!(a.notifications_connected());
 
@@ -370,9 +340,7 @@ async fn changed_returns_soon_after_another_replica_saves_or_unlocks() {
     );
 }
 
-#[tokio::test]
-async fn changed_returns_after_within_when_its_key_does_not_change() {
-    let redis = RedisServer::start();
+async fn changed_returns_after_within_when_its_key_does_not_change(redis: TestRedis) {
     let (a, b) = (store(&redis, []).await, store(&redis, []).await);
 
     let within = Duration::from_millis(300);
@@ -390,9 +358,7 @@ async fn changed_returns_after_within_when_its_key_does_not_change() {
     assert!(took < within + Duration::from_millis(500), "{took:?}");
 }
 
-#[tokio::test]
-async fn calls_fail_within_the_command_timeout_while_redis_is_down() {
-    let mut redis = RedisServer::start();
+async fn calls_fail_within_the_command_timeout_while_redis_is_down(mut redis: TestRedis) {
     let a = store(&redis, [EncryptionKey::generate()]).await;
     a.save(KEY, &credential(), LONG).await.unwrap();
 
@@ -438,9 +404,11 @@ async fn calls_fail_within_the_command_timeout_while_redis_is_down() {
     );
 }
 
+/// On one node only: on a cluster, the connection to a hanging node is made again behind the
+/// timed-out lock request, and the two may run in either order.
 #[tokio::test]
 async fn calls_fail_within_the_command_timeout_while_redis_hangs() {
-    let redis = RedisServer::start();
+    let redis = TestRedis::single();
     let a = store(&redis, []).await;
     a.save(KEY, &credential(), LONG).await.unwrap();
 
@@ -449,7 +417,7 @@ async fn calls_fail_within_the_command_timeout_while_redis_hangs() {
         .arg("PAUSE")
         .arg(1500)
         .arg("ALL")
-        .query_async(&mut raw(&redis).await)
+        .query_async(&mut redis.connection())
         .await
         .unwrap();
     let started = Instant::now();
@@ -476,16 +444,14 @@ async fn calls_fail_within_the_command_timeout_while_redis_hangs() {
     assert_eq!(a.load(KEY).await.unwrap(), Some(credential()));
     let free: Option<String> = redis::cmd("GET")
         .arg(a.lock_key(KEY))
-        .query_async(&mut raw(&redis).await)
+        .query_async(&mut redis.connection())
         .await
         .unwrap();
     assert_eq!(free, None, "the timed-out lock was released");
     assert!(a.lock(KEY, LONG).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn calls_work_again_after_redis_restarts() {
-    let mut redis = RedisServer::start();
+async fn calls_work_again_after_redis_restarts(mut redis: TestRedis) {
     let (a, b) = (store(&redis, []).await, store(&redis, []).await);
 
     redis.stop();
@@ -525,27 +491,7 @@ async fn calls_work_again_after_redis_restarts() {
     );
 }
 
-#[tokio::test]
-async fn build_fails_clearly_on_bad_settings_or_no_redis() {
-    let redis = RedisServer::start();
-    let missing = redis.socket().with_file_name("nobody-listens.sock");
-
-    let started = Instant::now();
-    let err = RedisTokenStore::builder(format!("redis+unix://{}", missing.display()))
-        .connect_timeout(Duration::from_secs(3))
-        .build()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Connect { .. } | Error::ConnectTimeout(_)),
-        "{err}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
-
+async fn build_fails_clearly_on_bad_settings(redis: TestRedis) {
     let err = RedisTokenStore::builder("http://user:hunter2@example.com")
         .build()
         .await
@@ -553,27 +499,160 @@ async fn build_fails_clearly_on_bad_settings_or_no_redis() {
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
     assert!(!err.to_string().contains("hunter2"));
 
-    let err = RedisTokenStore::builder(redis.url())
+    let err = RedisTokenStore::builder(redis.target())
         .prefix("{tgha}:")
         .build()
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
 
+    // A cluster: no nodes, a node that is not a URL, a unix socket (a cluster tells its nodes'
+    // addresses as IP and port), nodes with different passwords.
+    let empty: [&str; 0] = [];
+    let err = RedisTokenStore::builder(RedisTarget::cluster(empty))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
+    for nodes in [
+        vec!["redis://127.0.0.1:7000", "tcp://:hunter2@127.0.0.1:7001"],
+        vec!["redis+unix:///tmp/redis.sock"],
+        vec![
+            "redis://:hunter2@127.0.0.1:7000",
+            "redis://:other@127.0.0.1:7001",
+        ],
+    ] {
+        let err = RedisTokenStore::builder(RedisTarget::cluster(nodes.clone()))
+            .build()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidUrl { .. }), "{nodes:?}: {err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
     // A client of one's own works as well as a URL.
-    let client = tower_github_auth_redis::redis::Client::open(redis.url()).unwrap();
-    let store = RedisTokenStore::builder(client).build().await.unwrap();
-    assert_eq!(store.value_key("k"), "tower-github-auth:{k}");
-    assert!(store.load("k").await.unwrap().is_none());
+    if let TestRedis::Single(server) = &redis {
+        let client = tower_github_auth_redis::redis::Client::open(server.url()).unwrap();
+        let store = RedisTokenStore::builder(client).build().await.unwrap();
+        assert_eq!(store.value_key("k"), "tower-github-auth:{k}");
+        assert!(store.load("k").await.unwrap().is_none());
+    }
 }
 
-#[tokio::test]
-async fn debug_output_shows_no_secret() {
-    let redis = RedisServer::start();
+async fn build_fails_when_redis_refuses_the_credentials(redis: TestRedis) {
+    // Redis answers, but wants a password: a configuration error, reported by `build`.
+    for url in redis.urls() {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("hunter2")
+            .query_async(
+                &mut redis::Client::open(url)
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let err = RedisTokenStore::builder(redis.target())
+        .command_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+
+    // With it, the store works.
+    let with_password = |url: &String| url.replace("redis://", "redis://:hunter2@");
+    let target = match &redis {
+        TestRedis::Single(server) => RedisTarget::from(format!("{}?pass=hunter2", server.url())),
+        TestRedis::Cluster(cluster) => {
+            RedisTarget::cluster(cluster.urls().iter().map(with_password).collect::<Vec<_>>())
+        }
+    };
+    let store = RedisTokenStore::builder(target)
+        .command_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    store.save(KEY, &credential(), LONG).await.unwrap();
+    assert_eq!(store.load(KEY).await.unwrap(), Some(credential()));
+}
+
+async fn a_store_built_while_redis_is_down_is_used_once_redis_answers(mut redis: TestRedis) {
+    redis.stop();
+    // Redis is a help, not a dependency: building does not need it.
+    let started = Instant::now();
+    let (a, b) = (store(&redis, []).await, store(&redis, []).await);
+    assert!(
+        started.elapsed() < 2 * (COMMAND_TIMEOUT + Duration::from_millis(250)),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!a.notifications_connected());
+    // Calls fail within the command timeout (the core passes the store by), and `changed`
+    // polls.
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert!(a.load(KEY).await.is_err());
+        assert!(a.lock(KEY, LONG).await.is_err());
+        assert!(
+            started.elapsed() < 2 * (COMMAND_TIMEOUT + Duration::from_millis(100)),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    b.changed(KEY, Duration::from_secs(5)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // Redis comes up: the stores connect by themselves and share what they write.
+    redis.restart();
+    eventually("the stores connect", Duration::from_secs(10), async || {
+        a.load(KEY).await.is_ok() && b.load(KEY).await.is_ok()
+    })
+    .await;
+    a.save(KEY, &credential(), LONG).await.unwrap();
+    assert_eq!(b.load(KEY).await.unwrap(), Some(credential()));
+    let lease = b.lock(KEY, LONG).await.unwrap().expect("a free lock");
+    assert_eq!(a.lock(KEY, LONG).await.unwrap(), None);
+
+    // And notifications come on.
+    eventually(
+        "notifications connect",
+        Duration::from_secs(10),
+        async || a.notifications_connected() && b.notifications_connected(),
+    )
+    .await;
+    let started = Instant::now();
+    let (woken, unlocked) = tokio::join!(a.changed(KEY, Duration::from_secs(5)), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b.unlock(KEY, &lease).await
+    });
+    woken.unwrap();
+    unlocked.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+async fn debug_output_shows_no_secret(redis: TestRedis) {
     let bytes = [0xA5_u8; 32];
     let key = EncryptionKey::from_bytes(bytes);
-    let with_password = format!("{}?pass=hunter2", redis.url());
-    let builder = RedisTokenStore::builder(with_password.as_str()).encryption_keys([key.clone()]);
+    let with_password = match &redis {
+        TestRedis::Single(server) => RedisTarget::from(format!("{}?pass=hunter2", server.url())),
+        TestRedis::Cluster(cluster) => RedisTarget::cluster(
+            cluster
+                .urls()
+                .iter()
+                .map(|url| url.replace("redis://", "redis://:hunter2@"))
+                .collect::<Vec<_>>(),
+        ),
+    };
+    let builder = RedisTokenStore::builder(with_password).encryption_keys([key.clone()]);
     let shown = format!("{builder:?} {key:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(
@@ -595,11 +674,17 @@ async fn debug_output_shows_no_secret() {
     assert!(!format!("{lease:?}").contains(lease.value()));
 }
 
-#[tokio::test]
-async fn the_store_works_over_resp3_too() {
-    let redis = RedisServer::start();
+async fn the_store_works_over_resp3_too(redis: TestRedis) {
     let resp3 = async || {
-        RedisTokenStore::builder(format!("{}?protocol=resp3", redis.url()))
+        let urls = redis
+            .urls()
+            .into_iter()
+            .map(|url| format!("{url}?protocol=resp3"));
+        let target = match &redis {
+            TestRedis::Single(_) => RedisTarget::from(urls.collect::<String>()),
+            TestRedis::Cluster(_) => RedisTarget::cluster(urls.collect::<Vec<_>>()),
+        };
+        RedisTokenStore::builder(target)
             .encryption_keys([EncryptionKey::from_bytes([9; 32])])
             .command_timeout(COMMAND_TIMEOUT)
             .build()
@@ -626,3 +711,48 @@ async fn the_store_works_over_resp3_too() {
     assert_eq!(b.load(KEY).await.unwrap(), Some(credential()));
     assert!(b.lock(KEY, LONG).await.unwrap().is_some());
 }
+
+/// Each test body, on a single Redis (`single::`) and on a three-primary Redis Cluster
+/// (`cluster::`).
+macro_rules! on_single_and_cluster {
+    ($($test:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::TestRedis::single()).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::TestRedis::cluster()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_single_and_cluster!(
+    a_saved_credential_loads_back_and_a_missing_one_is_none,
+    values_and_locks_share_a_hash_tag,
+    a_value_is_forgotten_after_its_ttl,
+    the_lock_is_exclusive_and_only_its_holder_releases_it,
+    a_lock_whose_holder_never_unlocks_expires,
+    an_encrypted_value_hides_the_token_and_needs_the_key,
+    a_value_written_under_the_old_key_loads_after_rotation,
+    a_value_copied_to_another_key_does_not_open,
+    without_keys_values_are_in_clear_and_a_store_with_keys_refuses_them,
+    foreign_values_are_errors_not_panics,
+    changed_returns_soon_after_another_replica_saves_or_unlocks,
+    changed_returns_after_within_when_its_key_does_not_change,
+    calls_fail_within_the_command_timeout_while_redis_is_down,
+    calls_work_again_after_redis_restarts,
+    build_fails_clearly_on_bad_settings,
+    build_fails_when_redis_refuses_the_credentials,
+    a_store_built_while_redis_is_down_is_used_once_redis_answers,
+    debug_output_shows_no_secret,
+    the_store_works_over_resp3_too,
+);
