@@ -20,7 +20,7 @@ use http::StatusCode;
 use secrecy::ExposeSecret;
 use tower_github_auth::{
     AppAuth, AppId, BoxError, ClientCredentials, Endpoints, InstallationId, Lease, OAuthAppAuth,
-    PrivateKey, StoredCredential, TokenSet, TokenStore,
+    PrivateKey, Saved, StoredCredential, TokenSet, TokenStore,
 };
 use tower_github_auth_redis::testing::RedisServer;
 use tower_github_auth_redis::{EncryptionKey, RedisTokenStore};
@@ -213,9 +213,9 @@ impl TokenStore for Dying {
         key: &'a str,
         credential: &'a StoredCredential,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
+    ) -> BoxFuture<'a, Result<Saved, BoxError>> {
         if self.dead.load(Ordering::SeqCst) {
-            return async { Ok(()) }.boxed();
+            return async { Ok(Saved::Stored) }.boxed();
         }
         self.redis.save(key, credential, ttl)
     }
