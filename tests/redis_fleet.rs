@@ -282,3 +282,45 @@ async fn a_lock_whose_holder_died_is_taken_over_when_it_expires() {
     );
     assert_eq!(github.counters().installation_token_exchanges, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_replicas_on_redis_under_faults_for_a_minute_never_lose_the_token_family() {
+    let redis = RedisServer::start();
+    let key = EncryptionKey::generate();
+    let github = Emulator::builder()
+        .user_token_ttl(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let mut stores = Vec::new();
+    for _ in 0..REPLICAS {
+        stores.push(store(&redis, &key).await);
+    }
+    let report = common::fault_run::run(&github, stores).await;
+    common::fault_run::check(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_on_redis_never_replaces_a_newer_generation() {
+    let redis = RedisServer::start();
+    let key = EncryptionKey::generate();
+    let (a, b) = (store(&redis, &key).await, store(&redis, &key).await);
+    let now = std::time::SystemTime::now();
+    let set = |value: &str, generation| {
+        StoredCredential::new(value.as_bytes().to_vec(), now, now + Duration::from_secs(60))
+            .with_generation(generation)
+    };
+    let ttl = Duration::from_secs(60);
+    assert_eq!(a.save("user:k", &set("two", 2), ttl).await.unwrap(), Saved::Stored);
+    // A late save of an older set, from another replica: refused, not written.
+    assert_eq!(b.save("user:k", &set("one", 1), ttl).await.unwrap(), Saved::Superseded);
+    assert_eq!(b.save("user:k", &set("two'", 2), ttl).await.unwrap(), Saved::Superseded);
+    assert_eq!(a.load("user:k").await.unwrap().unwrap().value, b"two");
+    // Generations compare as whole u64s (past 2^53, where Lua's numbers would round).
+    let high = (1_u64 << 60) + 1;
+    assert_eq!(b.save("user:k", &set("high", high), ttl).await.unwrap(), Saved::Stored);
+    assert_eq!(a.save("user:k", &set("high-1", high - 1), ttl).await.unwrap(), Saved::Superseded);
+    assert_eq!(a.save("user:k", &set("high+1", high + 1), ttl).await.unwrap(), Saved::Stored);
+    let stored = b.load("user:k").await.unwrap().unwrap();
+    assert_eq!((stored.value.as_slice(), stored.generation), (&b"high+1"[..], high + 1));
+}
