@@ -307,20 +307,49 @@ async fn a_save_on_redis_never_replaces_a_newer_generation() {
     let (a, b) = (store(&redis, &key).await, store(&redis, &key).await);
     let now = std::time::SystemTime::now();
     let set = |value: &str, generation| {
-        StoredCredential::new(value.as_bytes().to_vec(), now, now + Duration::from_secs(60))
-            .with_generation(generation)
+        StoredCredential::new(
+            value.as_bytes().to_vec(),
+            now,
+            now + Duration::from_secs(60),
+        )
+        .with_generation(generation)
     };
     let ttl = Duration::from_secs(60);
-    assert_eq!(a.save("user:k", &set("two", 2), ttl).await.unwrap(), Saved::Stored);
+    assert_eq!(
+        a.save("user:k", &set("two", 2), ttl).await.unwrap(),
+        Saved::Stored
+    );
     // A late save of an older set, from another replica: refused, not written.
-    assert_eq!(b.save("user:k", &set("one", 1), ttl).await.unwrap(), Saved::Superseded);
-    assert_eq!(b.save("user:k", &set("two'", 2), ttl).await.unwrap(), Saved::Superseded);
+    assert_eq!(
+        b.save("user:k", &set("one", 1), ttl).await.unwrap(),
+        Saved::Superseded
+    );
+    assert_eq!(
+        b.save("user:k", &set("two'", 2), ttl).await.unwrap(),
+        Saved::Superseded
+    );
     assert_eq!(a.load("user:k").await.unwrap().unwrap().value, b"two");
     // Generations compare as whole u64s (past 2^53, where Lua's numbers would round).
     let high = (1_u64 << 60) + 1;
-    assert_eq!(b.save("user:k", &set("high", high), ttl).await.unwrap(), Saved::Stored);
-    assert_eq!(a.save("user:k", &set("high-1", high - 1), ttl).await.unwrap(), Saved::Superseded);
-    assert_eq!(a.save("user:k", &set("high+1", high + 1), ttl).await.unwrap(), Saved::Stored);
+    assert_eq!(
+        b.save("user:k", &set("high", high), ttl).await.unwrap(),
+        Saved::Stored
+    );
+    assert_eq!(
+        a.save("user:k", &set("high-1", high - 1), ttl)
+            .await
+            .unwrap(),
+        Saved::Superseded
+    );
+    assert_eq!(
+        a.save("user:k", &set("high+1", high + 1), ttl)
+            .await
+            .unwrap(),
+        Saved::Stored
+    );
     let stored = b.load("user:k").await.unwrap().unwrap();
-    assert_eq!((stored.value.as_slice(), stored.generation), (&b"high+1"[..], high + 1));
+    assert_eq!(
+        (stored.value.as_slice(), stored.generation),
+        (&b"high+1"[..], high + 1)
+    );
 }

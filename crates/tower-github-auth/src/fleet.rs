@@ -286,9 +286,8 @@ impl<T: Shareable + Clone> Through<'_, T> {
     /// it would expire before another try could still refresh it: then `None` (exchange alone).
     fn keep_serving(&self) -> Option<Result<Fresh<T>, Error>> {
         let held = self.held.as_ref()?;
-        let mut fresh = match held.value.clone().fresh() {
-            Ok(fresh) => fresh,
-            Err(_) => return None,
+        let Ok(mut fresh) = held.value.clone().fresh() else {
+            return None;
         };
         if self.refused.as_ref() == Some(&fresh.header) {
             return None;
