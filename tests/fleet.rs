@@ -6,10 +6,12 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::fault_run;
+use common::faulty::{Faults, Faulty};
 use common::memory_store::MemoryStore;
 use common::{SignIn, client, get, send, stack};
 use futures_util::future::join_all;
@@ -304,4 +306,321 @@ async fn a_revoked_or_refreshed_installation_token_is_not_taken_back_from_the_st
         StatusCode::OK
     );
     assert_eq!(github.counters().installation_token_exchanges, 3);
+}
+
+/// `as_user(set).token_store(store)`, for the tests below.
+fn user_on(
+    github: &EmulatorHandle,
+    set: &TokenSet,
+    store: &Arc<dyn TokenStore>,
+) -> tower_github_auth::UserAuthBuilder<TokenSet> {
+    app_client(github)
+        .as_user(set.clone())
+        .token_store(Arc::clone(store), "user-42")
+}
+
+fn refresh_token_of(user: &OAuthTokenAuth) -> String {
+    user.cached_token()
+        .unwrap()
+        .refresh_token
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_rotated_pair_that_failed_to_save_reaches_the_store_once_it_is_back() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let set = signed_in(&github).await;
+    let (a, b) = (
+        user_on(&github, &set, &store).build(),
+        user_on(&github, &set, &store).build(),
+    );
+    let (svc_a, svc_b) = (stack(a.clone()), stack(b.clone()));
+    assert_eq!(send(&svc_a, get("/user")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(send(&svc_b, get("/user")).await.unwrap().0, StatusCode::OK);
+    // A refreshes during a store blip: its save fails; the refresh ended B's access token.
+    memory.down.store(true, Ordering::SeqCst);
+    a.refresh(&client()).await.unwrap();
+    memory.down.store(false, Ordering::SeqCst);
+    // Once the store is back, A's pair reaches it by itself (retried in the background).
+    let newest = refresh_token_of(&a);
+    let mut waited = 0;
+    while memory
+        .newest()
+        .is_none_or(|_| memory_refresh_token(&memory) != newest)
+    {
+        assert!(waited < 100, "the rotated pair never reached the store");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    // B, refused with its ended token, takes A's pair instead of spending the spent one.
+    assert_eq!(send(&svc_b, get("/user")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(refresh_token_of(&b), newest);
+    assert_eq!(github.counters().refusals_for("bad_refresh_token"), 0);
+}
+
+fn memory_refresh_token(memory: &MemoryStore) -> String {
+    let newest = memory.newest().unwrap();
+    let set: serde_json::Value = serde_json::from_slice(&newest).unwrap();
+    set["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_blocks_past_the_lock_never_moves_the_store_back() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let set = signed_in(&github).await;
+    // A's hook blocks for 2 s the first time: far past the lock (3 × 100 ms).
+    let blocked = Arc::new(AtomicBool::new(false));
+    let gate = Arc::clone(&blocked);
+    let a = user_on(&github, &set, &store)
+        .exchange_timeout(Duration::from_millis(100))
+        .on_refresh(move |_set: TokenSet| {
+            let first = !gate.swap(true, Ordering::SeqCst);
+            async move {
+                if first {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .build();
+    let b = user_on(&github, &set, &store)
+        .exchange_timeout(Duration::from_millis(100))
+        .build();
+    let http = client();
+    let slow = tokio::spawn({
+        let (a, http) = (a.clone(), http.clone());
+        async move { a.refresh(&http).await }
+    });
+    // While A's hook runs, its lock expires and B rotates the pair further.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(blocked.load(Ordering::SeqCst), "A's hook is running");
+    b.refresh(&http).await.unwrap();
+    let newest = refresh_token_of(&b);
+    slow.await.unwrap().unwrap();
+    // A's late save did not put its older set back: the store holds B's.
+    assert_eq!(memory_refresh_token(&memory), newest);
+    // A replica starting now takes B's pair: no spent token is ever sent.
+    let c = user_on(&github, &set, &store).build();
+    assert_eq!(
+        send(&stack(c.clone()), get("/user")).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(refresh_token_of(&c), newest);
+    assert_eq!(github.counters().refusals_for("bad_refresh_token"), 0);
+}
+
+#[tokio::test]
+async fn after_a_401_the_replay_refreshes_and_never_resends_the_refused_token() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let set = signed_in(&github).await;
+    let (a, b) = (
+        user_on(&github, &set, &store).build(),
+        user_on(&github, &set, &store).build(),
+    );
+    let (svc_a, svc_b) = (stack(a.clone()), stack(b.clone()));
+    assert_eq!(send(&svc_a, get("/user")).await.unwrap().0, StatusCode::OK);
+    assert_eq!(send(&svc_b, get("/user")).await.unwrap().0, StatusCode::OK);
+    // GitHub ends the access token (revoked); the refresh token still works.
+    github.revoke(set.access_token.as_ref().unwrap().expose_secret());
+    let (status, _) = send(&svc_b, get("/user")).await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the replay went out with a refreshed token"
+    );
+    assert_ne!(
+        b.cached_token()
+            .unwrap()
+            .access_token
+            .unwrap()
+            .expose_secret(),
+        set.access_token.as_ref().unwrap().expose_secret()
+    );
+    // One 401 for B's first try; the replay and A's next request use the refreshed pair.
+    assert_eq!(send(&svc_a, get("/user")).await.unwrap().0, StatusCode::OK);
+    let counters = github.counters();
+    assert_eq!(counters.refreshes, 1);
+    assert_eq!(counters.refusals_for("bad_refresh_token"), 0);
+    // The refused set was never stored again.
+    let refused = set
+        .access_token
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    for value in memory.saved.lock().unwrap().iter() {
+        let stored: serde_json::Value = serde_json::from_slice(value).unwrap();
+        assert_ne!(stored["access_token"].as_str(), Some(refused.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_set_no_hook_accepted_is_never_sent_and_its_refresh_token_is_not_lost() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let set = signed_in(&github).await;
+    // A's hook refuses every set (its database is down).
+    let a = user_on(&github, &set, &store)
+        .on_refresh(|_set: TokenSet| async { Err::<(), _>(std::io::Error::other("db down")) })
+        .build();
+    let accepted: Arc<Mutex<Vec<String>>> = Arc::default();
+    let b = {
+        let accepted = Arc::clone(&accepted);
+        user_on(&github, &set, &store)
+            .on_refresh(move |set: TokenSet| {
+                accepted
+                    .lock()
+                    .unwrap()
+                    .push(set.access_token.unwrap().expose_secret().to_owned());
+                async { Ok::<_, std::io::Error>(()) }
+            })
+            .build()
+    };
+    let refused = a.refresh(&client()).await.unwrap_err();
+    assert!(
+        matches!(refused, tower_github_auth::Error::Hook(_)),
+        "{refused:?}"
+    );
+    // The refused set's refresh token was kept (in the store): B continues the family, and
+    // sends only an access token its hook accepted.
+    let (status, _) = send(&stack(b.clone()), get("/user")).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let sent = b.cached_token().unwrap().access_token.unwrap();
+    assert_eq!(
+        accepted.lock().unwrap().as_slice(),
+        [sent.expose_secret().to_owned()]
+    );
+    let counters = github.counters();
+    assert_eq!(counters.refreshes, 2);
+    assert_eq!(counters.refusals_for("bad_refresh_token"), 0);
+}
+
+#[tokio::test]
+async fn a_new_sign_in_is_who_the_layer_acts_as_even_with_a_set_stored() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let old = user_on(&github, &signed_in(&github).await, &store).build();
+    old.refresh(&client()).await.unwrap(); // the store holds the old family's newest set
+    let stored = refresh_token_of(&old);
+    let code_exchanges = github.counters().oauth_code_exchanges;
+    // The user signs in again (a new code): that is who the layer acts as from now on.
+    let user = app_client(&github)
+        .as_web_user(github.issue_web_flow_code("octocat"))
+        .token_store(Arc::clone(&store), "user-42")
+        .build();
+    let set = user.fetch_token(&client()).await.unwrap();
+    assert_eq!(github.counters().oauth_code_exchanges, code_exchanges + 1);
+    let new = set.refresh_token.unwrap().expose_secret().to_owned();
+    assert_ne!(new, stored);
+    // And the fleet follows: the store holds the new family, the old replica adopts it.
+    assert_eq!(memory_refresh_token(&memory), new);
+    old.refresh(&client()).await.unwrap();
+    assert_eq!(github.counters().refusals_for("bad_refresh_token"), 0);
+}
+
+#[tokio::test]
+async fn a_store_with_no_exchange_deadline_works() {
+    let github = Emulator::builder().start().await.unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
+    let user = user_on(&github, &signed_in(&github).await, &store)
+        .exchange_timeout(Duration::MAX)
+        .build();
+    user.refresh(&client()).await.unwrap();
+    let app = replica(&github, &store)
+        .exchange_timeout(Duration::MAX)
+        .as_installation(InstallationId(1));
+    assert_eq!(
+        send(&stack(app), get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_refusing_writes_before_the_rotation_fails_no_request_and_spends_nothing_twice() {
+    if std::env::var_os("FLEET_TRACE").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+    }
+    // One user on 8 replicas (4 callers each), 8 s tokens refreshed from half-life, each
+    // refresh ending the token it replaces; the store refuses writes (reads work) for 1.4 s
+    // around the rotation, a stall shorter than what is left of the token.
+    let github = Emulator::builder()
+        .user_token_ttl(Duration::from_secs(8))
+        .start()
+        .await
+        .unwrap();
+    let memory: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
+    let faults = Faults::new(7);
+    let set = signed_in(&github).await;
+    let users: Vec<OAuthTokenAuth> = (0..REPLICAS)
+        .map(|_| {
+            app_client(&github)
+                .as_user(set.clone())
+                .token_store(
+                    Faulty {
+                        inner: Arc::clone(&memory),
+                        faults: Arc::clone(&faults),
+                    },
+                    "user-42",
+                )
+                .exchange_timeout(Duration::from_secs(1))
+                .build()
+        })
+        .collect();
+    let services: Vec<_> = users.iter().map(|u| stack(u.clone())).collect();
+    let started = tokio::time::Instant::now();
+    let failed = std::sync::atomic::AtomicU64::new(0);
+    let callers = services
+        .iter()
+        .flat_map(|svc| std::iter::repeat_n(svc, 4))
+        .map(|svc| async {
+            while started.elapsed() < Duration::from_secs(10) {
+                if !matches!(send(svc, get("/user")).await, Ok((StatusCode::OK, _))) {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    let control = async {
+        // The first pair (refreshed at once: 8 s is too short to be used as given) is due at
+        // 4 s; writes are refused from 3.2 s to 4.6 s.
+        tokio::time::sleep(Duration::from_millis(3200)).await;
+        faults.writes_refused.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        faults.writes_refused.store(false, Ordering::SeqCst);
+    };
+    tokio::join!(join_all(callers), control);
+    let counters = github.counters();
+    println!(
+        "writes refused 1.4 s around the rotation: {} failed requests, {} refreshes, {} bad_refresh_token",
+        failed.load(Ordering::SeqCst),
+        counters.refreshes,
+        counters.refusals_for("bad_refresh_token")
+    );
+    assert_eq!(counters.refusals_for("bad_refresh_token"), 0);
+    assert_eq!(failed.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_replicas_under_store_faults_for_a_minute_never_lose_the_token_family() {
+    let github = Emulator::builder()
+        .user_token_ttl(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let memory: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
+    let stores = (0..REPLICAS).map(|_| Arc::clone(&memory)).collect();
+    let report = fault_run::run(&github, stores).await;
+    fault_run::check(&report);
 }

@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tower_github_auth::{BoxError, Lease, StoredCredential, TokenStore};
+use tower_github_auth::{BoxError, Lease, Saved, StoredCredential, TokenStore};
 
 /// The shared store.
 #[derive(Debug, Default)]
@@ -25,11 +25,23 @@ pub struct MemoryStore {
     /// Saves, and locks granted.
     pub saves: AtomicU64,
     pub locks_granted: AtomicU64,
+    /// Saves refused because the store held an equal or newer generation.
+    pub superseded: AtomicU64,
     /// Every value saved, in order (to check the order rotated tokens reached the store).
     pub saved: Mutex<Vec<Vec<u8>>>,
 }
 
 impl MemoryStore {
+    /// The value stored now (the tests use one key at a time).
+    pub fn newest(&self) -> Option<Vec<u8>> {
+        let now = Instant::now();
+        let values = self.values.lock().unwrap();
+        let mut live = values.values().filter(|(_, until)| now < *until);
+        let found = live.next().map(|(value, _)| value.value.clone());
+        assert!(live.next().is_none(), "one key at a time");
+        found
+    }
+
     fn failing<T: Send + 'static>(&self) -> Option<BoxFuture<'static, Result<T, BoxError>>> {
         self.down
             .load(Ordering::SeqCst)
@@ -61,21 +73,31 @@ impl TokenStore for MemoryStore {
         key: &'a str,
         credential: &'a StoredCredential,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
+    ) -> BoxFuture<'a, Result<Saved, BoxError>> {
         if let Some(failed) = self.failing() {
             return failed;
         }
         if self.holder_dies.load(Ordering::SeqCst) {
-            return async { Ok(()) }.boxed();
+            return async { Ok(Saved::Stored) }.boxed();
         }
-        self.values
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), (credential.clone(), Instant::now() + ttl));
+        // Compare and set, under one lock: never over an equal or newer generation.
+        let now = Instant::now();
+        let mut values = self.values.lock().unwrap();
+        if values.get(key).is_some_and(|(stored, until)| {
+            now < *until && stored.generation >= credential.generation
+        }) {
+            self.superseded.fetch_add(1, Ordering::SeqCst);
+            return async { Ok(Saved::Superseded) }.boxed();
+        }
+        let until = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        values.insert(key.to_owned(), (credential.clone(), until));
+        drop(values);
         self.saves.fetch_add(1, Ordering::SeqCst);
         self.saved.lock().unwrap().push(credential.value.clone());
         self.changed.notify_waiters();
-        async { Ok(()) }.boxed()
+        async { Ok(Saved::Stored) }.boxed()
     }
 
     fn lock<'a>(
@@ -91,7 +113,10 @@ impl TokenStore for MemoryStore {
         let free = locks.get(key).is_none_or(|(_, until)| now >= *until);
         let lease = free.then(Lease::random);
         if let Some(lease) = &lease {
-            locks.insert(key.to_owned(), (lease.clone(), now + ttl));
+            let until = now
+                .checked_add(ttl)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365));
+            locks.insert(key.to_owned(), (lease.clone(), until));
             self.locks_granted.fetch_add(1, Ordering::SeqCst);
         }
         async move { Ok(lease) }.boxed()

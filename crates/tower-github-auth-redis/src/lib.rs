@@ -43,7 +43,9 @@
 //!
 //! # In Redis
 //! A credential `<key>` (the core's keys look like `installation:<64 hex>`, `user:<64 hex>`) is
-//! stored under `{prefix}{<key>}` with `SET ... PX <ttl>`, its exchange lock under
+//! stored under `{prefix}{<key>}` by a compare-and-set script (`SET ... PX <ttl>` unless the
+//! stored value's generation is equal or higher, then `PUBLISH`, in one step), its exchange lock
+//! under
 //! `{prefix}{<key>}:lock` (`SET ... NX PX <ttl>`, released by a compare-and-delete script for its
 //! holder only). The braces make `<key>` the hash tag: a value and its lock share a Redis Cluster
 //! slot. The default prefix is [`DEFAULT_PREFIX`].
@@ -78,7 +80,14 @@
 //! to another key does not open). The first key encrypts; every key decrypts a value naming it
 //! (rotation: `[new, old]`, later `[new]`). **Without keys, the tokens are stored in clear**:
 //! configure keys. A value that cannot be decrypted loads as an [`Error`]; the core passes it by
-//! and overwrites it with a fresh exchange.
+//! (and its next save replaces it when its generation is lower).
+//!
+//! A value is `format byte | generation (8 bytes, big-endian, in clear) | ...`: the save script
+//! compares generations without the key, and the generation is part of the associated data, so
+//! an edited one does not open. Someone who can write to Redis can still delete values, or
+//! block saves to a key (a forged higher generation) until it expires: the fleet then runs as
+//! without a store. Putting back an older value no longer works: replicas refuse a set older
+//! than theirs.
 //!
 //! # Notifications
 //! `save` and `unlock` publish the key on the channel `{prefix}changed` (Redis pub/sub). Each

@@ -27,7 +27,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use redis::{Script, Value};
 use tokio::time::timeout;
-use tower_github_auth::{BoxError, Lease, StoredCredential, TokenStore};
+use tower_github_auth::{BoxError, Lease, Saved, StoredCredential, TokenStore};
 
 use crate::connection::{Connection, RedisTarget};
 use crate::crypto::{EncryptionKey, KeyRing};
@@ -57,6 +57,36 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
     return 1
 end
 return 0
+";
+
+/// Saves a value unless the stored one is of an equal or higher generation, and tells the
+/// waiters (one round trip, atomically). A generation is the 8 bytes after a value's first byte
+/// (`0x03` in clear, `0x04` sealed: see `value.rs`), big-endian, compared byte by byte (Lua's
+/// numbers are doubles, and its string comparison depends on the locale); a value in an older
+/// format counts as lower than any. KEYS[1]: the value; ARGV[1]: the new value; ARGV[2]: its TTL
+/// in milliseconds; ARGV[3]: the channel; ARGV[4]: the key to announce. Returns 1 when saved,
+/// 0 when superseded.
+const SAVE: &str = r"
+local old = redis.call('get', KEYS[1])
+if old and string.len(old) >= 9 then
+    local kind = string.byte(old, 1)
+    if kind == 3 or kind == 4 then
+        local newer = false
+        for i = 2, 9 do
+            local was, now = string.byte(old, i), string.byte(ARGV[1], i)
+            if was ~= now then
+                newer = now > was
+                break
+            end
+        end
+        if not newer then
+            return 0
+        end
+    end
+end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('publish', ARGV[3], ARGV[4])
+return 1
 ";
 
 /// Configures a [`RedisTokenStore`]; from [`RedisTokenStore::builder`].
@@ -158,6 +188,7 @@ impl RedisTokenStoreBuilder {
                 keys,
                 command_timeout: self.command_timeout,
                 unlock: Script::new(UNLOCK),
+                save: Script::new(SAVE),
                 notifications,
             }),
         })
@@ -180,6 +211,8 @@ struct Inner {
     keys: Option<KeyRing>,
     command_timeout: Duration,
     unlock: Script,
+    /// The compare-and-set of [`SAVE`].
+    save: Script,
     notifications: Notifications,
 }
 
@@ -263,34 +296,32 @@ impl RedisTokenStore {
         key: &str,
         credential: &StoredCredential,
         ttl: Duration,
-    ) -> Result<(), Error> {
+    ) -> Result<Saved, Error> {
         check_key(key)?;
         let ttl_ms = millis(ttl);
         if ttl_ms == 0 {
             // It would be forgotten at once.
-            return Ok(());
+            return Ok(Saved::Superseded);
         }
         let redis_key = self.value_key(key);
         let bytes = value::encode(credential, self.inner.keys.as_ref(), &redis_key);
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(&redis_key)
+        let mut invocation = self.inner.save.key(&redis_key);
+        invocation
             .arg(bytes)
-            .arg("PX")
             .arg(ttl_ms)
-            .cmd("PUBLISH")
             .arg(&self.inner.channel)
             .arg(key);
         let mut connection = self.inner.connection.clone();
-        let replies: Vec<Value> = bounded(
-            "SET",
+        let reply: Value = bounded(
+            "EVALSHA",
             self.inner.command_timeout,
-            pipe.query_async(&mut connection),
+            invocation.invoke_async(&mut connection),
         )
         .await?;
-        match replies.first() {
-            Some(Value::Okay) => Ok(()),
-            _ => Err(Error::UnexpectedReply { command: "SET" }),
+        match reply {
+            Value::Int(1) => Ok(Saved::Stored),
+            Value::Int(0) => Ok(Saved::Superseded),
+            _ => Err(Error::UnexpectedReply { command: "EVALSHA" }),
         }
     }
 
@@ -436,7 +467,7 @@ impl TokenStore for RedisTokenStore {
         key: &'a str,
         credential: &'a StoredCredential,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
+    ) -> BoxFuture<'a, Result<Saved, BoxError>> {
         async move { self.set(key, credential, ttl).await.map_err(boxed) }.boxed()
     }
 

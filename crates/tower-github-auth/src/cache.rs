@@ -45,6 +45,10 @@ pub(crate) struct Fresh<T> {
     /// minted. Its refresh is then due when it is due for that replica too, so that a fleet
     /// refreshes together; `None`: just minted.
     pub(crate) issued_at: Option<SystemTime>,
+    /// Try to refresh again this soon rather than at the usual instant (a fleet replica that
+    /// could not take the store's lock keeps serving what it holds, and tries again soon);
+    /// never later than the usual instant.
+    pub(crate) retry_after: Option<Duration>,
     /// What the strategy wants to keep beside it (token details for users).
     pub(crate) value: T,
 }
@@ -475,12 +479,21 @@ impl<T: Send + Sync + 'static> Slot<T> {
                     .unwrap_or(expires)
             })
         };
+        let unusable_at = before_expiry(policy.min_validity, 4);
+        let mut refresh_at = before_expiry(policy.refresh_margin, 2);
+        if let Some(soon) = fresh.retry_after {
+            let soon = Instant::now().checked_add(soon);
+            refresh_at = match (refresh_at, soon) {
+                (Some(usual), Some(soon)) => Some(usual.min(soon)),
+                (usual, soon) => usual.or(soon),
+            };
+        }
         Entry {
             authorization: Arc::new(Authorization::new(fresh.header)),
             expires_at: fresh.expires_at,
             value: fresh.value,
-            unusable_at: before_expiry(policy.min_validity, 4),
-            refresh_at: before_expiry(policy.refresh_margin, 2),
+            unusable_at,
+            refresh_at,
             stamp: Stamp {
                 generation,
                 minted: now,
@@ -501,6 +514,7 @@ mod tests {
     fn fresh(n: u32, ttl: Duration, clock: &Clock) -> Fresh<u32> {
         Fresh {
             issued_at: None,
+            retry_after: None,
             header: HeaderValue::from_str(&format!("Bearer t{n}")).unwrap(),
             expires_at: Some(clock.github_now() + ttl),
             value: n,

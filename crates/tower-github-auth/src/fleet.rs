@@ -7,17 +7,34 @@
 //! 3. The others wait for the stored result ([`TokenStore::changed`]), and take the lock
 //!    themselves if its holder died (the lock expires).
 //!
-//! The store is a help, never a dependency: any store error or slow answer is logged (at most
-//! once every ten seconds) and the replica exchanges on its own, as without a store.
+//! **Order.** Every stored credential carries a generation, and a save is a compare-and-set that
+//! never replaces an equal or newer generation ([`TokenStore::save`]): whatever the interleaving
+//! (a hook that outlives the lock, a save retried after the store came back, a replica that
+//! refreshed alone), the store never goes back to an older set. A user's set counts its
+//! rotations (two steps each: the rotated pair is first stored as not yet accepted by an
+//! `on_refresh` hook, then as accepted; without a hook, accepted at once); a new sign-in starts
+//! a new family above every earlier one (its sign-in time in the high 32 bits). An installation
+//! token's generation is its mint time in milliseconds. A replica adopts a stored set only when
+//! it is newer than the one it holds, and never one carrying a refresh token it spent.
+//!
+//! **The store is a help, never a dependency.** Any store error or slow answer is logged (at
+//! most once every ten seconds) and passed by:
+//! - a replica that cannot take the lock keeps serving the credential it holds while it is
+//!   usable, and tries the lock again 250 ms later; it exchanges on its own only when that
+//!   credential would otherwise expire (its last eighth of life before the unusable margin,
+//!   at most an exchange deadline);
+//! - a user's rotated pair that could not be saved stays pending: it is saved again in the
+//!   background (100 ms, doubling to 2 s) until the store takes it or holds a newer set, so that
+//!   the fleet learns it as soon as the store is back;
+//! - a refresh refused with `bad_refresh_token` (another replica rotated while the store was
+//!   away) waits, up to the lock's life, for the store to show the newer pair, and adopts it.
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use tower_github_auth::{AppAuth, AppId, PrivateKey, TokenStore};
+//! use tower_github_auth::{AppAuth, AppId, PrivateKey};
 //! use tower_github_auth_redis::RedisTokenStore;
 //!
 //! # async fn replica() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let store: Arc<dyn TokenStore> =
-//!     Arc::new(RedisTokenStore::builder("redis://127.0.0.1:6379").build().await?);
+//! let store = RedisTokenStore::builder("redis://127.0.0.1:6379").build().await?;
 //! let key = PrivateKey::from_pem(std::fs::read("app.pem")?)?;
 //! let app = AppAuth::new(AppId(1), key).token_store(store);
 //! # let _ = app;
@@ -38,12 +55,29 @@ use tokio::time::Instant;
 use crate::cache::{Fresh, Policy};
 use crate::clock::Clock;
 use crate::error::{BoxError, Error};
-use crate::store::{Lease, StoredCredential, TokenStore};
+use crate::store::{Lease, Saved, StoredCredential, TokenStore};
 
 /// How long one store call may take before the replica passes the store by.
 const STORE_CALL: Duration = Duration::from_secs(2);
 /// How long a waiter sleeps at most between two reads of the store.
 const WAIT_STEP: Duration = Duration::from_millis(200);
+/// While the store cannot take a lock, how soon a replica serving the credential it holds tries
+/// the lock again.
+const LOCK_RETRY: Duration = Duration::from_millis(250);
+/// The longest an exchange lock is asked for (an exchange deadline of `Duration::MAX` must not
+/// overflow a store's TTL).
+const MAX_LOCK: Duration = Duration::from_secs(3600);
+
+/// How long the exchange lock of a credential lives: `tries` exchange deadlines, at most an hour.
+pub(crate) fn lock_life(deadline: Duration, tries: u32) -> Duration {
+    deadline.saturating_mul(tries).min(MAX_LOCK)
+}
+
+/// The pause before trying a failed lock or read again, when it matters.
+const LOCK_AGAIN: Duration = Duration::from_millis(50);
+
+/// How many answers without a newer credential end a wait for one (about two seconds of reads).
+const READS_TO_SETTLE: u32 = 10;
 
 /// A credential that can be shared through a store: written as bytes, read back, and made a
 /// cache entry again.
@@ -97,6 +131,53 @@ pub(crate) fn store_key(kind: &str, parts: &[&str]) -> String {
     key
 }
 
+/// What a replica made of a credential it read from the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Adopted {
+    /// Taken over, newer than what this replica held: usable once checked against the clock.
+    Newer,
+    /// The one this replica holds: usable once checked against the clock.
+    Same,
+    /// Taken over for what comes next (a user's refresh token), but not to be sent: no
+    /// `on_refresh` hook accepted its access token.
+    RefreshOnly,
+    /// Older than what this replica holds: neither used nor taken over.
+    Older,
+}
+
+/// A credential this replica holds, to keep serving while the store cannot take the lock.
+pub(crate) struct Held<T> {
+    pub(crate) value: T,
+    /// When it was issued (GitHub's clock), if known.
+    pub(crate) issued_at: Option<SystemTime>,
+}
+
+/// A credential read from the store.
+struct Found<T> {
+    value: T,
+    issued_at: SystemTime,
+}
+
+/// What a read of the store found.
+enum Read<T> {
+    /// A credential to use now.
+    Usable(Found<T>),
+    /// A newer credential, taken over, but not to be used now (due, or not accepted by a hook).
+    Taken,
+    /// Nothing newer than what this replica holds, or nothing usable.
+    Nothing,
+}
+
+/// What [`Through::await_newer`] found.
+pub(crate) enum Newer<T> {
+    /// A newer credential, to use now.
+    Usable(Fresh<T>),
+    /// A newer credential was taken over (a user's refresh token) but is not to be used as is.
+    Taken,
+    /// Nothing newer appeared.
+    Nothing,
+}
+
 /// What a fleet-aware mint needs besides the mint itself.
 pub(crate) struct Through<'a, T> {
     pub(crate) fleet: &'a Fleet,
@@ -104,12 +185,20 @@ pub(crate) struct Through<'a, T> {
     pub(crate) policy: Policy,
     /// How long the exchange lock is held at most (the exchanges' deadlines, with room).
     pub(crate) lock_for: Duration,
-    /// Takes a credential another replica stored (a user token adopts its refresh token);
-    /// `false` when it is older than what this replica holds (then it is neither used nor
-    /// adopted: this replica exchanges, and the store learns the newer one).
-    pub(crate) adopt: &'a (dyn Fn(&T) -> bool + Send + Sync),
+    /// Takes a credential another replica stored, of the given generation (a user token adopts
+    /// its refresh token).
+    pub(crate) adopt: &'a (dyn Fn(&T, u64, SystemTime) -> Adopted + Send + Sync),
     /// A credential GitHub refused here: the store may still hold it, it is not used again.
     pub(crate) refused: Option<HeaderValue>,
+    /// What this replica holds: served while the store cannot take the lock.
+    pub(crate) held: Option<Held<T>>,
+    /// Whether what `mint` returns is saved here (installation tokens), with its mint time as
+    /// generation; `false` when the mint publishes itself (a user's set, before its hook).
+    pub(crate) save_minted: bool,
+    /// Offered the lock after a mint: `Some` gives it back to be released now, `None` keeps it
+    /// (a user's rotated pair whose save is pending: the lock is released once it is saved, so
+    /// that nobody refreshes with the refresh token it spent meanwhile).
+    pub(crate) hand_over: Option<&'a (dyn Fn(Lease) -> Option<Lease> + Send + Sync)>,
 }
 
 impl<T: Shareable + Clone> Through<'_, T> {
@@ -122,76 +211,174 @@ impl<T: Shareable + Clone> Through<'_, T> {
         mint: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
     ) -> Result<Fresh<T>, Error> {
         let key = self.fleet.key.as_str();
-        if !force && let Some(found) = self.usable().await {
+        if !force && let Ok(Read::Usable(found)) = self.usable().await {
             return shared(found);
         }
-        let give_up_at = Instant::now() + self.lock_for * 2;
+        // Checked: `lock_for` comes from the user's exchange deadline (`Duration::MAX` too).
+        let give_up_at = Instant::now().checked_add(self.lock_for.saturating_mul(2));
+        let mut lock_failures = 0;
         let lease = loop {
             match call(self.fleet.store.lock(key, self.lock_for)).await {
-                Err(()) => return self.mint_and_save(mint, None).await,
+                Err(()) => {
+                    // No lock to be had: not a reason to spend a shared refresh token alone
+                    // while the credential held here still works.
+                    if !force && let Some(held) = self.keep_serving() {
+                        return held;
+                    }
+                    // About to expire: a failure may be a moment's, try twice more first.
+                    lock_failures += 1;
+                    if lock_failures < 3 {
+                        tokio::time::sleep(LOCK_AGAIN).await;
+                        continue;
+                    }
+                    tracing::debug!(force, "no exchange lock: exchanging alone");
+                    return self.mint_and_save(mint, None).await;
+                }
                 Ok(Some(lease)) => break lease,
                 Ok(None) => {}
             }
             // Another replica is exchanging: wait for its result.
-            let wait = WAIT_STEP.min(give_up_at.saturating_duration_since(Instant::now()));
-            let _ = call(self.fleet.store.changed(key, wait)).await;
-            if let Some(found) = self.usable().await
+            let wait = give_up_at.map_or(WAIT_STEP, |at| {
+                WAIT_STEP.min(at.saturating_duration_since(Instant::now()))
+            });
+            if call(self.fleet.store.changed(key, wait)).await.is_err() {
+                // A store that fails at once: do not spin.
+                tokio::time::sleep(wait).await;
+            }
+            if let Ok(Read::Usable(found)) = self.usable().await
                 && !force
             {
                 return shared(found);
             }
-            if Instant::now() >= give_up_at {
+            if give_up_at.is_some_and(|at| Instant::now() >= at) {
+                if !force && let Some(held) = self.keep_serving() {
+                    return held;
+                }
                 warn("the store's exchange lock was not released in time: exchanging anyway");
+                tracing::debug!("the exchange lock was not released in time: exchanging alone");
                 return self.mint_and_save(mint, None).await;
             }
         };
-        // Holding the lock: another replica may have finished just before.
-        if let Some(found) = self.usable().await
-            && !force
-        {
-            let _ = call(self.fleet.store.unlock(key, &lease)).await;
-            return shared(found);
+        // Holding the lock: another replica may have finished just before. Exchanging needs
+        // a read that answered: a failed one could hide the pair that spent the refresh token.
+        for _ in 0..3 {
+            match self.usable().await {
+                Ok(Read::Usable(found)) if !force => {
+                    release(self.fleet, &lease).await;
+                    return shared(found);
+                }
+                Ok(_) => {
+                    tracing::debug!(force, "exchanging under the store's lock");
+                    return self.mint_and_save(mint, Some(lease)).await;
+                }
+                Err(()) => tokio::time::sleep(LOCK_AGAIN).await,
+            }
         }
-        self.mint_and_save(mint, Some(lease)).await
+        release(self.fleet, &lease).await;
+        if !force && let Some(held) = self.keep_serving() {
+            return held;
+        }
+        tracing::debug!(force, "the store cannot be read: exchanging alone");
+        self.mint_and_save(mint, None).await
     }
 
-    /// Mints, stores the result (before anyone uses it), and releases the lock if held.
+    /// The credential held here, to serve a little longer (the lock is tried again soon), unless
+    /// it would expire before another try could still refresh it: then `None` (exchange alone).
+    fn keep_serving(&self) -> Option<Result<Fresh<T>, Error>> {
+        let held = self.held.as_ref()?;
+        let Ok(mut fresh) = held.value.clone().fresh() else {
+            return None;
+        };
+        if self.refused.as_ref() == Some(&fresh.header) {
+            return None;
+        }
+        let now = self.clock.github_now();
+        let retry_in = match fresh.expires_at {
+            None => LOCK_RETRY,
+            Some(expires) => {
+                let life = expires
+                    .duration_since(held.issued_at.unwrap_or(now).min(now))
+                    .unwrap_or_default();
+                // The cache stops sending it in its last quarter (at most `min_validity`);
+                // an exchange alone needs room before that.
+                let room = self
+                    .policy
+                    .min_validity
+                    .min(life / 4)
+                    .saturating_add((life / 8).min(self.lock_for / 3));
+                let last = expires.checked_sub(room)?;
+                let left = last.duration_since(now).ok().filter(|d| !d.is_zero())?;
+                LOCK_RETRY.min(left)
+            }
+        };
+        warn("the token store cannot take the exchange lock: serving the held credential");
+        fresh.issued_at = held.issued_at;
+        fresh.retry_after = Some(retry_in);
+        Some(Ok(fresh))
+    }
+
+    /// Mints, stores the result (before anyone uses it) unless the mint did, and releases the
+    /// lock if held.
     async fn mint_and_save(
         &self,
         mint: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
         lease: Option<Lease>,
     ) -> Result<Fresh<T>, Error> {
         let minted = mint().await;
-        if let Ok(fresh) = &minted {
-            self.save(&fresh.value, fresh.expires_at).await;
+        if self.save_minted
+            && let Ok(fresh) = &minted
+        {
+            let now = self.clock.github_now();
+            let generation = millis(now);
+            let _ = self
+                .save(&fresh.value, now, fresh.expires_at, generation)
+                .await;
         }
+        let lease = match (lease, self.hand_over) {
+            (Some(lease), Some(hand_over)) => hand_over(lease),
+            (lease, _) => lease,
+        };
         if let Some(lease) = lease {
-            let _ = call(self.fleet.store.unlock(&self.fleet.key, &lease)).await;
+            release(self.fleet, &lease).await;
         }
         minted
     }
 
-    /// Writes a credential to the store, with a TTL that ends before it does.
-    pub(crate) async fn save(&self, value: &T, expires_at: Option<SystemTime>) {
+    /// Writes a credential to the store as `generation`, with a TTL that ends before it does:
+    /// `Err(())` when the store failed (logged).
+    pub(crate) async fn save(
+        &self,
+        value: &T,
+        issued_at: SystemTime,
+        expires_at: Option<SystemTime>,
+        generation: u64,
+    ) -> Result<Saved, ()> {
         let now = self.clock.github_now();
-        let expires_at = expires_at.unwrap_or(now + crate::clock::FURTHEST);
+        let expires_at = expires_at.unwrap_or_else(|| {
+            now.checked_add(crate::clock::FURTHEST)
+                .unwrap_or(SystemTime::UNIX_EPOCH + crate::clock::FURTHEST)
+        });
         // Kept while it is worth anything: a user's set as long as its refresh token lives.
         let keep_until = value.keep_until().map_or(expires_at, |k| k.max(expires_at));
         let Ok(life) = keep_until.duration_since(now) else {
-            return;
+            // Worth nothing any more: nothing to publish.
+            return Ok(Saved::Superseded);
         };
         let ttl = life.saturating_sub(self.policy.min_validity.min(life / 4));
         if ttl.is_zero() {
-            return;
+            return Ok(Saved::Superseded);
         }
-        let stored = StoredCredential::new(value.encode(), now, expires_at);
-        let _ = call(self.fleet.store.save(&self.fleet.key, &stored, ttl)).await;
+        let stored = StoredCredential::new(value.encode(), issued_at, expires_at)
+            .with_generation(generation);
+        call(self.fleet.store.save(&self.fleet.key, &stored, ttl)).await
     }
 
-    /// The stored credential (and when it was issued) if it is not yet due for refresh; adopted
-    /// either way.
-    async fn usable(&self) -> Option<(T, SystemTime)> {
-        let stored = call(self.fleet.store.load(&self.fleet.key)).await.ok()??;
+    /// The stored credential if it is newer than (or the one) this replica holds, not refused
+    /// and not yet due for refresh; `Err(())` when the store failed.
+    async fn usable(&self) -> Result<Read<T>, ()> {
+        let Some(stored) = call(self.fleet.store.load(&self.fleet.key)).await? else {
+            return Ok(Read::Nothing);
+        };
         let now = self.clock.github_now();
         let life = stored
             .expires_at
@@ -201,27 +388,85 @@ impl<T: Shareable + Clone> Through<'_, T> {
             .expires_at
             .checked_sub(self.policy.refresh_margin.min(life / 2))
             .unwrap_or(stored.expires_at);
-        let value = T::decode(&stored.value)?;
-        // A stored credential is normally the fleet's newest: adopt it (a user token refreshes
+        let Some(value) = T::decode(&stored.value) else {
+            return Ok(Read::Nothing);
+        };
+        // The stored credential is normally the fleet's newest: adopt it (a user token refreshes
         // with its refresh token, the only one that still works), unless this replica holds a
-        // newer one (a save of its that failed).
-        if !(self.adopt)(&value) {
-            return None;
-        }
+        // newer one (a save of its that is still pending).
+        let taken = match (self.adopt)(&value, stored.generation, stored.issued_at) {
+            Adopted::Older => return Ok(Read::Nothing),
+            Adopted::RefreshOnly => return Ok(Read::Taken),
+            Adopted::Newer => Read::Taken,
+            Adopted::Same => Read::Nothing,
+        };
         if let Some(refused) = &self.refused
             && value.clone().fresh().is_ok_and(|f| f.header == *refused)
         {
-            return None;
+            return Ok(taken);
         }
-        (now < due).then_some((value, stored.issued_at))
+        if now >= due {
+            return Ok(taken);
+        }
+        Ok(Read::Usable(Found {
+            value,
+            issued_at: stored.issued_at,
+        }))
+    }
+
+    /// Waits for the store to hold a credential newer than what this replica holds (after
+    /// GitHub refused a token another replica's refresh ended, or a refresh token it spent):
+    /// until the store answered [`READS_TO_SETTLE`] reads without one (the replica that holds
+    /// it saves it again twice a second at least), or twice the lock's life passed.
+    pub(crate) async fn await_newer(&self) -> Newer<T> {
+        let until = Instant::now().checked_add(self.lock_for.saturating_mul(2));
+        let mut answered = 0;
+        loop {
+            match self.usable().await {
+                Ok(Read::Usable(found)) => {
+                    return shared(found).map_or(Newer::Nothing, Newer::Usable);
+                }
+                Ok(Read::Taken) => return Newer::Taken,
+                Ok(Read::Nothing) => answered += 1,
+                Err(()) => {}
+            }
+            let left = until.map_or(WAIT_STEP, |at| at.saturating_duration_since(Instant::now()));
+            if answered >= READS_TO_SETTLE || left.is_zero() {
+                return Newer::Nothing;
+            }
+            let step = WAIT_STEP.min(left);
+            if call(self.fleet.store.changed(&self.fleet.key, step))
+                .await
+                .is_err()
+            {
+                // A store that fails at once: do not spin.
+                tokio::time::sleep(step).await;
+            }
+        }
+    }
+}
+
+/// Releases the lock `lease` holds, trying again twice when the store fails (a lock left behind
+/// holds the fleet off until it expires).
+pub(crate) async fn release(fleet: &Fleet, lease: &Lease) {
+    for _ in 0..3 {
+        if call(fleet.store.unlock(&fleet.key, lease)).await.is_ok() {
+            return;
+        }
     }
 }
 
 /// The cache entry of a credential another replica stored, its life counted from its issue.
-fn shared<T: Shareable>((value, issued_at): (T, SystemTime)) -> Result<Fresh<T>, Error> {
-    let mut fresh = value.fresh()?;
-    fresh.issued_at = Some(issued_at);
+fn shared<T: Shareable>(found: Found<T>) -> Result<Fresh<T>, Error> {
+    let mut fresh = found.value.fresh()?;
+    fresh.issued_at = Some(found.issued_at);
     Ok(fresh)
+}
+
+/// A time as whole milliseconds since the epoch (an installation token's generation).
+pub(crate) fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A time as whole seconds since the epoch (how stored credentials write times).
@@ -235,7 +480,7 @@ pub(crate) fn time(secs: u64) -> Option<SystemTime> {
 }
 
 /// A store call, bounded; `Err(())` (logged) when the store failed or was slow.
-async fn call<R>(fut: BoxFuture<'_, Result<R, BoxError>>) -> Result<R, ()> {
+pub(crate) async fn call<R>(fut: BoxFuture<'_, Result<R, BoxError>>) -> Result<R, ()> {
     match tokio::time::timeout(STORE_CALL, fut).await {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(err)) => {

@@ -118,7 +118,7 @@ pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
 pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};
-pub use store::{Lease, StoredCredential, TokenStore};
+pub use store::{Lease, Saved, StoredCredential, TokenStore};
 pub use strategies::app::cache::TokenCache;
 pub use strategies::app::ids::{AppId, AppIssuer, InstallationId};
 pub use strategies::app::installation::{AppInstallationAuth, InstallationTarget};

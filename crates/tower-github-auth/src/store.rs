@@ -5,11 +5,25 @@
 //! without a store. The store is consulted only when a replica has nothing usable cached, or its
 //! credential is due for refresh: it reads the stored credential; if there is none usable, it
 //! takes the store's short exchange lock, reads again, exchanges, writes the result, and lets the
-//! lock go, while the other replicas wait for the stored result instead of exchanging too. A store
-//! that fails, or answers slowly, is passed by: the replica exchanges on its own, as without one.
+//! lock go, while the other replicas wait for the stored result instead of exchanging too.
 //!
-//! `tower-github-auth-redis` implements it on Redis. A store of your own implements five calls;
-//! this one keeps everything in the process (for tests, and to show the contract):
+//! **Ordered saves.** Every stored credential carries its [`generation`]: its place in the
+//! history of its key (a user's token set counts its rotations; a new sign-in starts above every
+//! earlier one). [`TokenStore::save`] is a compare-and-set: it writes only over nothing or over a
+//! lower generation, and answers [`Saved::Superseded`] otherwise. So no interleaving of slow
+//! replicas, expired locks or retried saves moves the store back to an older set, whose refresh
+//! token would be spent.
+//!
+//! **A store that fails** (or answers slowly) is passed by: a replica keeps serving the
+//! credential it holds while it is usable and tries the lock again; it exchanges on its own only
+//! when that credential would otherwise expire, and then keeps trying to save the result until
+//! the store takes it or holds a newer one. See `fleet.rs` for the whole path.
+//!
+//! `tower-github-auth-redis` implements it on Redis (the compare-and-set is a Lua script). A store
+//! of your own implements five calls; this one keeps everything in the process (for tests, and
+//! to show the contract):
+//!
+//! [`generation`]: StoredCredential::generation
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -18,7 +32,7 @@
 //!
 //! use futures_util::FutureExt;
 //! use futures_util::future::BoxFuture;
-//! use tower_github_auth::{BoxError, Lease, StoredCredential, TokenStore};
+//! use tower_github_auth::{BoxError, Lease, Saved, StoredCredential, TokenStore};
 //!
 //! #[derive(Debug, Default)]
 //! struct InMemory {
@@ -37,9 +51,17 @@
 //!         key: &'a str,
 //!         credential: &'a StoredCredential,
 //!         _ttl: Duration,
-//!     ) -> BoxFuture<'a, Result<(), BoxError>> {
-//!         self.values.lock().unwrap().insert(key.to_owned(), credential.clone());
-//!         async { Ok(()) }.boxed()
+//!     ) -> BoxFuture<'a, Result<Saved, BoxError>> {
+//!         // Compare and set, atomically (here: under one mutex).
+//!         let mut values = self.values.lock().unwrap();
+//!         let saved = match values.get(key) {
+//!             Some(stored) if stored.generation >= credential.generation => Saved::Superseded,
+//!             _ => {
+//!                 values.insert(key.to_owned(), credential.clone());
+//!                 Saved::Stored
+//!             }
+//!         };
+//!         async move { Ok(saved) }.boxed()
 //!     }
 //!
 //!     fn lock<'a>(&'a self, key: &'a str, _ttl: Duration) -> BoxFuture<'a, Result<Option<Lease>, BoxError>> {
@@ -91,19 +113,44 @@ pub struct StoredCredential {
     pub value: Vec<u8>,
     /// When it was issued (GitHub's clock).
     pub issued_at: SystemTime,
-    /// When it expires (GitHub's clock); the store may forget it from then on.
+    /// When the credential's access token (or installation token) expires (GitHub's clock).
+    /// This is not when the store may forget it: a user's set is worth keeping after its access
+    /// token expired, as long as its refresh token works; [`TokenStore::save`]'s `ttl` says how
+    /// long to keep it.
     pub expires_at: SystemTime,
+    /// Its place in the history of its key: a save never replaces a higher (or equal) generation
+    /// ([`TokenStore::save`]). The crate sets it; a store keeps it beside the value, where its
+    /// compare-and-set can read it.
+    pub generation: u64,
 }
 
 impl StoredCredential {
-    /// A credential to store.
+    /// A credential to store, of generation 0 (the lowest).
     pub fn new(value: Vec<u8>, issued_at: SystemTime, expires_at: SystemTime) -> Self {
         Self {
             value,
             issued_at,
             expires_at,
+            generation: 0,
         }
     }
+
+    /// The same credential, of generation `generation`.
+    #[must_use]
+    pub fn with_generation(mut self, generation: u64) -> Self {
+        self.generation = generation;
+        self
+    }
+}
+
+/// What a [`TokenStore::save`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Saved {
+    /// The credential is stored (nothing was, or an older generation was).
+    Stored,
+    /// Nothing was written: the store holds this generation or a newer one.
+    Superseded,
 }
 
 impl fmt::Debug for StoredCredential {
@@ -112,6 +159,7 @@ impl fmt::Debug for StoredCredential {
             .field("value", &"***")
             .field("issued_at", &Rfc3339(self.issued_at))
             .field("expires_at", &Rfc3339(self.expires_at))
+            .field("generation", &self.generation)
             .finish()
     }
 }
@@ -161,14 +209,17 @@ pub trait TokenStore: fmt::Debug + Send + Sync + 'static {
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredCredential>, BoxError>>;
 
-    /// Stores `credential` under `key`, to be forgotten after `ttl` (which ends before the
-    /// credential does).
+    /// Stores `credential` under `key`, to be forgotten after `ttl`, **unless** the store holds
+    /// a credential under `key` whose [`generation`](StoredCredential::generation) is equal or
+    /// higher: then it writes nothing and answers [`Saved::Superseded`]. The comparison and the
+    /// write must be one atomic step (a Lua script on Redis, a transaction on SQL), so that a
+    /// late save never puts an older set back.
     fn save<'a>(
         &'a self,
         key: &'a str,
         credential: &'a StoredCredential,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>>;
+    ) -> BoxFuture<'a, Result<Saved, BoxError>>;
 
     /// Takes the exchange lock of `key` for at most `ttl`: `Some(lease)` when this caller now
     /// holds it, `None` when another does. A holder that dies leaves a lock that expires.
@@ -186,4 +237,44 @@ pub trait TokenStore: fmt::Debug + Send + Sync + 'static {
     /// store.
     fn changed<'a>(&'a self, key: &'a str, within: Duration)
     -> BoxFuture<'a, Result<(), BoxError>>;
+}
+
+/// A shared store is a store: `token_store` takes a store, an `Arc` of one, or an
+/// `Arc<dyn TokenStore>`.
+impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
+    fn load<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredCredential>, BoxError>> {
+        (**self).load(key)
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        credential: &'a StoredCredential,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Saved, BoxError>> {
+        (**self).save(key, credential, ttl)
+    }
+
+    fn lock<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<Lease>, BoxError>> {
+        (**self).lock(key, ttl)
+    }
+
+    fn unlock<'a>(&'a self, key: &'a str, lease: &'a Lease) -> BoxFuture<'a, Result<(), BoxError>> {
+        (**self).unlock(key, lease)
+    }
+
+    fn changed<'a>(
+        &'a self,
+        key: &'a str,
+        within: Duration,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        (**self).changed(key, within)
+    }
 }

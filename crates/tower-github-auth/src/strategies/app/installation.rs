@@ -48,7 +48,7 @@ use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::credential::{Mint, Minted};
 use crate::endpoints::{Endpoints, segment};
 use crate::error::{Error, Exchange};
-use crate::fleet::{Fleet, Through, store_key};
+use crate::fleet::{Adopted, Fleet, Through, lock_life, store_key};
 use crate::headers::sensitive_header;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
@@ -535,6 +535,7 @@ pub(crate) fn read_minted(
     let token = SecretString::from(minted.token);
     Ok(Fresh {
         issued_at: None,
+        retry_after: None,
         header: sensitive_header("Bearer", token.expose_secret(), "installation token")?,
         expires_at: Some(expires_at),
         value: InstallationToken {
@@ -588,6 +589,7 @@ impl InstallationCredential {
                 header: fresh.header,
                 expires_at: fresh.expires_at,
                 issued_at: fresh.issued_at,
+                retry_after: fresh.retry_after,
                 value: TokenFacts::of(fresh.value, |p| cache.share_permissions(p)),
             })
         }
@@ -619,9 +621,14 @@ impl InstallationCredential {
                 clock: &this.app.shared.clock,
                 policy: this.app.policy,
                 // A lookup and a mint, each possibly retried once: room for four exchanges.
-                lock_for: this.app.limits.timeout.saturating_mul(5),
-                adopt: &|_: &InstallationToken| true,
+                lock_for: lock_life(this.app.limits.timeout, 5),
+                adopt: &|_: &InstallationToken, _, _| Adopted::Newer,
                 refused,
+                // An installation token is not single-use: a replica that cannot take the lock
+                // mints its own (one more token, nothing spent).
+                held: None,
+                save_minted: true,
+                hand_over: None,
             };
             through.obtain(force, || this.exchange(side)).await
         }

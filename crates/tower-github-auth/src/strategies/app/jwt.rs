@@ -231,9 +231,10 @@ impl AppAuth {
     /// Share installation tokens with the other replicas of a fleet through `store` (such as
     /// `tower-github-auth-redis`): one exchange per installation across the fleet. The
     /// in-process cache stays in front (a warm request never reaches the store), and a failing
-    /// store is passed by. The App's JWT is not shared: each replica signs its own.
-    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
-        self.store = Some(store);
+    /// store is passed by. The App's JWT is not shared: each replica signs its own. `store` is
+    /// a store (`RedisTokenStore`), an `Arc` of one, or an `Arc<dyn TokenStore>`.
+    pub fn token_store(mut self, store: impl TokenStore) -> Self {
+        self.store = Some(Arc::new(store));
         self
     }
 
@@ -397,6 +398,7 @@ impl AppJwt {
         URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
         tracing::debug!(issuer = %self.shared.issuer, "signed a new App JWT");
         Ok(Fresh {
+            retry_after: None,
             issued_at: None,
             header: sensitive_header("Bearer", &jwt, "App JWT")?,
             expires_at: Some(UNIX_EPOCH + Duration::from_secs(secs(exp))),

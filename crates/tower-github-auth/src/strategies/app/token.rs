@@ -115,6 +115,7 @@ impl Shareable for InstallationToken {
 
     fn fresh(self) -> Result<Fresh<Self>, Error> {
         Ok(Fresh {
+            retry_after: None,
             issued_at: None,
             header: sensitive_header("Bearer", self.token.expose_secret(), "installation token")?,
             expires_at: Some(self.expires_at),

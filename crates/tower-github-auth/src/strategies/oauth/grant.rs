@@ -13,7 +13,7 @@
 //! ```
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::cache::Fresh;
 use crate::clock::Rfc3339;
 use crate::error::{Error, Exchange, RefreshImpossible};
-use crate::fleet::{Shareable, secs, time};
+use crate::fleet::{Shareable, millis, secs, time};
 use crate::headers::sensitive_header;
 use crate::side::Side;
 use crate::strategies::oauth::client::ClientCredentials;
@@ -95,6 +95,8 @@ impl Shareable for TokenSet {
         serde_json::json!({
             "access_token": exposed(&self.access_token),
             "expires_at": self.expires_at.map(secs),
+            // To the millisecond: short-lived tokens are compared with the clock finely.
+            "expires_at_ms": self.expires_at.map(millis),
             "refresh_token": exposed(&self.refresh_token),
             "refresh_token_expires_at": self.refresh_token_expires_at.map(secs),
             "scopes": self.scopes,
@@ -108,6 +110,8 @@ impl Shareable for TokenSet {
         struct Stored {
             access_token: Option<String>,
             expires_at: Option<u64>,
+            #[serde(default)]
+            expires_at_ms: Option<u64>,
             refresh_token: Option<String>,
             refresh_token_expires_at: Option<u64>,
             scopes: Vec<String>,
@@ -115,7 +119,10 @@ impl Shareable for TokenSet {
         let stored: Stored = serde_json::from_slice(bytes).ok()?;
         Some(Self {
             access_token: stored.access_token.map(SecretString::from),
-            expires_at: stored.expires_at.and_then(time),
+            expires_at: match stored.expires_at_ms {
+                Some(ms) => UNIX_EPOCH.checked_add(Duration::from_millis(ms)),
+                None => stored.expires_at.and_then(time),
+            },
             refresh_token: stored.refresh_token.map(SecretString::from),
             refresh_token_expires_at: stored.refresh_token_expires_at.and_then(time),
             scopes: stored.scopes,
@@ -135,6 +142,7 @@ impl Shareable for TokenSet {
             reason: RefreshImpossible::NoToken,
         })?;
         Ok(Fresh {
+            retry_after: None,
             issued_at: None,
             header: sensitive_header("Bearer", token.expose_secret(), "user access token")?,
             expires_at: self.expires_at,

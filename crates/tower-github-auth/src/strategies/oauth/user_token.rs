@@ -92,12 +92,14 @@ use crate::clock::Clock;
 use crate::credential::{Mint, Minted};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error, Exchange, RefreshImpossible};
-use crate::fleet::{Fleet, Shareable, Through, store_key};
+use crate::fleet::{
+    Adopted, Fleet, Held, Newer, Shareable, Through, lock_life, release, store_key,
+};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::service::replay::Replaying;
 use crate::side::{Limits, Side};
-use crate::store::TokenStore;
+use crate::store::{Lease, Saved, TokenStore};
 use crate::strategies::oauth::client::ClientCredentials;
 use crate::strategies::oauth::grant::{
     ACCESS_TOKEN_PATH, FirstGrant, Granted, OAuthClient, TokenSet,
@@ -142,6 +144,46 @@ struct TokenState {
     /// Refresh tokens this replica spent (the last few): a stored set that still carries one is
     /// older than what this replica holds, and is never taken back.
     spent: VecDeque<SecretString>,
+    /// When `current` was issued (GitHub's clock), when known.
+    current_issued_at: Option<SystemTime>,
+    /// The generation of the newest set this replica holds (the one `refresh_token` came with),
+    /// as the fleet's store orders sets (`fleet.rs`); 0 for a set given to the builder.
+    generation: u64,
+    /// The newest set this replica could not save to the store yet.
+    pending: Option<Pending>,
+    /// Whether a task is saving `pending` again.
+    publishing: bool,
+    /// The store's exchange lock, kept while `pending` is not saved: released once it is.
+    lease: Option<Lease>,
+}
+
+/// A rotated set not saved yet: saved again until the store takes it or holds a newer one.
+#[derive(Clone)]
+struct Pending {
+    set: TokenSet,
+    issued_at: SystemTime,
+    generation: u64,
+}
+
+/// The low bit of a user set's generation: an `on_refresh` hook accepted it (or there is no
+/// hook). A set stored without it is never sent: whoever finds it refreshes with its refresh
+/// token, and the new set goes through a hook first.
+const ACCEPTED: u64 = 1;
+/// The first retry of a pending save, doubling up to [`PUBLISH_RETRY_MAX`].
+const PUBLISH_RETRY: Duration = Duration::from_millis(100);
+/// The longest pause between two saves of a pending set.
+const PUBLISH_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The generation of the set a refresh of generation `generation` brings (not yet accepted).
+fn rotated(generation: u64) -> u64 {
+    (generation | ACCEPTED).saturating_add(1)
+}
+
+/// The generation of a new sign-in at `now`: a new family, above every earlier sign-in's (the
+/// sign-in time in the high 32 bits) and above `generation`.
+fn signed_in(now: SystemTime, generation: u64) -> u64 {
+    let family = crate::fleet::secs(now).min(u64::from(u32::MAX)) << 32;
+    family.max(rotated(generation))
 }
 
 /// How many spent refresh tokens a replica remembers.
@@ -186,7 +228,7 @@ impl UserToken {
                     st.next = Next::Refresh;
                     st.current.clone()
                 };
-                if !force && self.usable(&given) {
+                if !force && self.usable(&given) && !self.refused(&given) {
                     // Not new: the caller has it already, so no hook.
                     return given.fresh();
                 }
@@ -207,6 +249,13 @@ impl UserToken {
             && set
                 .expires_at
                 .is_none_or(|at| at > self.clock.github_now() + margin)
+    }
+
+    /// Whether GitHub refused `set`'s access token here (a 401): it is not sent again.
+    fn refused(&self, set: &TokenSet) -> bool {
+        self.slot
+            .refused()
+            .is_some_and(|refused| set.clone().fresh().is_ok_and(|f| f.header == refused))
     }
 
     /// `grant_type=refresh_token` with the newest refresh token.
@@ -241,7 +290,8 @@ impl UserToken {
     fn through<'a>(
         &'a self,
         fleet: &'a Fleet,
-        adopt: &'a (dyn Fn(&TokenSet) -> bool + Send + Sync),
+        adopt: &'a (dyn Fn(&TokenSet, u64, SystemTime) -> Adopted + Send + Sync),
+        held: Option<Held<TokenSet>>,
     ) -> Through<'a, TokenSet> {
         Through {
             fleet,
@@ -250,13 +300,18 @@ impl UserToken {
             lock_for: self.lock_for,
             adopt,
             refused: self.slot.refused(),
+            held,
+            save_minted: false,
+            hand_over: None,
         }
     }
 
-    /// A set another replica stored: the fleet's newest, whose refresh token is the only one
-    /// that works. Taken over unless it is the one in use; refused (`false`) when it carries a
-    /// refresh token this replica spent (the store missed this replica's newer set).
-    fn adopt(&self, set: &TokenSet) -> bool {
+    /// A set another replica stored, of `generation`: the fleet's newest, whose refresh token
+    /// is the only one that works, when newer than the one held here. Refused ([`Adopted::Older`])
+    /// when it is older, or carries a refresh token this replica spent (the store missed this
+    /// replica's newer set, whose save is pending). A set no hook accepted yet gives its refresh
+    /// token only ([`Adopted::RefreshOnly`]).
+    fn adopt(&self, set: &TokenSet, generation: u64, issued_at: SystemTime) -> Adopted {
         let mut st = self.lock();
         let same = |a: &Option<SecretString>, b: &Option<SecretString>| {
             a.as_ref().map(ExposeSecret::expose_secret)
@@ -269,19 +324,61 @@ impl UserToken {
                 .any(|spent| spent.expose_secret() == stored.expose_secret())
         {
             tracing::debug!("the store holds an older user token set: keeping this replica's");
-            return false;
+            return Adopted::Older;
         }
-        if same(&st.refresh_token, &set.refresh_token)
-            && same(&st.current.access_token, &set.access_token)
-        {
-            return true;
+        let accepted = generation & ACCEPTED != 0;
+        let held_here = same(&st.refresh_token, &set.refresh_token);
+        if generation < st.generation || (generation == st.generation && !held_here) {
+            // Generation 0 is unordered: a set given to the builder, or stored before sets
+            // carried their order. Any stored set is taken over then.
+            if st.generation != 0 {
+                tracing::debug!("the store holds an older user token set: keeping this replica's");
+                return Adopted::Older;
+            }
+        }
+        if held_here {
+            st.generation = st.generation.max(generation);
+            if accepted && same(&st.current.access_token, &set.access_token) {
+                st.next = Next::Refresh;
+                return Adopted::Same;
+            }
         }
         tracing::debug!("taking over the user token set another replica stored");
         st.refresh_token.clone_from(&set.refresh_token);
         st.refresh_token_expires_at = set.refresh_token_expires_at;
-        st.current = set.clone();
+        st.generation = generation;
         st.next = Next::Refresh;
-        true
+        if st
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.generation <= generation)
+        {
+            st.pending = None;
+        }
+        if !accepted {
+            return Adopted::RefreshOnly;
+        }
+        st.current = set.clone();
+        st.current_issued_at = Some(issued_at);
+        Adopted::Newer
+    }
+
+    /// The set in use, to keep serving while the store cannot take the lock: the newest one
+    /// this replica holds, unless GitHub refused it here.
+    fn held(&self) -> Option<Held<TokenSet>> {
+        let st = self.lock();
+        let newest = st
+            .current
+            .refresh_token
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
+            == st.refresh_token.as_ref().map(ExposeSecret::expose_secret);
+        let held = (newest && st.current.access_token.is_some()).then(|| Held {
+            value: st.current.clone(),
+            issued_at: st.current_issued_at,
+        });
+        drop(st);
+        held.filter(|held| !self.refused(&held.value))
     }
 
     /// The next credential through the fleet's store when there is one (`force`: a refresh
@@ -294,18 +391,69 @@ impl UserToken {
         let Some(fleet) = self.fleet.clone() else {
             return self.next(side, force).await;
         };
+        if matches!(self.lock().next, Next::First(_)) {
+            // A new sign-in (a code, the device flow) is who this layer acts as from now on,
+            // whatever the store holds: its set is stored as a new family, above the old one.
+            return self.next(side, force).await;
+        }
         let adopter = Arc::clone(&self);
-        let adopt = move |set: &TokenSet| adopter.adopt(set);
+        let adopt =
+            move |set: &TokenSet, generation, issued_at| adopter.adopt(set, generation, issued_at);
         let user = Arc::clone(&self);
-        self.through(&fleet, &adopt)
+        let keeper = Arc::clone(&self);
+        let hand_over = move |lease: Lease| keeper.keep_lock_while_pending(lease);
+        let mut through = self.through(&fleet, &adopt, self.held());
+        through.hand_over = Some(&hand_over);
+        if !force && self.ended_early() {
+            // GitHub refused the access token before it expired: most likely another replica
+            // refreshed (ending it) and its pair is on its way to the store. Waiting for it
+            // spends no refresh token that may be spent already.
+            tracing::debug!("user token refused before expiry: waiting for the fleet's newer set");
+            if let Newer::Usable(fresh) = through.await_newer().await {
+                return Ok(fresh);
+            }
+        }
+        let again = Arc::clone(&self);
+        let side_again = side.clone();
+        let obtained = through
             .obtain(force, move || user.next(side, force).boxed())
-            .await
+            .await;
+        match obtained {
+            Err(err) if err.oauth_error() == Some("bad_refresh_token") => {
+                // Another replica spent it while the store could not tell us: its pair is on
+                // its way to the store (its save is retried), wait for it.
+                tracing::debug!("refresh token already spent: waiting for the fleet's newer set");
+                match through.await_newer().await {
+                    Newer::Usable(fresh) => Ok(fresh),
+                    // Due already: refresh with the refresh token just taken over.
+                    Newer::Taken => {
+                        through
+                            .obtain(false, move || again.next(side_again, false).boxed())
+                            .await
+                    }
+                    Newer::Nothing => Err(err),
+                }
+            }
+            other => other,
+        }
     }
 
-    /// A new set from GitHub: keep its refresh token, hand it to the hook, then use it.
-    async fn accept(&self, granted: Granted, exchange: Exchange) -> Result<Fresh<TokenSet>, Error> {
-        let set = granted.into_set(self.clock.github_now());
-        {
+    /// Whether GitHub refused the set in use here before it expired (a 401).
+    fn ended_early(&self) -> bool {
+        let current = self.lock().current.clone();
+        let now = self.clock.github_now();
+        current.expires_at.is_none_or(|at| at > now) && self.refused(&current)
+    }
+
+    /// A new set from GitHub: keep its refresh token, store it, hand it to the hook, then use it.
+    async fn accept(
+        self: &Arc<Self>,
+        granted: Granted,
+        exchange: Exchange,
+    ) -> Result<Fresh<TokenSet>, Error> {
+        let issued_at = self.clock.github_now();
+        let set = granted.into_set(issued_at);
+        let generation = {
             let mut st = self.lock();
             // The old refresh token is spent whatever happens next: only this one works now.
             if let Some(spent) = st.refresh_token.take() {
@@ -316,19 +464,38 @@ impl UserToken {
             }
             st.refresh_token.clone_from(&set.refresh_token);
             st.refresh_token_expires_at = set.refresh_token_expires_at;
-        }
-        if let Some(fleet) = &self.fleet {
-            // The fleet learns the new pair before anyone uses it (the hook included): the old
-            // refresh token is spent for every replica.
-            self.through(fleet, &|_: &TokenSet| true)
-                .save(&set, set.expires_at)
-                .await;
-        }
+            st.generation = match exchange {
+                Exchange::Refresh => rotated(st.generation),
+                _ => signed_in(issued_at, st.generation),
+            };
+            st.generation
+        };
+        // The fleet learns the new pair before anyone uses it (the hook included): the old
+        // refresh token is spent for every replica, and this one must never be lost. Until a
+        // hook accepted it, it is stored as not accepted: no replica sends its access token.
+        let hooked = self.hook.is_some();
+        self.publish(
+            &set,
+            issued_at,
+            if hooked {
+                generation
+            } else {
+                generation | ACCEPTED
+            },
+        )
+        .await;
         let fresh = set.clone().fresh()?;
         if let Some(hook) = &self.hook {
             hook(set.clone())
                 .await
                 .map_err(|e| Error::Hook(Arc::from(e)))?;
+            {
+                let mut st = self.lock();
+                if st.generation == generation {
+                    st.generation |= ACCEPTED;
+                }
+            }
+            self.publish(&set, issued_at, generation | ACCEPTED).await;
         }
         // Checked after the hook: the set's refresh token is the only one that works now, so it
         // is handed on even when the access token is unusable.
@@ -341,8 +508,120 @@ impl UserToken {
                 reason: "the new access token's `expires_in` is zero".to_owned(),
             });
         }
-        self.lock().current = set;
+        let mut st = self.lock();
+        st.current = set;
+        st.current_issued_at = Some(issued_at);
         Ok(fresh)
+    }
+
+    /// After a mint under the store's lock: keeps the lock while the new pair's save is pending
+    /// (its publisher releases it once saved), else gives it back to be released.
+    fn keep_lock_while_pending(&self, lease: Lease) -> Option<Lease> {
+        let mut st = self.lock();
+        if st.pending.is_some() && st.publishing {
+            st.lease = Some(lease);
+            return None;
+        }
+        Some(lease)
+    }
+
+    /// Saves `set` (of `generation`) to the fleet's store; when the store fails, keeps it
+    /// pending and saves it again in the background until the store takes it or holds a newer
+    /// set.
+    async fn publish(self: &Arc<Self>, set: &TokenSet, issued_at: SystemTime, generation: u64) {
+        let Some(fleet) = &self.fleet else {
+            return;
+        };
+        let pending = Pending {
+            set: set.clone(),
+            issued_at,
+            generation,
+        };
+        self.lock().pending = Some(pending.clone());
+        if self.save_pending(fleet, &pending).await.is_err() {
+            self.publish_later();
+        }
+    }
+
+    /// One save of `pending`: `Ok` once it is settled (stored, or superseded by a newer set).
+    async fn save_pending(&self, fleet: &Fleet, pending: &Pending) -> Result<(), ()> {
+        let adopt = |_: &TokenSet, _, _| Adopted::Older;
+        let saved = self
+            .through(fleet, &adopt, None)
+            .save(
+                &pending.set,
+                pending.issued_at,
+                pending.set.expires_at,
+                pending.generation,
+            )
+            .await?;
+        if saved == Saved::Superseded {
+            tracing::debug!("the store holds a newer user token set than the one saved");
+        }
+        let lease = {
+            let mut st = self.lock();
+            if st
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.generation == pending.generation)
+            {
+                st.pending = None;
+            }
+            st.pending.is_none().then(|| st.lease.take()).flatten()
+        };
+        if let Some(lease) = lease {
+            release(fleet, &lease).await;
+        }
+        Ok(())
+    }
+
+    /// Starts the task that saves the pending set again (one per user token at a time).
+    fn publish_later(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        {
+            let mut st = self.lock();
+            if st.publishing {
+                return;
+            }
+            st.publishing = true;
+        }
+        let user = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut pause = PUBLISH_RETRY;
+            loop {
+                tokio::time::sleep(pause).await;
+                let Some(user) = user.upgrade() else {
+                    return;
+                };
+                let Some(fleet) = user.fleet.clone() else {
+                    return;
+                };
+                let pending = {
+                    let mut st = user.lock();
+                    let now = user.clock.github_now();
+                    // Worth saving while its refresh token works.
+                    if st.pending.as_ref().is_some_and(|p| {
+                        p.set.refresh_token.is_none()
+                            || p.set.refresh_token_expires_at.is_some_and(|at| at <= now)
+                    }) {
+                        st.pending = None;
+                    }
+                    let Some(pending) = st.pending.clone() else {
+                        st.publishing = false;
+                        // A lock kept for a pending save that was dropped expires by itself.
+                        st.lease = None;
+                        return;
+                    };
+                    pending
+                };
+                pause = match user.save_pending(&fleet, &pending).await {
+                    Ok(()) => PUBLISH_RETRY,
+                    Err(()) => pause.saturating_mul(2).min(PUBLISH_RETRY_MAX),
+                };
+            }
+        });
     }
 }
 
@@ -476,16 +755,25 @@ impl<G> UserAuthBuilder<G> {
     }
 
     /// Share this user's token with the other replicas of a fleet through `store` (such as
-    /// `tower-github-auth-redis`), under `user`: a stable identity of the user that you choose
-    /// (their GitHub user id, your account id), the same on every replica. Refreshes then go
-    /// through the store's lock, and the rotated pair is written to the store (before the hook
-    /// and before any request uses it), so each refresh token is spent once across the fleet and
-    /// a replica that starts later takes the newest pair from the store. A set another replica
-    /// stored is not handed to this replica's hook (that replica's hook had it). Because the pair
-    /// reaches the store before the hook, a hook that refuses it does not keep the other
-    /// replicas from using it: its refresh token is the only one left.
-    pub fn token_store(mut self, store: Arc<dyn TokenStore>, user: impl Into<String>) -> Self {
-        self.store = Some((store, user.into()));
+    /// `tower-github-auth-redis`; a store, an `Arc` of one, or an `Arc<dyn TokenStore>`), under
+    /// `user`: a stable identity of the user that you choose (their GitHub user id, your account
+    /// id), the same on every replica.
+    ///
+    /// Refreshes then go through the store's lock, and the rotated pair is written to the store
+    /// before the hook and before any request uses it, so each refresh token is spent once
+    /// across the fleet and a replica that starts later takes the newest pair from the store.
+    /// Stored sets are ordered (each rotation counts; a new sign-in starts a new, higher
+    /// family) and a save never replaces a newer set, so the store never goes back to a spent
+    /// refresh token. A pair whose save failed is saved again in the background until the store
+    /// takes it. While the store cannot take the lock, this replica keeps using its token and
+    /// refreshes alone only when it would otherwise expire. A set another replica stored is not
+    /// handed to this replica's hook (that replica's hook had it); a set no hook accepted is
+    /// never sent (see [`on_refresh`](Self::on_refresh)).
+    ///
+    /// A first grant (a web-flow code, the device flow) is not replaced by the stored set: the
+    /// new sign-in is who the layer acts as, and the fleet follows it.
+    pub fn token_store(mut self, store: impl TokenStore, user: impl Into<String>) -> Self {
+        self.store = Some((Arc::new(store), user.into()));
         self
     }
 
@@ -497,6 +785,15 @@ impl<G> UserAuthBuilder<G> {
     /// set is not used, the request that waited on it gets [`Error::Hook`], and the next attempt
     /// refreshes with the newest refresh token (the hook then gets that newer set). Hook calls
     /// never overlap and come in the order GitHub issued the sets.
+    ///
+    /// With a [`token_store`](Self::token_store), one rule for every replica: **an access token
+    /// is sent only after a hook accepted its set.** The rotated pair is stored before the hook
+    /// runs (its refresh token is the only one left and must never be lost), marked as not
+    /// accepted; once the hook accepts it, it is stored again as accepted. A replica that finds
+    /// a set no hook accepted (the hook refused it, or its replica died while the hook ran)
+    /// does not send its access token: it refreshes with its refresh token, and that newer set
+    /// goes through this replica's hook first. So your database never lacks a token the fleet
+    /// sends, and the refresh token chain is never broken.
     ///
     /// ```
     /// # use tower_github_auth::{ClientCredentials, OAuthTokenAuth, TokenSet};
@@ -550,13 +847,20 @@ impl<G> UserAuthBuilder<G> {
             clock: self.clock,
             hook: self.hook,
             fleet,
-            lock_for: self.limits.timeout.saturating_mul(3),
+            // The refresh and the hook's first save fit in it; a hook that runs longer is fine:
+            // saves are ordered, so a late one never puts an older set back.
+            lock_for: lock_life(self.limits.timeout, 3),
             state: Mutex::new(TokenState {
                 next: first.map_or(Next::Given, Next::First),
                 refresh_token: set.refresh_token.clone(),
                 refresh_token_expires_at: set.refresh_token_expires_at,
                 spent: VecDeque::new(),
                 current: set,
+                current_issued_at: None,
+                generation: 0,
+                pending: None,
+                publishing: false,
+                lease: None,
             }),
         };
         OAuthTokenAuth {
