@@ -6,8 +6,9 @@
 //! octocrab accepts a tower stack of your own: here one of our layers adds the credential (an
 //! installation token, then a user token), and octocrab's own authentication is off
 //! (`AuthState::None`). It prints what GitHub answered to each typed call and who GitHub took
-//! the caller for, never a secret. [`octocrab_through`] and [`copy_octo_body`] are what the
-//! README's "Inside octocrab" section shows; `tests/octocrab.rs` runs them against the emulator.
+//! the caller for, never a secret. `octocrab_with` and `copy_octo_body` come from
+//! `tower-github-auth-octocrab` (the README's "Inside octocrab"); `tests/octocrab.rs` runs them
+//! against the emulator.
 
 use std::convert::Infallible;
 use std::time::SystemTime;
@@ -16,51 +17,16 @@ use github_auth_emulator::{
     DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_WEB_FLOW_CODE, Emulator,
     TEST_APP_PRIVATE_KEY_PKCS1,
 };
-use hyper::body::Body as _;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::Connect;
 use hyper_util::rt::TokioExecutor;
-use octocrab::service::middleware::base_uri::BaseUriLayer;
-use octocrab::{AuthState, OctoBody, Octocrab, OctocrabBuilder};
-use tower::Layer;
+use octocrab::OctoBody;
 use tower_github_auth::{
-    AppAuth, AppId, AuthService, ClientCredentials, Endpoints, InstallationId, OAuthAppAuth,
-    OAuthTokenAuth, PrivateKey, TokenSet,
+    AppAuth, AppId, ClientCredentials, Endpoints, InstallationId, OAuthAppAuth, OAuthTokenAuth,
+    PrivateKey, TokenSet,
 };
+use tower_github_auth_octocrab::{copy_octo_body, octocrab_with};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// An octocrab client whose requests go through `auth`, one of tower-github-auth's minting
-/// layers (an App, an installation, a user), then `client`, to the GitHub API at `api_base`.
-pub fn octocrab_through<C, L>(
-    client: Client<C, OctoBody>,
-    auth: &L,
-    api_base: &str,
-) -> Result<Octocrab, BoxError>
-where
-    C: Connect + Clone + Send + Sync + 'static,
-    L: Layer<Client<C, OctoBody>, Service = AuthService<Client<C, OctoBody>>>,
-{
-    let octocrab = OctocrabBuilder::new_empty()
-        .with_service(client)
-        .with_layer(auth)
-        // Optional (our layer resolves octocrab's bare paths against its own endpoints); when
-        // used, last, so that it acts before our layer and the host pin judges the final URI.
-        .with_layer(&BaseUriLayer::new(api_base.parse()?))
-        // The credential is our layer's: octocrab adds none of its own.
-        .with_auth(AuthState::None)
-        .build()?;
-    Ok(octocrab)
-}
-
-/// A copy of an octocrab request body, for our layers to replay a request refused with 401
-/// (`.replay_body_with(copy_octo_body)`). `OctoBody::clone` shares the body with the original
-/// (a replay would find it consumed); `try_clone` copies it, but has no copy of the empty body
-/// of every GET, made here anew.
-pub fn copy_octo_body(body: &OctoBody) -> Option<OctoBody> {
-    body.try_clone()
-        .or_else(|| body.is_end_stream().then(OctoBody::empty))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -77,7 +43,7 @@ async fn main() -> Result<(), BoxError> {
         .endpoints(endpoints.clone())
         .replay_body_with(copy_octo_body);
     let installation = app.as_installation(InstallationId(1));
-    let octocrab = octocrab_through(client.clone(), &installation, &base)?;
+    let octocrab = octocrab_with(&installation, client.clone());
     let repo = octocrab.repos("octo", "one").get().await?;
     println!(
         "    repos(\"octo\", \"one\").get(): {} (id {}, private: {})",
@@ -123,7 +89,7 @@ async fn main() -> Result<(), BoxError> {
             Ok::<_, Infallible>(())
         })
         .build();
-    let octocrab = octocrab_through(client, &user, &base)?;
+    let octocrab = octocrab_with(&user, client);
     let me = octocrab.current().user().await?;
     println!("    current().user(): {} (id {})", me.login, me.id);
 

@@ -8,9 +8,9 @@ use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use octocrab::Octocrab;
-use octocrab::service::middleware::base_uri::BaseUriLayer;
 use tower::{Layer, ServiceExt};
 use tower_github_auth::{AuthService, InstallationId, Minted};
+use tower_github_auth_octocrab::{copy_octo_body, octocrab_with};
 
 use crate::error::{BenchError, describe_octocrab, describe_ours, first_line};
 use crate::github::{APP, Github, HyperClient, INSTALLATION, hyper_client};
@@ -31,7 +31,7 @@ pub enum Peer {
     /// own.
     OctocrabCloned,
     /// octocrab as the HTTP layer, tower-github-auth's `AppInstallationAuth` inside it
-    /// (`OctocrabBuilder::new_empty().with_service(..).with_layer(..)`, `AuthState::None`).
+    /// (`tower_github_auth_octocrab::octocrab_with`: `AuthState::None`, no octocrab base URI).
     OctocrabWithOurLayer,
     /// The floor: a hyper-util client sending a fixed `Authorization` (a token minted once, up
     /// front) and the same other headers. What any authentication costs on top of HTTP.
@@ -236,33 +236,16 @@ fn octocrab_installation(base: &str) -> Result<Octocrab, BenchError> {
     Ok(app.installation(octocrab::models::InstallationId(INSTALLATION))?)
 }
 
-/// octocrab over a hyper-util client, with tower-github-auth's layer doing the authentication.
+/// octocrab over a hyper-util client, with tower-github-auth's layer doing the authentication,
+/// built as its users build it (`tower-github-auth-octocrab`'s `octocrab_with`, `copy_octo_body`).
 fn octocrab_with_our_layer(base: &str) -> Result<Octocrab, BenchError> {
-    let app = crate::github::app(base)?;
-    let base_uri: Uri = base
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| BenchError::Value(e.to_string()))?;
-    let octo = octocrab::OctocrabBuilder::new_empty()
-        .with_service(hyper_client::<octocrab::OctoBody>())
-        .with_layer(
-            &app.as_installation(InstallationId(INSTALLATION))
-                .replay_body_with(copy_octo_body),
-        )
-        .with_layer(&BaseUriLayer::new(base_uri))
-        .with_auth(octocrab::AuthState::None)
-        .build()
-        .map_err(|e| BenchError::Octocrab(e.to_string()))?;
-    Ok(octo)
-}
-
-/// octocrab's request body copied for a replay after a 401 (the README's `copy_octo_body`, as
-/// in `examples/octocrab.rs`). `OctoBody::try_clone` copies a body made from bytes, but not the
-/// empty body octocrab gives every `GET` (`OctoBody::empty()` buffers nothing, so `try_clone`
-/// answers `None`); an empty body is made anew instead, as octocrab's own 401 retry and its
-/// retry layer do.
-fn copy_octo_body(body: &octocrab::OctoBody) -> Option<octocrab::OctoBody> {
-    body.try_clone()
-        .or_else(|| http_body::Body::is_end_stream(body).then(octocrab::OctoBody::empty))
+    let installation = crate::github::app(base)?
+        .as_installation(InstallationId(INSTALLATION))
+        .replay_body_with(copy_octo_body);
+    Ok(octocrab_with(
+        &installation,
+        hyper_client::<octocrab::OctoBody>(),
+    ))
 }
 
 fn floor(github: &Github) -> Result<Floor, BenchError> {
@@ -297,22 +280,7 @@ fn floor(github: &Github) -> Result<Floor, BenchError> {
 mod tests {
     use std::time::Duration;
 
-    use http_body_util::BodyExt;
-
     use super::*;
-
-    #[test]
-    fn octocrab_bodies_are_copied_for_a_replay() {
-        // Every GET octocrab sends has this body: nothing buffered, already at its end.
-        assert!(copy_octo_body(&octocrab::OctoBody::empty()).is_some());
-        let posted = octocrab::OctoBody::from(r#"{"a":1}"#.to_owned());
-        let copy = copy_octo_body(&posted).expect("a body made of bytes");
-        let bytes = futures_util::FutureExt::now_or_never(copy.collect())
-            .expect("ready")
-            .expect("read")
-            .to_bytes();
-        assert_eq!(bytes, r#"{"a":1}"#);
-    }
 
     /// Each client's first request while GitHub refuses every new token once (replication
     /// lag): octocrab with our layer replays its GET with the next token, as ours alone does.

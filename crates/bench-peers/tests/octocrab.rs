@@ -3,18 +3,10 @@
 //! token, a JWT refused for GitHub's clock) with octocrab's body, and no credential for
 //! another host.
 
-// The example's `octocrab_through` and `copy_octo_body` (the README's "Inside octocrab" code),
-// compiled here from the example's file so that these tests run exactly that code. Its `main`
-// is unused here.
-#[allow(dead_code, unreachable_pub, missing_docs)]
-#[path = "../examples/octocrab.rs"]
-mod example;
-
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use example::{copy_octo_body, octocrab_through};
 use github_auth_emulator::{
     DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, Emulator, EmulatorHandle,
     TEST_APP_PRIVATE_KEY_PKCS1,
@@ -25,13 +17,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use octocrab::models::apps::CreateInstallationAccessToken;
-use octocrab::{OctoBody, Octocrab};
+use octocrab::service::middleware::base_uri::BaseUriLayer;
+use octocrab::{AuthState, OctoBody, Octocrab, OctocrabBuilder};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tower_github_auth::{
     AppAuth, AppId, AppInstallationAuth, ClientCredentials, Endpoints, InstallationId,
     OAuthAppAuth, OAuthTokenAuth, PrivateKey, TokenSet,
 };
+use tower_github_auth_octocrab::{copy_octo_body, octocrab_with};
 
 /// The HTTP client under every stack: hyper-util's, with octocrab's request body.
 fn client() -> Client<HttpConnector, OctoBody> {
@@ -70,7 +64,7 @@ async fn user(github: &EmulatorHandle) -> OAuthTokenAuth {
         .build()
 }
 
-/// The README's use of the example's functions, on github.com: compiled, never run (it would
+/// The README's use of tower-github-auth-octocrab, on github.com: compiled, never run (it would
 /// go to the network). Kept line for line the same as the README's "Inside octocrab" snippet.
 #[allow(dead_code)]
 async fn readme_snippet(key: PrivateKey) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -82,11 +76,7 @@ async fn readme_snippet(key: PrivateKey) -> Result<(), Box<dyn std::error::Error
         .build();
     let client = Client::builder(TokioExecutor::new()).build(https);
     let app = AppAuth::new(AppId(12345), key).replay_body_with(copy_octo_body);
-    let octocrab = octocrab_through(
-        client,
-        &app.as_installation(InstallationId(42)),
-        "https://api.github.com",
-    )?;
+    let octocrab = octocrab_with(&app.as_installation(InstallationId(42)), client);
     let repo = octocrab.repos("octo", "one").get().await?;
     println!("{}", repo.full_name.unwrap_or_default());
     Ok(())
@@ -95,12 +85,7 @@ async fn readme_snippet(key: PrivateKey) -> Result<(), Box<dyn std::error::Error
 #[test]
 fn the_readme_shows_this_code() {
     let readme = include_str!("../../../README.md");
-    let example = include_str!("../examples/octocrab.rs");
-    let start = example.find("/// An octocrab client whose").unwrap();
-    let end = example.find("#[tokio::main]").unwrap();
-    let functions = example[start..end].trim_end();
-    assert!(readme.contains(functions), "README lacks:\n{functions}");
-
+    assert!(readme.contains("use tower_github_auth_octocrab::{copy_octo_body, octocrab_with};"));
     let this = include_str!("octocrab.rs");
     let start = this.find("    // An installation, on github.com:").unwrap();
     let end = start + this[start..].find("    Ok(())").unwrap();
@@ -131,7 +116,7 @@ fn github_status(error: &octocrab::Error) -> Option<StatusCode> {
 #[tokio::test]
 async fn typed_calls_as_an_installation() {
     let github = Emulator::start().await.unwrap();
-    let octocrab = octocrab_through(client(), &installation(&github), &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&installation(&github), client());
 
     let repo = octocrab.repos("octo", "one").get().await.unwrap();
     assert_eq!(repo.full_name.as_deref(), Some("octo/one"));
@@ -157,7 +142,7 @@ async fn typed_calls_as_an_installation() {
 async fn typed_calls_as_a_user() {
     let github = Emulator::start().await.unwrap();
     let user = user(&github).await;
-    let octocrab = octocrab_through(client(), &user, &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&user, client());
 
     let me = octocrab.current().user().await.unwrap();
     assert_eq!(me.login, "octocat");
@@ -179,7 +164,7 @@ async fn a_cold_burst_of_200_typed_calls_makes_one_exchange() {
         .start()
         .await
         .unwrap();
-    let octocrab = octocrab_through(client(), &installation(&github), &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&installation(&github), client());
 
     let mut calls = tokio::task::JoinSet::new();
     for n in 0..200 {
@@ -204,7 +189,7 @@ async fn a_failed_exchange_reaches_octocrab_as_our_error() {
     let github = Emulator::start().await.unwrap();
     // Every try of the exchange (four: server errors are tried again at once) answered 500.
     github.fail_next_exchanges(4);
-    let octocrab = octocrab_through(client(), &installation(&github), &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&installation(&github), client());
     let failed = octocrab.repos("octo", "one").get().await.unwrap_err();
     let octocrab::Error::Service { source, .. } = &failed else {
         panic!("not a service error: {failed:?}");
@@ -223,7 +208,7 @@ async fn call_during_replication_lag(
     let github = Emulator::start().await.unwrap();
     github.set_replication_lag(true);
     let installation = app(&github, copy).as_installation(InstallationId(1));
-    let octocrab = octocrab_through(client(), &installation, &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&installation, client());
     let result = octocrab.repos("octo", "one").get().await.map(|repo| {
         assert_eq!(repo.full_name.as_deref(), Some("octo/one"));
     });
@@ -268,8 +253,7 @@ async fn post_with_github_clock_behind(copy: fn(&OctoBody) -> Option<OctoBody>) 
         .start()
         .await
         .unwrap();
-    let octocrab =
-        octocrab_through(client(), &app(&github, Some(copy)), &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&app(&github, Some(copy)), client());
     let narrowed = CreateInstallationAccessToken {
         repositories: Some(vec!["one".to_owned()]),
         ..CreateInstallationAccessToken::default()
@@ -315,7 +299,7 @@ const PAST_REPLICATION_WINDOW: Duration = Duration::from_secs(60);
 async fn a_revoked_installation_token_is_dropped_and_the_call_replayed() {
     let github = Emulator::start().await.unwrap();
     let installation = installation(&github);
-    let octocrab = octocrab_through(client(), &installation, &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&installation, client());
     octocrab.repos("octo", "one").get().await.unwrap();
     let revoked = installation.cached_token().unwrap();
     tokio::time::advance(PAST_REPLICATION_WINDOW).await;
@@ -334,7 +318,7 @@ async fn a_revoked_installation_token_is_dropped_and_the_call_replayed() {
 async fn without_a_copier_a_revoked_token_fails_one_call_and_is_dropped() {
     let github = Emulator::start().await.unwrap();
     let installation = app(&github, None).as_installation(InstallationId(1));
-    let octocrab = octocrab_through(client(), &installation, &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&installation, client());
     octocrab.repos("octo", "one").get().await.unwrap();
     tokio::time::advance(PAST_REPLICATION_WINDOW).await;
     github.revoke(installation.cached_token().unwrap().token.expose_secret());
@@ -349,7 +333,7 @@ async fn without_a_copier_a_revoked_token_fails_one_call_and_is_dropped() {
 async fn a_revoked_user_token_is_refreshed_and_the_call_replayed() {
     let github = Emulator::start().await.unwrap();
     let user = user(&github).await;
-    let octocrab = octocrab_through(client(), &user, &github.base_url()).unwrap();
+    let octocrab = octocrab_with(&user, client());
     octocrab.current().user().await.unwrap();
     let revoked = user.cached_token().unwrap().access_token.unwrap();
     github.revoke(revoked.expose_secret());
@@ -391,8 +375,8 @@ async fn no_credential_reaches_another_host() {
     let installation = installation(&github);
     let user = user(&github).await;
     for octocrab in [
-        octocrab_through(client(), &installation, &github.base_url()).unwrap(),
-        octocrab_through(client(), &user, &github.base_url()).unwrap(),
+        octocrab_with(&installation, client()),
+        octocrab_with(&user, client()),
     ] {
         // An absolute URL to the API host carries the credential...
         let to_github = octocrab
@@ -432,7 +416,17 @@ async fn an_octocrab_base_that_is_not_the_layers_api_gets_no_credential() {
     let github = Emulator::start().await.unwrap();
     let echo = header_echo().await;
     let installation = installation(&github);
-    let octocrab = octocrab_through(client(), &installation, &format!("http://{echo}")).unwrap();
+    // Built by hand, as `octocrab_with` does, plus octocrab's `BaseUriLayer` added last (so
+    // outermost: it rewrites the URI before the host pin judges it), as the README says.
+    let octocrab = OctocrabBuilder::new_empty()
+        .with_service(client())
+        .with_layer(&installation)
+        .with_layer(&BaseUriLayer::new(
+            format!("http://{echo}").parse().unwrap(),
+        ))
+        .with_auth(AuthState::None)
+        .build()
+        .unwrap();
     let sent = text_of(octocrab._get("/repos/octo/one").await.unwrap()).await;
     assert!(sent.contains(&format!("host: {echo}")), "{sent}");
     assert!(!sent.contains("authorization"), "{sent}");
