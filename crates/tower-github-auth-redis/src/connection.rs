@@ -190,6 +190,16 @@ pub(crate) enum Connection {
     Cluster(ClusterConnection),
 }
 
+impl Connection {
+    /// Whether this connection sends a command again by itself when the connection it went out
+    /// on broke before the reply came, so that the command may have run twice: the cluster
+    /// client does (on a new connection to the node); a single node's connection does not (it
+    /// sends again only after a refused connection, when nothing was sent).
+    pub(crate) fn resends_after_loss(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+}
+
 // A `ConnectionManager` whose last connection attempt was refused answers the next command with
 // that refusal, and only then connects again: so the first command after Redis is back would
 // fail. A refused connection sent nothing, so the command is sent once more, on the connection
