@@ -124,6 +124,8 @@ impl RedisTarget {
         connect_timeout: Duration,
         command_timeout: Duration,
     ) -> Result<(Connection, Vec<redis::Client>), Error> {
+        #[cfg(feature = "tls-rustls")]
+        ensure_crypto_provider();
         match self.0 {
             Target::Client(client) => single(*client, connect_timeout, command_timeout),
             Target::Url(url) => single(open(&url)?, connect_timeout, command_timeout),
@@ -151,6 +153,20 @@ impl RedisTarget {
                 Ok((Connection::Cluster(connection), clients))
             }
         }
+    }
+}
+
+/// redis-rs builds its TLS configuration with rustls's process-wide crypto provider, which
+/// rustls picks from its features only when exactly one provider is compiled in: in an
+/// application whose other dependencies enable rustls's `ring` as well, every TLS connection
+/// would panic (in the caller's request, and in the notification listener, which would then be
+/// gone for good). Installs aws-lc-rs, this crate's provider, unless the application installed
+/// one.
+#[cfg(feature = "tls-rustls")]
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may install one in between: either way, one is installed.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }
 
@@ -188,6 +204,16 @@ pub(crate) enum Connection {
     /// A Redis Cluster: each command, and each pipeline, goes to the primary of its first key's
     /// slot (the store's commands, pipelines and scripts each touch one hash tag, so one slot).
     Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Whether this connection sends a command again by itself when the connection it went out
+    /// on broke before the reply came, so that the command may have run twice: the cluster
+    /// client does (on a new connection to the node); a single node's connection does not (it
+    /// sends again only after a refused connection, when nothing was sent).
+    pub(crate) fn resends_after_loss(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
 }
 
 // A `ConnectionManager` whose last connection attempt was refused answers the next command with

@@ -66,7 +66,10 @@
 //! - `tls-rustls`: `rediss://` URLs, with rustls (on aws-lc-rs, as the rest of
 //!   `tower-github-auth`), checking the server's certificate against the operating system's root
 //!   certificates (where a private CA is installed). It forwards redis-rs's
-//!   `tokio-rustls-comp`, so there is no feature of `redis` to enable yourself.
+//!   `tokio-rustls-comp`, so there is no feature of `redis` to enable yourself. Building a store
+//!   installs aws-lc-rs as rustls's process-wide crypto provider unless one is installed already
+//!   (redis-rs uses that provider; without it, rustls panics when the application's dependencies
+//!   enable a second provider, such as `ring`).
 //! - `tls-rustls-webpki-roots`: the same with Mozilla's roots compiled in (webpki-roots), for
 //!   images without a CA bundle. For a private CA without either, build a
 //!   [`redis::Client`] with `Client::build_with_tls` and pass it to

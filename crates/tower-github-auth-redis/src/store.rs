@@ -328,17 +328,33 @@ impl RedisTokenStore {
     async fn acquire(&self, key: &str, ttl: Duration) -> Result<Option<Lease>, Error> {
         check_key(key)?;
         let lease = Lease::random();
-        let reply = self
-            .query(
-                "SET",
-                redis::cmd("SET")
-                    .arg(self.lock_key(key))
-                    .arg(lease.value())
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis(ttl).max(1)),
-            )
-            .await;
+        let lock_key = self.lock_key(key);
+        let mut set = redis::cmd("SET");
+        set.arg(&lock_key)
+            .arg(lease.value())
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl).max(1));
+        let mut connection = self.inner.connection.clone();
+        let call = async {
+            let reply: Value = set.query_async(&mut connection).await?;
+            // The cluster client sends a command again when its connection broke before the
+            // reply: a `SET NX` that had run then finds our own lease, and answering `None`
+            // would leave the lock to a lease nobody knows, holding every replica (this one too)
+            // off until its TTL. Whether the holder is us, `GET` says (a lease is random: nobody
+            // else holds ours). A single node's connection never resends a command it sent.
+            if reply == Value::Nil && connection.resends_after_loss() {
+                let held: Value = redis::cmd("GET")
+                    .arg(&lock_key)
+                    .query_async(&mut connection)
+                    .await?;
+                if held == Value::BulkString(lease.value().as_bytes().to_vec()) {
+                    return Ok(Value::Okay);
+                }
+            }
+            Ok(reply)
+        };
+        let reply = bounded("SET", self.inner.command_timeout, call).await;
         let reply = match reply {
             Err(err) if may_have_run(&err) => {
                 self.release_orphan(key, lease);

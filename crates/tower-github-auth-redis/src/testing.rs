@@ -112,13 +112,30 @@ impl RedisServer {
             .arg("--unixsocketperm")
             .arg("700");
         let socket = self.socket.clone();
-        self.child = Some(spawn(command, &self.dir, "redis.log", || ping(&socket)));
+        // The socket is in a dir of this server's own: whoever answers there is this server.
+        self.child = Some(spawn(command, &self.dir, "redis.log", |_| ping(&socket)));
     }
 }
 
 /// Starts `command` (a `redis-server` with its listening options) with persistence off, in
-/// `dir`, logging to `dir/log`, and waits until `up` holds.
-fn spawn(mut command: Command, dir: &Path, log: &str, up: impl Fn() -> bool) -> Child {
+/// `dir`, logging to `dir/log`, and waits until `up` holds for its process id.
+///
+/// # Panics
+/// As [`try_spawn`] fails.
+fn spawn(command: Command, dir: &Path, log: &str, up: impl Fn(u32) -> bool) -> Child {
+    try_spawn(command, dir, log, up).unwrap_or_else(|failure| panic!("{failure}"))
+}
+
+/// [`spawn`], failing with what happened and the server's log when it does not come up.
+///
+/// # Panics
+/// When `redis-server` is not on `PATH` (how to install it).
+fn try_spawn(
+    mut command: Command,
+    dir: &Path,
+    log: &str,
+    up: impl Fn(u32) -> bool,
+) -> Result<Child, String> {
     let log = dir.join(log);
     let spawned = command
         .arg("--save")
@@ -142,19 +159,19 @@ fn spawn(mut command: Command, dir: &Path, log: &str, up: impl Fn() -> bool) -> 
     };
     let deadline = Instant::now() + STARTUP;
     loop {
-        if up() {
-            return child;
+        if up(child.id()) {
+            return Ok(child);
         }
         let exited = child.try_wait().ok().flatten();
         if exited.is_some() || Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
             let log_text = fs::read_to_string(&log).unwrap_or_default();
-            panic!(
+            return Err(format!(
                 "redis-server ({}) did not answer ({}); its log:\n{log_text}",
                 log.display(),
                 exited.map_or_else(|| "timed out".to_owned(), |status| status.to_string()),
-            );
+            ));
         }
         // A real process starting: real time.
         thread::sleep(Duration::from_millis(10));
@@ -200,18 +217,13 @@ impl RedisCluster {
     /// When `redis-server` is not on `PATH`, a node does not come up within 10 s, or the
     /// cluster does not form within 30 s.
     pub fn start() -> Self {
-        let mut taken = Vec::new();
-        let ports = [(); 3].map(|()| {
-            let port = free_port(&taken);
-            taken.push(port);
-            port
-        });
-        let mut cluster = Self {
-            dir: temp_dir("redis-cluster"),
+        let dir = temp_dir("redis-cluster");
+        let (ports, children) = launch_fresh_nodes(&dir);
+        let cluster = Self {
+            dir,
             ports,
-            children: Vec::new(),
+            children,
         };
-        cluster.launch();
         for (port, (first, last)) in ports.iter().zip(SLOTS) {
             Self::command(
                 *port,
@@ -272,19 +284,7 @@ impl RedisCluster {
 
     fn launch(&mut self) {
         for port in self.ports {
-            let mut command = Command::new("redis-server");
-            command
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--bind")
-                .arg("127.0.0.1")
-                .arg("--cluster-enabled")
-                .arg("yes")
-                .arg("--cluster-config-file")
-                .arg(self.dir.join(format!("nodes-{port}.conf")));
-            let log = format!("redis-{port}.log");
-            self.children
-                .push(spawn(command, &self.dir, &log, || ping_tcp(port)));
+            self.children.push(launch_node(&self.dir, port));
         }
     }
 
@@ -330,6 +330,66 @@ impl Drop for RedisCluster {
         self.stop();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts one cluster node on `port`, its files in `dir`, and waits until it answers.
+///
+/// # Panics
+/// As [`spawn`].
+fn launch_node(dir: &Path, port: u16) -> Child {
+    try_launch_node(dir, port).unwrap_or_else(|failure| panic!("{failure}"))
+}
+
+/// [`launch_node`], failing (with the node's log) when it does not come up, as when another
+/// process took its port (or its bus port) after [`free_port`] handed it out.
+fn try_launch_node(dir: &Path, port: u16) -> Result<Child, String> {
+    let mut command = Command::new("redis-server");
+    command
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .arg("--cluster-enabled")
+        .arg("yes")
+        .arg("--cluster-config-file")
+        .arg(dir.join(format!("nodes-{port}.conf")));
+    let log = format!("redis-{port}.log");
+    // Over TCP, another process may answer on the port: only our node's process id counts.
+    try_spawn(command, dir, &log, |pid| node_answers(port, pid))
+}
+
+/// Three fresh cluster nodes, in `dir`, on free ports: new ports when one was taken between
+/// [`free_port`] and the node listening on it (other processes open ports all the while).
+fn launch_fresh_nodes(dir: &Path) -> ([u16; 3], Vec<Child>) {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let mut taken = Vec::new();
+        let ports = [(); 3].map(|()| {
+            let port = free_port(&taken);
+            taken.push(port);
+            port
+        });
+        let mut children = Vec::new();
+        let mut failure = None;
+        for port in ports {
+            match try_launch_node(dir, port) {
+                Ok(child) => children.push(child),
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        let Some(failure) = failure else {
+            return (ports, children);
+        };
+        for mut child in children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(failure.contains("Address already in use"), "{failure}");
+    }
+    panic!("{ATTEMPTS} times, a port handed out as free was taken before a cluster node bound it")
 }
 
 /// A loopback port that is free, and whose cluster bus port (+10000) is free too, not among
@@ -486,13 +546,34 @@ fn ping(socket: &Path) -> bool {
     pong(stream)
 }
 
-/// Whether a server answers `PING` on 127.0.0.1:`port`.
-fn ping_tcp(port: u16) -> bool {
-    let Ok(stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+/// Whether the server answering on 127.0.0.1:`port` is process `pid` (`INFO server`).
+fn node_answers(port: u16, pid: u32) -> bool {
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    pong(stream)
+    if stream.write_all(b"INFO server\r\n").is_err() {
+        return false;
+    }
+    // A bulk string: `$<len>\r\n<len bytes>\r\n`; anything else is not a Redis of ours.
+    let mut reader = std::io::BufReader::new(stream);
+    let mut header = String::new();
+    if std::io::BufRead::read_line(&mut reader, &mut header).is_err() {
+        return false;
+    }
+    let Some(len) = header
+        .trim_end()
+        .strip_prefix('$')
+        .and_then(|len| len.parse::<usize>().ok())
+        .filter(|&len| len <= 64 * 1024)
+    else {
+        return false;
+    };
+    let mut info = vec![0; len];
+    reader.read_exact(&mut info).is_ok()
+        && String::from_utf8_lossy(&info)
+            .lines()
+            .any(|line| line == format!("process_id:{pid}"))
 }
 
 fn pong(mut stream: impl Read + Write) -> bool {
@@ -506,5 +587,44 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::net::{Ipv4Addr, TcpListener};
+    use std::thread;
+
+    use super::{launch_node, temp_dir};
+
+    /// A port someone else's server answers `PING` on (a port handed out as free, taken before
+    /// the node bound it): the node cannot listen there, and must not be taken for up.
+    #[test]
+    #[should_panic(expected = "Address already in use")]
+    fn a_node_whose_port_another_server_answers_on_is_not_up() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut writer = stream.try_clone().unwrap();
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let reply: &[u8] = if line.eq_ignore_ascii_case("PING") {
+                        b"+PONG\r\n"
+                    } else {
+                        b"-ERR not that server\r\n"
+                    };
+                    if writer.write_all(reply).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let dir = temp_dir("redis-taken-port");
+        let mut node = launch_node(&dir, port);
+        let _ = node.kill();
+        let _ = node.wait();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
