@@ -65,9 +65,13 @@ return 0
 /// numbers are doubles, and its string comparison depends on the locale); a value in an older
 /// format counts as lower than any. KEYS[1]: the value; ARGV[1]: the new value; ARGV[2]: its TTL
 /// in milliseconds; ARGV[3]: the channel; ARGV[4]: the key to announce. Returns 1 when saved,
-/// 0 when superseded.
+/// 0 when superseded. A value that finds exactly its own bytes stored is this save sent again
+/// (the cluster client resends a command whose connection broke before its reply): saved.
 const SAVE: &str = r"
 local old = redis.call('get', KEYS[1])
+if old == ARGV[1] then
+    return 1
+end
 if old and string.len(old) >= 9 then
     local kind = string.byte(old, 1)
     if kind == 3 or kind == 4 then
@@ -509,5 +513,61 @@ impl TokenStore for RedisTokenStore {
             Ok(())
         }
         .boxed()
+    }
+}
+
+#[cfg(all(test, feature = "testing", unix))]
+mod tests {
+    use super::*;
+    use crate::testing::RedisServer;
+
+    /// A value as `value.rs` lays it out: its kind, then its generation (big-endian), then the
+    /// rest; the script reads no further.
+    fn laid_out(generation: u64, rest: &[u8]) -> Vec<u8> {
+        let mut value = vec![4_u8];
+        value.extend_from_slice(&generation.to_be_bytes());
+        value.extend_from_slice(rest);
+        value
+    }
+
+    /// The cluster client sends a command again when the connection broke before its reply
+    /// (whether or not Redis ran it): a save that finds exactly its own bytes stored was this
+    /// save, and is told so, not superseded by itself. Another value of the same generation is
+    /// still refused.
+    #[tokio::test]
+    async fn a_save_sent_twice_is_stored_not_superseded_by_itself() {
+        let redis = RedisServer::start();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let script = Script::new(SAVE);
+        let mut save = async |value: &[u8]| -> i64 {
+            script
+                .key("user:{k}")
+                .arg(value)
+                .arg(60_000)
+                .arg("changes")
+                .arg("user:{k}")
+                .invoke_async(&mut connection)
+                .await
+                .unwrap()
+        };
+        let sealed = laid_out(7, b"sealed once");
+        assert_eq!(save(&sealed).await, 1, "the first save stores");
+        assert_eq!(
+            save(&sealed).await,
+            1,
+            "its resend finds its own bytes: stored"
+        );
+        assert_eq!(
+            save(&laid_out(7, b"sealed by another")).await,
+            0,
+            "another value of the same generation is refused"
+        );
+        assert_eq!(save(&laid_out(6, b"older")).await, 0, "an older one too");
+        assert_eq!(
+            save(&laid_out(8, b"newer")).await,
+            1,
+            "a newer one replaces it"
+        );
     }
 }
