@@ -93,13 +93,14 @@ impl Replaying {
             return None;
         }
         let body = match self.copy.as_deref() {
-            Some(caller) => match caller.copy.downcast_ref::<Copier<B>>() {
-                Some(copy) => copy(req.body())?,
-                None => {
+            Some(caller) => {
+                if let Some(copy) = caller.copy.downcast_ref::<Copier<B>>() {
+                    copy(req.body())?
+                } else {
                     caller.mismatch::<B>();
                     clone_body(req.body())?
                 }
-            },
+            }
             None => clone_body(req.body())?,
         };
         Some(Replay::with_body(req, body))

@@ -94,6 +94,7 @@ impl fmt::Debug for TokenAuth {
         f.debug_struct("TokenAuth")
             .field("token", &"***")
             .field("endpoints", &self.endpoints)
+            .field("user_agent", &self.user_agent)
             .finish()
     }
 }
