@@ -6,7 +6,9 @@
 //!   and `GITHUB_INSTALLATION_ID` → `AppAuth` (`GET /app`) and `AppInstallationAuth`
 //!   (`GET /installation/repositories`).
 //!
-//! Optional: `GITHUB_API_URL` for GitHub Enterprise Server (`https://HOST/api/v3`).
+//! Optional: `GITHUB_API_URL` and `GITHUB_SERVER_URL` for GitHub Enterprise Server
+//! (`https://HOST/api/v3`) or GHE.com (`https://api.SUBDOMAIN.ghe.com`), read by
+//! `Endpoints::from_env` as in GitHub Actions.
 //!
 //! Run: `GITHUB_TOKEN=ghp_... cargo run --example github_com`
 
@@ -47,12 +49,7 @@ async fn main() -> Result<(), BoxError> {
         .enable_http2()
         .build();
     let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
-    let endpoints = match std::env::var("GITHUB_API_URL") {
-        Ok(url) if url.trim_end_matches('/') != "https://api.github.com" => {
-            Endpoints::enterprise(&url)?
-        }
-        _ => Endpoints::github_com(),
-    };
+    let endpoints = Endpoints::from_env()?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
 
     if let Some(token) = var("GITHUB_TOKEN") {

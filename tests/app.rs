@@ -555,6 +555,25 @@ async fn installations_are_found_by_enterprise_and_listed_page_by_page() {
     assert_eq!(listed[149].account, "account-150");
 }
 
+/// Every installation, past the 100 pages (10,000 installations) a listing used to stop at
+/// with `Ok` and a partial list: the 10,050 generated ones and the three of the default world,
+/// each once.
+#[tokio::test]
+async fn every_installation_is_listed_past_ten_thousand() {
+    let github = Emulator::builder()
+        .generated_installations(10_050)
+        .start()
+        .await
+        .unwrap();
+    let listed: Vec<tower_github_auth::AppInstallation> =
+        app(&github).installations(&client()).await.unwrap();
+    let ids: std::collections::BTreeSet<_> = listed.iter().map(|i| i.id.0).collect();
+    assert_eq!(listed.len(), 10_053);
+    assert_eq!(ids.len(), 10_053, "each installation once");
+    let last = github_auth_emulator::FIRST_GENERATED_INSTALLATION_ID + 10_049;
+    assert!(ids.contains(&last), "the last page is read");
+}
+
 #[tokio::test]
 async fn an_app_created_from_a_manifest_acts_as_itself_and_its_code_works_once() {
     use tower_github_auth::{AppManifest, convert_manifest_code};

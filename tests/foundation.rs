@@ -186,3 +186,120 @@ async fn fixed_credentials_ask_nothing_of_the_inner_service() {
     assert_eq!(response.into_body(), None);
     assert_eq!(github.get_ref().calls, 1);
 }
+
+/// Every layer sends the `User-Agent` it is given, on the requests it authenticates and on its
+/// exchanges with GitHub (a request's own `User-Agent` wins); none sends this crate's default.
+#[tokio::test]
+async fn every_layer_and_its_exchanges_send_the_user_agent_set_on_it() {
+    use github_auth_emulator::{
+        DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, TEST_APP_PRIVATE_KEY_PKCS1,
+    };
+    use http::HeaderValue;
+    use tower_github_auth::{AppAuth, AppId, ClientCredentials, InstallationId, OAuthAppAuth};
+
+    let github = Emulator::builder().start().await.unwrap();
+    let endpoints = Endpoints::single(&github.base_url()).unwrap();
+    let ua = HeaderValue::from_static;
+
+    let anonymous = Unauthenticated::new()
+        .endpoints(endpoints.clone())
+        .user_agent(ua("ua-anonymous/1"));
+    send(&stack(anonymous), get("/repos/octo/one"))
+        .await
+        .unwrap();
+
+    let token = TokenAuth::new(DEFAULT_PAT)
+        .unwrap()
+        .endpoints(endpoints.clone())
+        .user_agent(ua("ua-token/1"));
+    let token = stack(token);
+    assert_eq!(send(&token, get("/user")).await.unwrap().0, StatusCode::OK);
+    // A request's own User-Agent is kept.
+    let mut own = get("/user");
+    own.headers_mut()
+        .insert(http::header::USER_AGENT, ua("mine/1"));
+    assert_eq!(send(&token, own).await.unwrap().0, StatusCode::OK);
+
+    let base = github.base_url();
+    let action = ActionAuth::from_vars(|name| match name {
+        "GITHUB_TOKEN" => Some(DEFAULT_PAT.to_owned()),
+        "GITHUB_API_URL" => Some(base.clone()),
+        _ => None,
+    })
+    .unwrap()
+    .user_agent(ua("ua-action/1"));
+    assert_eq!(
+        send(&stack(action), get("/user")).await.unwrap().0,
+        StatusCode::OK
+    );
+
+    // The App's JWT on `/app`; its installations inherit its User-Agent or take their own.
+    let app = AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS1)
+        .unwrap()
+        .endpoints(endpoints.clone())
+        .user_agent(ua("ua-app/1"));
+    assert_eq!(
+        send(&stack(app.clone()), get("/app")).await.unwrap().0,
+        StatusCode::OK
+    );
+    let inherited = stack(app.as_installation(InstallationId(1)));
+    assert_eq!(
+        send(&inherited, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    let own_installation = app
+        .as_installation(InstallationId(2))
+        .user_agent(ua("ua-installation/1"));
+    let own_installation = stack(own_installation);
+    send(&own_installation, get("/installation/repositories"))
+        .await
+        .unwrap();
+
+    // The OAuth client: its token routes, and the user layers made from it.
+    let oauth = OAuthAppAuth::new(ClientCredentials::new(
+        DEFAULT_APP_CLIENT_ID,
+        DEFAULT_APP_CLIENT_SECRET,
+    ))
+    .endpoints(endpoints)
+    .user_agent(ua("ua-oauth/1"));
+    let unknown = secrecy::SecretString::from("ghu_unknown".to_owned());
+    assert!(
+        oauth
+            .check_token(&client(), &unknown)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let user = stack(
+        oauth
+            .as_web_user(github.issue_web_flow_code("octocat"))
+            .build(),
+    );
+    assert_eq!(send(&user, get("/user")).await.unwrap().0, StatusCode::OK);
+    let own_user = oauth
+        .as_web_user(github.issue_web_flow_code("octocat"))
+        .user_agent(ua("ua-user/1"))
+        .build();
+    assert_eq!(
+        send(&stack(own_user), get("/user")).await.unwrap().0,
+        StatusCode::OK
+    );
+
+    let seen = github.user_agents();
+    let expected = [
+        ("mine/1", 1),
+        ("ua-action/1", 1),
+        ("ua-anonymous/1", 1),
+        // `/app`; installation 1's mint and request.
+        ("ua-app/1", 3),
+        // Installation 2's mint and request.
+        ("ua-installation/1", 2),
+        // The token check; the first user's code exchange and request.
+        ("ua-oauth/1", 3),
+        ("ua-token/1", 1),
+        // The second user's code exchange and request.
+        ("ua-user/1", 2),
+    ];
+    let seen: Vec<(&str, u64)> = seen.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(seen, expected);
+}

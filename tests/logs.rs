@@ -232,3 +232,44 @@ async fn no_secret_reaches_a_log_line() {
         }
     }
 }
+
+/// A copier given to `replay_body_with` for another body type than the layer's requests carry is
+/// never used: the layer says so in a warning, once, at its first request, instead of letting the
+/// caller find out from a 401 that was not replayed.
+#[tokio::test(flavor = "current_thread")]
+async fn a_copier_for_another_body_type_is_a_warning_once() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(captured.clone())
+                .with_ansi(false),
+        )
+        .with(Targets::new().with_target("tower_github_auth", tracing::Level::WARN));
+    // This thread only (the runtime is this thread); the other test holds the global default.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let github = Emulator::builder().start().await.unwrap();
+    let endpoints = Endpoints::single(&github.base_url()).unwrap();
+    let app = AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS1)
+        .unwrap()
+        .endpoints(endpoints);
+    // The test client's bodies are `Full<Bytes>`, not `String`.
+    let installation = app
+        .as_installation(InstallationId(1))
+        .replay_body_with(|body: &String| Some(body.clone()));
+    let svc = stack(installation);
+    for _ in 0..3 {
+        let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+    let text = captured.text();
+    let warnings = text
+        .lines()
+        .filter(|line| line.contains("replay_body_with"));
+    assert_eq!(warnings.count(), 1, "{text}");
+    assert!(text.contains("WARN"), "{text}");
+    // Both types named (as `std::any::type_name` spells them).
+    assert!(text.contains("String"), "{text}");
+    assert!(text.contains("Full<"), "{text}");
+}

@@ -38,19 +38,26 @@ pub(crate) fn list_installations(shared: &Shared, req: &Incoming) -> Response {
         Ok(app_id) => app_id,
         Err(refusal) => return refusal.answer(&mut state),
     };
-    let installations: Vec<InstallationRecord> = state
+    // Positions, not copies: only the page's installations are copied (an App with 10,000
+    // installations is listed in 100 pages without copying all of them for each).
+    let positions: Vec<usize> = state
         .installations
         .iter()
-        .filter(|inst| inst.app_id == app_id)
-        .cloned()
+        .enumerate()
+        .filter(|(_, inst)| inst.app_id == app_id)
+        .map(|(position, _)| position)
         .collect();
     let page = Page::of(req);
-    let list: Vec<Value> = page
-        .slice(&installations)
+    let on_page: Vec<InstallationRecord> = page
+        .slice(&positions)
+        .iter()
+        .map(|&position| state.installations[position].clone())
+        .collect();
+    let list: Vec<Value> = on_page
         .iter()
         .map(|inst| objects::installation(shared, &mut state, inst))
         .collect();
-    let link = page.link(shared, req, installations.len());
+    let link = page.link(shared, req, positions.len());
     with_link(json_response(StatusCode::OK, &Value::Array(list)), link)
 }
 

@@ -1,6 +1,6 @@
 //! The handle on a running emulator: its address, counters and knobs.
 
-use std::{fmt, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, fmt, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{sync::watch, time::Instant};
 
@@ -137,6 +137,13 @@ impl EmulatorHandle {
     /// `Some(Value::Null)` for an empty body, a JSON string for a body that is not JSON.
     pub fn last_access_token_request(&self) -> Option<serde_json::Value> {
         self.shared().lock().last_access_token_request.clone()
+    }
+
+    /// The `User-Agent` of every request received so far, each with the number of requests
+    /// that carried it (the first 1,000 different ones; later ones are counted under
+    /// `"(others)"`): what a test checks the User-Agent its clients send with.
+    pub fn user_agents(&self) -> BTreeMap<String, u64> {
+        self.shared().lock().user_agents.clone()
     }
 
     /// Makes `token` invalid from now on: access tokens and PATs answer 401 Bad credentials

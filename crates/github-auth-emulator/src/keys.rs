@@ -1,20 +1,52 @@
-//! Fresh RSA keys for the Apps created from a manifest: the private key in the PKCS#1 PEM form
-//! GitHub hands out, the public key the emulator checks their JWTs against.
+//! RSA keys: fresh ones for the Apps created from a manifest (the private key in the PKCS#1 PEM
+//! form GitHub hands out), and the public keys JWTs are checked against, with aws-lc-rs itself:
+//! never through jsonwebtoken, whose choice of a crypto backend depends on the features other
+//! crates of a user's build turn on (with both of its backends on, it panics).
 
 use aws_lc_rs::{
     encoding::AsDer,
     rsa::{KeyPair, KeySize},
-    signature::KeyPair as _,
+    signature::{KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256},
 };
 use base64::Engine as _;
-use jsonwebtoken::DecodingKey;
+
+/// An App's public key, parsed for RS256 (RSASSA-PKCS1-v1_5 with SHA-256) checks.
+pub(crate) type PublicKey = ParsedPublicKey;
+
+/// A PEM public key: `-----BEGIN PUBLIC KEY-----` (`SubjectPublicKeyInfo`) or
+/// `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1 `RSAPublicKey`).
+pub(crate) fn public_key_from_pem(pem: &str) -> Result<PublicKey, String> {
+    if !pem.contains("-----BEGIN") || !pem.contains("PUBLIC KEY-----") {
+        return Err("not a PEM public key (no `-----BEGIN PUBLIC KEY-----` line)".to_owned());
+    }
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| "the PEM body is not base64".to_owned())?;
+    ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der)
+        .map_err(|_| "not an RSA public key of 2048 to 8192 bits".to_owned())
+}
+
+/// Whether `signature` (base64url, no padding) is `key`'s RS256 signature of `signed`.
+pub(crate) fn verifies(key: &PublicKey, signed: &[u8], signature: &str) -> bool {
+    let Ok(signature) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature.trim_end_matches('='))
+    else {
+        return false;
+    };
+    key.verify_sig(signed, &signature).is_ok()
+}
 
 /// A generated key pair.
 pub(crate) struct GeneratedKey {
     /// `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1), 64-column base64 lines, as GitHub's `pem`.
     pub(crate) private_pem: String,
     /// The public half, for checking JWTs.
-    pub(crate) public: DecodingKey,
+    pub(crate) public: PublicKey,
 }
 
 /// Generates an RSA-2048 key pair.
@@ -24,8 +56,9 @@ pub(crate) fn generate() -> Result<GeneratedKey, String> {
         .as_der()
         .map_err(|err| format!("RSA key export: {err}"))?;
     let pkcs1 = pkcs1_from_pkcs8(pkcs8.as_ref()).ok_or("RSA key export: unexpected PKCS#8")?;
-    // `public_key()` is the PKCS#1 `RSAPublicKey` DER, what `from_rsa_der` takes.
-    let public = DecodingKey::from_rsa_der(pair.public_key().as_ref());
+    // `public_key()` is the PKCS#1 `RSAPublicKey` DER.
+    let public = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref())
+        .map_err(|err| format!("RSA public key: {err}"))?;
     Ok(GeneratedKey {
         private_pem: pem("RSA PRIVATE KEY", pkcs1),
         public,
@@ -107,13 +140,31 @@ mod tests {
         let jwt =
             jsonwebtoken::encode(&header, &serde_json::json!({ "iss": 1 }), &encoding).unwrap();
         let (signed, signature) = jwt.rsplit_once('.').unwrap();
-        let ok = jsonwebtoken::crypto::verify(
-            signature,
-            signed.as_bytes(),
-            &key.public,
-            jsonwebtoken::Algorithm::RS256,
-        );
-        assert!(ok.unwrap());
+        assert!(verifies(&key.public, signed.as_bytes(), signature));
+        assert!(!verifies(&key.public, b"something else", signature));
+        assert!(!verifies(&key.public, signed.as_bytes(), "not base64!"));
+    }
+
+    #[test]
+    fn public_keys_load_from_pem_or_fail_with_a_reason() {
+        let key = public_key_from_pem(crate::TEST_APP_PUBLIC_KEY).unwrap();
+        let encoding =
+            jsonwebtoken::EncodingKey::from_rsa_pem(crate::TEST_APP_PRIVATE_KEY_PKCS1.as_bytes())
+                .unwrap();
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        let jwt =
+            jsonwebtoken::encode(&header, &serde_json::json!({ "iss": 1 }), &encoding).unwrap();
+        let (signed, signature) = jwt.rsplit_once('.').unwrap();
+        assert!(verifies(&key, signed.as_bytes(), signature));
+        for bad in [
+            "",
+            "hello",
+            "-----BEGIN PUBLIC KEY-----\n!!\n-----END PUBLIC KEY-----\n",
+        ] {
+            assert!(public_key_from_pem(bad).is_err(), "{bad}");
+        }
+        let truncated = crate::TEST_APP_PUBLIC_KEY.replace("MII", "MIA");
+        assert!(public_key_from_pem(&truncated).is_err());
     }
 
     #[test]

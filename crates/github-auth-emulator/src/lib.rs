@@ -51,7 +51,8 @@
 //! [`EmulatorHandle`] gives the [`base_url`](EmulatorHandle::base_url), a snapshot of
 //! [`Counters`], and the knobs; the server stops on [`EmulatorHandle::shutdown`] or when the last
 //! clone of the handle is dropped. The `github-auth-emulator` binary serves the same from a TOML
-//! [`Config`] (see `emulator.example.toml`).
+//! [`Config`] (see `emulator.example.toml`); it needs the crate's `cli` feature
+//! (`cargo install github-auth-emulator --features cli`), which the library does not.
 //!
 //! # Default world
 //! - GitHub App [`DEFAULT_APP_ID`], client id [`DEFAULT_APP_CLIENT_ID`], secret
@@ -125,7 +126,8 @@
 //! outcome ([`DeviceOutcome`]) and forced `slow_down`s ([`EmulatorHandle::set_device_slow_down`]),
 //! fresh codes ([`EmulatorHandle::issue_web_flow_code`]), revocation
 //! ([`EmulatorHandle::revoke`]), the last token request body
-//! ([`EmulatorHandle::last_access_token_request`]), App-manifest codes
+//! ([`EmulatorHandle::last_access_token_request`]), the `User-Agent`s received
+//! ([`EmulatorHandle::user_agents`]), App-manifest codes
 //! ([`EmulatorHandle::issue_manifest_code`]), and uninstalling then installing again under a new
 //! id ([`EmulatorHandle::reinstall`]). [`Installation::generated_repositories`] gives an
 //! installation many repositories at once, [`EmulatorBuilder::generated_installations`] an App

@@ -53,11 +53,12 @@ async fn dispatch(shared: &Shared, req: Request) -> Response {
     {
         let mut state = shared.lock();
         state.counters.requests += 1;
-        if !parts.headers.contains_key(header::USER_AGENT) {
+        let Some(user_agent) = parts.headers.get(header::USER_AGENT) else {
             state.counters.requests_without_user_agent += 1;
             state.refuse("no_user_agent");
             return forbidden_without_user_agent();
-        }
+        };
+        state.saw_user_agent(&String::from_utf8_lossy(user_agent.as_bytes()));
     }
     let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         shared.lock().refuse("body_too_large");

@@ -7,7 +7,6 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use jsonwebtoken::DecodingKey;
 use tokio::time::Instant;
 
 use crate::{
@@ -51,7 +50,7 @@ pub(crate) struct App {
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     /// The public key its JWTs are checked against.
-    pub(crate) key: DecodingKey,
+    pub(crate) key: crate::keys::PublicKey,
     pub(crate) permissions: BTreeMap<String, String>,
     pub(crate) events: Vec<String>,
     pub(crate) created_at: String,
@@ -188,18 +187,26 @@ pub(crate) struct Knobs {
 }
 
 /// Everything that changes, behind one lock (never held across an `.await`).
+/// How many different `User-Agent`s the emulator tells apart.
+pub(crate) const MOST_USER_AGENTS: usize = 1_000;
+
 pub(crate) struct Mutable {
     pub(crate) knobs: Knobs,
     pub(crate) counters: Counters,
     pub(crate) verified_jwts: HashSet<String>,
     /// Logins in order; a login's id is its position + 1 (`octocat` is 1).
     pub(crate) users: Vec<String>,
+    /// Lowercased login -> its position in `users`: a login is found in constant time, however
+    /// many generated installations' organisations are registered.
+    user_index: HashMap<String, usize>,
     pub(crate) tokens: HashMap<String, Token>,
     pub(crate) refresh_tokens: HashMap<String, Refresh>,
     pub(crate) codes: HashMap<String, Code>,
     pub(crate) devices: HashMap<String, Device>,
     pub(crate) revoked: HashSet<String>,
     pub(crate) last_access_token_request: Option<serde_json::Value>,
+    /// Every `User-Agent` received, with its count (at most [`MOST_USER_AGENTS`] of them).
+    pub(crate) user_agents: BTreeMap<String, u64>,
     pub(crate) next_token_id: u64,
     /// The configured app first, then those created from manifests.
     pub(crate) apps: Vec<App>,
@@ -216,6 +223,18 @@ pub(crate) struct Mutable {
 
 impl Mutable {
     /// Counts a refusal under `reason`.
+    /// Counts a request's `User-Agent`; past [`MOST_USER_AGENTS`] different ones, new ones are
+    /// counted under `"(others)"`.
+    pub(crate) fn saw_user_agent(&mut self, user_agent: &str) {
+        if let Some(count) = self.user_agents.get_mut(user_agent) {
+            *count += 1;
+        } else if self.user_agents.len() < MOST_USER_AGENTS {
+            self.user_agents.insert(user_agent.to_owned(), 1);
+        } else {
+            *self.user_agents.entry("(others)".to_owned()).or_default() += 1;
+        }
+    }
+
     pub(crate) fn refuse(&mut self, reason: &str) {
         *self.counters.refusals.entry(reason.to_owned()).or_default() += 1;
     }
@@ -225,15 +244,15 @@ impl Mutable {
         if let Some(index) = self.find_user(login) {
             return index as u64 + 1;
         }
+        self.user_index
+            .insert(login.to_ascii_lowercase(), self.users.len());
         self.users.push(login.to_owned());
         self.users.len() as u64
     }
 
     /// The index of a known login (case-insensitive).
     pub(crate) fn find_user(&self, login: &str) -> Option<usize> {
-        self.users
-            .iter()
-            .position(|u| u.eq_ignore_ascii_case(login))
+        self.user_index.get(&login.to_ascii_lowercase()).copied()
     }
 
     /// A fresh id for a token record.
@@ -327,7 +346,7 @@ impl Shared {
     /// Builds the state from a configuration; fails on an unreadable public key.
     pub(crate) fn new(config: &Config, base_url: String) -> std::io::Result<Self> {
         let app_key =
-            DecodingKey::from_rsa_pem(config.app_public_key_pem.as_bytes()).map_err(|err| {
+            crate::keys::public_key_from_pem(&config.app_public_key_pem).map_err(|err| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     format!("app_public_key_pem is not an RSA public key PEM: {err}"),
@@ -461,6 +480,11 @@ impl Shared {
             },
             counters: Counters::default(),
             verified_jwts: HashSet::new(),
+            user_index: users
+                .iter()
+                .enumerate()
+                .map(|(position, login)| (login.to_ascii_lowercase(), position))
+                .collect(),
             users,
             tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
@@ -468,6 +492,7 @@ impl Shared {
             devices: HashMap::new(),
             revoked: HashSet::new(),
             last_access_token_request: None,
+            user_agents: BTreeMap::new(),
             next_token_id: 0,
             apps: vec![app],
             installation_index: index_installations(&installations),

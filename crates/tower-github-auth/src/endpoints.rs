@@ -165,6 +165,127 @@ impl Endpoints {
         Self::new(base, base)
     }
 
+    /// The variables [`from_env`](Self::from_env) reads: the API base, then the web base, as
+    /// GitHub Actions sets them for the host a workflow runs on.
+    pub const ENV_VARIABLES: [&'static str; 2] = ["GITHUB_API_URL", "GITHUB_SERVER_URL"];
+
+    /// The deployment the process environment names, as GitHub Actions sets it: the API base
+    /// from `GITHUB_API_URL`, the web base from `GITHUB_SERVER_URL`; github.com when neither is
+    /// set (or both are empty).
+    ///
+    /// - both set: taken as they are (github.com, GHE.com and GitHub Enterprise Server runners
+    ///   set both);
+    /// - only `GITHUB_API_URL`: as [`from_api_url`](Self::from_api_url) reads it;
+    /// - only `GITHUB_SERVER_URL`: `https://github.com` is github.com, `https://SUBDOMAIN.ghe.com`
+    ///   has its API at `https://api.SUBDOMAIN.ghe.com`, any other host is a GitHub Enterprise
+    ///   Server (API at `/api/v3`).
+    ///
+    /// `GITHUB_GRAPHQL_URL` is not read: GraphQL is served on the API's host everywhere
+    /// (`https://api.github.com/graphql`, `https://api.SUBDOMAIN.ghe.com/graphql`,
+    /// `https://HOST/api/graphql`), so the host pin already lets the credential go there.
+    ///
+    /// [`ActionAuth`](crate::ActionAuth) reads its bases with it.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env), reading variables through `var` (for tests, command-line
+    /// flags that override the environment, or an environment captured elsewhere).
+    ///
+    /// ```
+    /// use tower_github_auth::Endpoints;
+    ///
+    /// let ghes = |name: &str| match name {
+    ///     "GITHUB_API_URL" => Some("https://ghe.example.com/api/v3".to_owned()),
+    ///     "GITHUB_SERVER_URL" => Some("https://ghe.example.com".to_owned()),
+    ///     "GITHUB_GRAPHQL_URL" => Some("https://ghe.example.com/api/graphql".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let endpoints = Endpoints::from_vars(ghes)?;
+    /// assert_eq!(endpoints, Endpoints::enterprise("https://ghe.example.com")?);
+    /// assert!(endpoints.is_api(&"https://ghe.example.com/api/graphql".parse().unwrap()));
+    ///
+    /// assert_eq!(Endpoints::from_vars(|_| None)?, Endpoints::github_com());
+    /// # Ok::<(), tower_github_auth::Error>(())
+    /// ```
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let set = |name: &str| {
+            var(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let [api_var, web_var] = Self::ENV_VARIABLES;
+        match (set(api_var), set(web_var)) {
+            (Some(api), Some(web)) => Self::new(&api, &web),
+            (Some(api), None) => Self::from_api_url(&api),
+            (None, Some(web)) => Self::from_server_url(&web),
+            (None, None) => Ok(Self::github_com()),
+        }
+    }
+
+    /// The deployment whose REST API base is `url`, with its web base found from it:
+    ///
+    /// - `https://api.github.com`: github.com;
+    /// - `https://api.SUBDOMAIN.ghe.com` (GitHub Enterprise Cloud with data residency): web base
+    ///   `https://SUBDOMAIN.ghe.com`;
+    /// - a URL ending in `/api/v3`: GitHub Enterprise Server ([`enterprise`](Self::enterprise));
+    /// - anything else (the emulator, a proxy): one base for both ([`single`](Self::single)).
+    ///
+    /// ```
+    /// use tower_github_auth::Endpoints;
+    ///
+    /// assert_eq!(Endpoints::from_api_url("https://api.github.com/")?, Endpoints::github_com());
+    /// let ghe_com = Endpoints::from_api_url("https://api.octo.ghe.com")?;
+    /// assert_eq!(ghe_com.web_base(), "https://octo.ghe.com");
+    /// let ghes = Endpoints::from_api_url("https://ghe.example.com/api/v3")?;
+    /// assert_eq!(ghes.web_base(), "https://ghe.example.com");
+    /// let emulator = Endpoints::from_api_url("http://127.0.0.1:8787")?;
+    /// assert_eq!(emulator.web_base(), "http://127.0.0.1:8787");
+    /// # Ok::<(), tower_github_auth::Error>(())
+    /// ```
+    pub fn from_api_url(url: &str) -> Result<Self, Error> {
+        let api = Base::parse(url)?;
+        let host = api.authority.host().to_ascii_lowercase();
+        if api.path.is_empty() && host == "api.github.com" && api.scheme == Scheme::HTTPS {
+            return Ok(Self::github_com());
+        }
+        if api.path.is_empty()
+            && let Some(subdomain) = ghe_com_subdomain(&host, "api.")
+        {
+            let web = format!("{}://{subdomain}.ghe.com", api.scheme);
+            return Ok(Self {
+                web: Base::parse(&web)?,
+                api,
+            });
+        }
+        if api.path.ends_with("/api/v3") {
+            return Self::enterprise(url);
+        }
+        Ok(Self {
+            web: api.clone(),
+            api,
+        })
+    }
+
+    /// The deployment whose web base is `url` (`GITHUB_SERVER_URL` alone).
+    fn from_server_url(url: &str) -> Result<Self, Error> {
+        let web = Base::parse(url)?;
+        let host = web.authority.host().to_ascii_lowercase();
+        if web.path.is_empty() && host == "github.com" && web.scheme == Scheme::HTTPS {
+            return Ok(Self::github_com());
+        }
+        if web.path.is_empty()
+            && let Some(subdomain) = ghe_com_subdomain(&host, "")
+        {
+            let api = format!("{}://api.{subdomain}.ghe.com", web.scheme);
+            return Ok(Self {
+                api: Base::parse(&api)?,
+                web,
+            });
+        }
+        Self::enterprise(url)
+    }
+
     /// The REST API base, without a trailing slash.
     pub fn api_base(&self) -> &str {
         &self.api.text
@@ -215,6 +336,12 @@ impl Endpoints {
         }
         uri.path().strip_prefix(&*self.api.path)
     }
+}
+
+/// `SUBDOMAIN` of a GHE.com host `{prefix}SUBDOMAIN.ghe.com` (lowercase), when it is one.
+fn ghe_com_subdomain<'a>(host: &'a str, prefix: &str) -> Option<&'a str> {
+    let subdomain = host.strip_prefix(prefix)?.strip_suffix(".ghe.com")?;
+    (!subdomain.is_empty() && !subdomain.contains('.')).then_some(subdomain)
 }
 
 /// Everything but RFC 3986's unreserved characters is encoded in a path segment.
@@ -298,6 +425,93 @@ mod tests {
             .api_url(&format!("/orgs/{}/installation", segment("octo#x")))
             .unwrap();
         assert_eq!(url.path(), "/orgs/octo%23x/installation");
+    }
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    /// What a runner on github.com sets: github.com, with or without the variables.
+    #[test]
+    fn the_environment_of_a_github_com_runner_is_github_com() {
+        let runner = [
+            ("GITHUB_API_URL", "https://api.github.com"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_GRAPHQL_URL", "https://api.github.com/graphql"),
+        ];
+        for pairs in [
+            &runner[..],
+            &runner[..1],
+            &runner[1..2],
+            &[],
+            &[("GITHUB_API_URL", " "), ("GITHUB_SERVER_URL", "")],
+            &[("GITHUB_API_URL", "https://api.github.com/")],
+        ] {
+            let endpoints = Endpoints::from_vars(vars(pairs)).unwrap();
+            assert_eq!(endpoints, Endpoints::github_com(), "{pairs:?}");
+            let graphql = "https://api.github.com/graphql".parse().unwrap();
+            assert!(endpoints.is_api(&graphql));
+        }
+    }
+
+    /// What a runner of a GitHub Enterprise Server sets, whole or in part.
+    #[test]
+    fn the_environment_of_a_ghes_runner_is_that_server() {
+        let runner = [
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3"),
+            ("GITHUB_SERVER_URL", "https://ghe.example.com"),
+            ("GITHUB_GRAPHQL_URL", "https://ghe.example.com/api/graphql"),
+        ];
+        let ghes = Endpoints::enterprise("https://ghe.example.com").unwrap();
+        for pairs in [&runner[..], &runner[..1], &runner[1..2]] {
+            let endpoints = Endpoints::from_vars(vars(pairs)).unwrap();
+            assert_eq!(endpoints, ghes, "{pairs:?}");
+            assert!(endpoints.is_api(&"https://ghe.example.com/api/graphql".parse().unwrap()));
+        }
+    }
+
+    #[test]
+    fn the_environment_of_a_ghe_com_runner_is_its_subdomain() {
+        let runner = [
+            ("GITHUB_API_URL", "https://api.octo.ghe.com"),
+            ("GITHUB_SERVER_URL", "https://octo.ghe.com"),
+        ];
+        for pairs in [&runner[..], &runner[..1], &runner[1..2]] {
+            let endpoints = Endpoints::from_vars(vars(pairs)).unwrap();
+            assert_eq!(
+                endpoints.api_base(),
+                "https://api.octo.ghe.com",
+                "{pairs:?}"
+            );
+            assert_eq!(endpoints.web_base(), "https://octo.ghe.com", "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn an_api_url_alone_names_its_web_base() {
+        let loopback = Endpoints::from_api_url("http://127.0.0.1:8787/").unwrap();
+        assert_eq!(
+            loopback,
+            Endpoints::single("http://127.0.0.1:8787").unwrap()
+        );
+        // Not GHE.com: a host only ending like it, or a deeper one.
+        for url in [
+            "https://api.ghe.com",
+            "https://api.a.b.ghe.com",
+            "https://api.octo.ghe.com.evil",
+        ] {
+            let endpoints = Endpoints::from_api_url(url).unwrap();
+            assert_eq!(endpoints.web_base(), endpoints.api_base(), "{url}");
+        }
+        assert!(matches!(
+            Endpoints::from_vars(vars(&[("GITHUB_API_URL", "api.github.com")])),
+            Err(Error::InvalidBaseUrl { .. })
+        ));
     }
 
     #[test]

@@ -42,10 +42,12 @@ const RETRY_PAUSES: [Duration; 3] = [
 ];
 
 /// The bounds of every side request: a deadline (request sent, answer read) and a size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// And the `User-Agent` the layer's requests and exchanges carry (`None`: this crate's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
     pub(crate) timeout: Duration,
     pub(crate) max_answer: usize,
+    pub(crate) user_agent: Option<HeaderValue>,
 }
 
 impl Default for Limits {
@@ -53,6 +55,7 @@ impl Default for Limits {
         Self {
             timeout: DEFAULT_TIMEOUT,
             max_answer: DEFAULT_MAX_ANSWER,
+            user_agent: None,
         }
     }
 }
@@ -170,7 +173,9 @@ impl Side {
         secrets: &[&str],
     ) -> Result<Answer, Error> {
         let headers = req.headers_mut();
-        headers.entry(USER_AGENT).or_insert(USER_AGENT_VALUE);
+        headers
+            .entry(USER_AGENT)
+            .or_insert_with(|| self.limits.user_agent.clone().unwrap_or(USER_AGENT_VALUE));
         headers
             .entry(API_VERSION_HEADER)
             .or_insert(HeaderValue::from_static(API_VERSION));

@@ -37,25 +37,19 @@ pub(crate) fn endpoints(global: &Global) -> Result<Endpoints, CliError> {
     choose_endpoints(api.as_deref(), web.as_deref())
 }
 
-/// Only an API base: github.com's API means github.com; a URL with an `/api/v3` path is GitHub
-/// Enterprise Server (OAuth at the host root); any other URL serves both the API and OAuth (the
-/// emulator). Only a web base: github.com, or the GitHub Enterprise Server at that host.
+/// The endpoints of an API base and a web base, read as `Endpoints::from_vars` reads Actions'
+/// `GITHUB_API_URL` and `GITHUB_SERVER_URL` (one reader for the library, `ActionAuth` and this
+/// tool): github.com, GHE.com (`api.SUBDOMAIN.ghe.com`), GitHub Enterprise Server (`/api/v3`), or
+/// one base for both (the emulator).
 fn choose_endpoints(api: Option<&str>, web: Option<&str>) -> Result<Endpoints, CliError> {
-    let given = |value: Option<&str>| {
-        value
-            .map(|v| v.trim().trim_end_matches('/').to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let result = match (given(api), given(web)) {
-        (None, None) => Ok(Endpoints::github_com()),
-        (Some(api), Some(web)) => Endpoints::new(&api, &web),
-        (Some(api), None) if api == "https://api.github.com" => Ok(Endpoints::github_com()),
-        (Some(api), None) if api.ends_with("/api/v3") => Endpoints::enterprise(&api),
-        (Some(api), None) => Endpoints::single(&api),
-        (None, Some(web)) if web == "https://github.com" => Ok(Endpoints::github_com()),
-        (None, Some(web)) => Endpoints::enterprise(&web),
-    };
-    result.map_err(|error| CliError::usage(error.to_string()))
+    let trimmed = |value: Option<&str>| value.map(|v| v.trim().trim_end_matches('/').to_owned());
+    let (api, web) = (trimmed(api), trimmed(web));
+    Endpoints::from_vars(|name| match name {
+        "GITHUB_API_URL" => api.clone(),
+        "GITHUB_SERVER_URL" => web.clone(),
+        _ => None,
+    })
+    .map_err(|error| CliError::usage(error.to_string()))
 }
 
 /// Which GitHub App, and its private key.
@@ -253,6 +247,12 @@ mod tests {
                 "http://127.0.0.1:4000".to_owned()
             )
         );
+        let ghe_com = (
+            "https://api.octo.ghe.com".to_owned(),
+            "https://octo.ghe.com".to_owned(),
+        );
+        assert_eq!(bases(Some("https://api.octo.ghe.com"), None), ghe_com);
+        assert_eq!(bases(None, Some("https://octo.ghe.com")), ghe_com);
         assert!(choose_endpoints(Some("not a url"), None).is_err());
     }
 }

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use http::HeaderMap;
+use http::header::USER_AGENT;
+
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
@@ -38,6 +41,18 @@ impl<C> Auth<C> {
         B: RequestBody,
         RB: ResponseBody,
     {
-        Side::new(inner, &self.endpoints, &self.clock, self.limits)
+        Side::new(inner, &self.endpoints, &self.clock, self.limits.clone())
+    }
+
+    /// The layer's own `User-Agent` on a request that has none, before the credential and
+    /// GitHub's other headers go in (which then leave it alone). Nothing to do with this crate's
+    /// default one.
+    #[inline]
+    pub(crate) fn dress(&self, headers: &mut HeaderMap) {
+        if let Some(user_agent) = &self.limits.user_agent {
+            headers
+                .entry(USER_AGENT)
+                .or_insert_with(|| user_agent.clone());
+        }
     }
 }

@@ -113,6 +113,7 @@ where
     ) -> ResponseFuture<S, B> {
         debug_assert!(self.ready, "the inner service must be ready");
         let replay = self.auth.replay.copy(&req);
+        self.auth.dress(req.headers_mut());
         let stamp = if let Some((authorization, stamp)) = given {
             authorization.apply(req.headers_mut());
             stamp

@@ -139,7 +139,9 @@ where
         auth.endpoints.resolve(req.uri_mut());
         // Host pin: a request to any other host carries no GitHub credential, and is untouched.
         if let Some(path) = auth.endpoints.api_path(req.uri()) {
-            match auth.credential.authorization_for(path) {
+            let authorization = auth.credential.authorization_for(path);
+            auth.dress(req.headers_mut());
+            match authorization {
                 Some(authorization) => authorization.apply(req.headers_mut()),
                 None => add_default_headers(req.headers_mut()),
             }
@@ -171,6 +173,7 @@ where
             return ResponseFuture::passthrough(self.inner.call(req));
         };
         if !auth.credential.get().applies_to(path) {
+            auth.dress(req.headers_mut());
             add_default_headers(req.headers_mut());
             return ResponseFuture::passthrough(self.inner.call(req));
         }

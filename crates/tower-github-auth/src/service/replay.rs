@@ -1,8 +1,9 @@
 //! What a replay after a 401 needs of the caller's request, kept while the request is out.
 
-use std::any::Any;
+use std::any::{Any, type_name};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Request, Uri, Version};
@@ -13,9 +14,40 @@ use http::{Extensions, HeaderMap, Method, Request, Uri, Version};
 pub(crate) struct Replaying {
     /// Replay at all (default: yes).
     pub(crate) on: bool,
-    /// The caller's own copier for a body type the built-in list does not know: a
-    /// `fn(&B) -> Option<B>`, kept as `Any` and found again by its type at each request.
-    copy: Option<Arc<dyn Any + Send + Sync>>,
+    /// The caller's own copier for a body type the built-in list does not know.
+    copy: Option<Arc<CallerCopier>>,
+}
+
+/// A copier the caller gave for bodies of one type: kept as `Any` and found again by its type
+/// at each request. Shared by every clone of the layer, and so is its one warning.
+struct CallerCopier {
+    /// A [`Copier<B>`] for the caller's `B`.
+    copy: Box<dyn Any + Send + Sync>,
+    /// `B`'s name, for the warning.
+    body_type: &'static str,
+    /// Whether the warning about requests of another body type was written.
+    warned: AtomicBool,
+}
+
+/// The caller's copier for bodies of type `B`.
+type Copier<B> = Box<dyn Fn(&B) -> Option<B> + Send + Sync>;
+
+impl CallerCopier {
+    /// A request whose body is not the copier's type: the copier is never used for it. Said
+    /// once per layer, at the first such request, rather than left for a 401 to show.
+    #[cold]
+    fn mismatch<B>(&self) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                copier_body = self.body_type,
+                request_body = type_name::<B>(),
+                "replay_body_with was given a copier for another body type than this layer's \
+                 requests carry, so it is never used: a request refused with 401 is replayed \
+                 only when its body is one of the built-in clonable types; give \
+                 replay_body_with a copier for the inner service's request body type"
+            );
+        }
+    }
 }
 
 impl Default for Replaying {
@@ -29,18 +61,29 @@ impl Default for Replaying {
 
 impl fmt::Debug for Replaying {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.on, self.copy.is_some()) {
+        match (self.on, &self.copy) {
             (false, _) => f.write_str("off"),
-            (true, false) => f.write_str("on"),
-            (true, true) => f.write_str("on, with the caller's body copier"),
+            (true, None) => f.write_str("on"),
+            (true, Some(copier)) => {
+                write!(f, "on, with the caller's copier of `{}`", copier.body_type)
+            }
         }
     }
 }
 
 impl Replaying {
     /// Copies bodies of type `B` with `copy` (`None`: this body cannot be copied).
-    pub(crate) fn body_with<B: 'static>(&mut self, copy: fn(&B) -> Option<B>) {
-        self.copy = Some(Arc::new(copy));
+    pub(crate) fn body_with<B, F>(&mut self, copy: F)
+    where
+        B: 'static,
+        F: Fn(&B) -> Option<B> + Send + Sync + 'static,
+    {
+        let copy: Copier<B> = Box::new(copy);
+        self.copy = Some(Arc::new(CallerCopier {
+            copy: Box::new(copy),
+            body_type: type_name::<B>(),
+            warned: AtomicBool::new(false),
+        }));
     }
 
     /// The copy of `req` a replay sends, when replays are on and its body can be copied.
@@ -49,12 +92,15 @@ impl Replaying {
         if !self.on {
             return None;
         }
-        let body = match self
-            .copy
-            .as_deref()
-            .and_then(|copy| copy.downcast_ref::<fn(&B) -> Option<B>>())
-        {
-            Some(copy) => copy(req.body())?,
+        let body = match self.copy.as_deref() {
+            Some(caller) => {
+                if let Some(copy) = caller.copy.downcast_ref::<Copier<B>>() {
+                    copy(req.body())?
+                } else {
+                    caller.mismatch::<B>();
+                    clone_body(req.body())?
+                }
+            }
             None => clone_body(req.body())?,
         };
         Some(Replay::with_body(req, body))
@@ -184,6 +230,33 @@ mod tests {
         }
     }
 
+    /// A closure holding state is a copier too (not only a `fn`).
+    #[test]
+    fn a_closure_with_state_is_a_copier() {
+        let copies = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&copies);
+        let mut replaying = Replaying::default();
+        replaying.body_with(move |body: &Own| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            body.try_copy()
+        });
+        let req = Request::new(Own(Some(Bytes::from_static(b"hi"))));
+        let copy: Request<Own> = replaying.copy(&req).unwrap().into();
+        assert_eq!(copy.body(), req.body());
+        assert_eq!(copies.load(Ordering::Relaxed), 1);
+        // The clones of a layer share the copier and its warning.
+        let clone = replaying.clone();
+        assert!(clone.copy(&Request::new(())).is_some());
+        assert!(
+            replaying
+                .copy
+                .as_ref()
+                .unwrap()
+                .warned
+                .load(Ordering::Relaxed)
+        );
+    }
+
     #[test]
     fn the_callers_copier_copies_its_body_type() {
         let req = Request::post("/x")
@@ -201,8 +274,13 @@ mod tests {
         assert_eq!(copy.method(), http::Method::POST);
         // A body the copier cannot copy is not replayed.
         assert!(replaying.copy(&Request::new(Own(None))).is_none());
-        // The built-in list still works beside a copier for another type.
+        let warned = |r: &Replaying| r.copy.as_ref().unwrap().warned.load(Ordering::Relaxed);
+        assert!(!warned(&replaying), "its own body type: no warning");
+        // The built-in list still works beside a copier for another type; the copier is not
+        // used for it, and that is flagged (and said once, see tests/logs.rs).
         assert!(replaying.copy(&Request::new(String::from("s"))).is_some());
+        assert!(warned(&replaying), "a mismatch is flagged");
+        assert!(format!("{replaying:?}").contains("Own"));
         // Replays off: no copy at all.
         replaying.on = false;
         assert!(replaying.copy(&req).is_none());

@@ -16,6 +16,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use tower_layer::Layer;
 
@@ -33,6 +34,7 @@ use crate::service::auth::Auth;
 #[derive(Clone, Debug, Default)]
 pub struct Unauthenticated {
     endpoints: Endpoints,
+    user_agent: Option<HeaderValue>,
 }
 
 impl Unauthenticated {
@@ -51,17 +53,26 @@ impl Unauthenticated {
     pub fn endpoints_ref(&self) -> &Endpoints {
         &self.endpoints
     }
+
+    /// The `User-Agent` of this layer's requests (those without one of their own), instead of `tower-github-auth/<version>`. GitHub asks for the name
+    /// of the App or of the user (or organisation), so that it can reach whoever sends
+    /// unusual traffic: `HeaderValue::from_static("octo-app/1.2 (ops@example.com)")`.
+    pub fn user_agent(mut self, user_agent: HeaderValue) -> Self {
+        self.user_agent = Some(user_agent);
+        self
+    }
 }
 
 impl<S> Layer<S> for Unauthenticated {
     type Service = AuthService<S, Fixed>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let auth = Auth::new(
+        let mut auth = Auth::new(
             self.endpoints.clone(),
             Arc::new(Clock::default()),
             Fixed::none(),
         );
+        auth.limits.user_agent.clone_from(&self.user_agent);
         AuthService::new(inner, auth)
     }
 }
@@ -75,6 +86,7 @@ impl<S> Layer<S> for Unauthenticated {
 pub struct TokenAuth {
     token: SecretString,
     endpoints: Endpoints,
+    user_agent: Option<HeaderValue>,
 }
 
 impl fmt::Debug for TokenAuth {
@@ -82,6 +94,7 @@ impl fmt::Debug for TokenAuth {
         f.debug_struct("TokenAuth")
             .field("token", &"***")
             .field("endpoints", &self.endpoints)
+            .field("user_agent", &self.user_agent)
             .finish()
     }
 }
@@ -95,6 +108,7 @@ impl TokenAuth {
         Ok(Self {
             token,
             endpoints: Endpoints::default(),
+            user_agent: None,
         })
     }
 
@@ -113,6 +127,14 @@ impl TokenAuth {
     pub fn token(&self) -> &SecretString {
         &self.token
     }
+
+    /// The `User-Agent` of this layer's requests (those without one of their own), instead of `tower-github-auth/<version>`. GitHub asks for the name
+    /// of the App or of the user (or organisation), so that it can reach whoever sends
+    /// unusual traffic: `HeaderValue::from_static("octo-app/1.2 (ops@example.com)")`.
+    pub fn user_agent(mut self, user_agent: HeaderValue) -> Self {
+        self.user_agent = Some(user_agent);
+        self
+    }
 }
 
 impl<S> Layer<S> for TokenAuth {
@@ -121,11 +143,12 @@ impl<S> Layer<S> for TokenAuth {
     fn layer(&self, inner: S) -> Self::Service {
         let header = sensitive_header("Bearer", self.token.expose_secret(), "token")
             .expect("validated in TokenAuth::new");
-        let auth = Auth::new(
+        let mut auth = Auth::new(
             self.endpoints.clone(),
             Arc::new(Clock::default()),
             Fixed::header(header, None),
         );
+        auth.limits.user_agent.clone_from(&self.user_agent);
         AuthService::new(inner, auth)
     }
 }
@@ -133,8 +156,8 @@ impl<S> Layer<S> for TokenAuth {
 /// The token GitHub Actions gives a workflow step.
 ///
 /// Read from `GITHUB_TOKEN`, else `INPUT_GITHUB_TOKEN` (a `github_token` input); the API base from
-/// `GITHUB_API_URL` and the web base from `GITHUB_SERVER_URL` when set (they are on GitHub
-/// Enterprise Server runners), github.com otherwise.
+/// `GITHUB_API_URL` and the web base from `GITHUB_SERVER_URL`, as
+/// [`Endpoints::from_env`] reads them (github.com when neither is set).
 ///
 /// ```
 /// use tower_github_auth::ActionAuth;
@@ -179,19 +202,7 @@ impl ActionAuth {
             .iter()
             .find_map(|name| set(name))
             .ok_or(Error::MissingActionsToken)?;
-        let api = set("GITHUB_API_URL");
-        let endpoints = match (api, set("GITHUB_SERVER_URL")) {
-            (Some(api), Some(web)) => Endpoints::new(&api, &web)?,
-            (Some(api), None) if api.trim_end_matches('/') == "https://api.github.com" => {
-                Endpoints::github_com()
-            }
-            (Some(api), None) => Endpoints::enterprise(&api)?,
-            (None, Some(web)) if web.trim_end_matches('/') == "https://github.com" => {
-                Endpoints::github_com()
-            }
-            (None, Some(web)) => Endpoints::enterprise(&web)?,
-            (None, None) => Endpoints::github_com(),
-        };
+        let endpoints = Endpoints::from_vars(&var)?;
         Ok(Self {
             token: TokenAuth::new(token.trim().to_owned())?.endpoints(endpoints),
         })
@@ -205,6 +216,14 @@ impl ActionAuth {
     /// The token.
     pub fn token(&self) -> &SecretString {
         self.token.token()
+    }
+
+    /// The `User-Agent` of this layer's requests (those without one of their own), instead of `tower-github-auth/<version>`. GitHub asks for the name
+    /// of the App or of the user (or organisation), so that it can reach whoever sends
+    /// unusual traffic: `HeaderValue::from_static("octo-app/1.2 (ops@example.com)")`.
+    pub fn user_agent(mut self, user_agent: HeaderValue) -> Self {
+        self.token = self.token.user_agent(user_agent);
+        self
     }
 }
 
@@ -255,6 +274,53 @@ mod tests {
             "https://ghe.example.com/api/v3"
         );
         assert_eq!(ghes.endpoints_ref().web_base(), "https://ghe.example.com");
+    }
+
+    /// The bases come from `Endpoints::from_vars`: the same answer as every other reader of
+    /// the environment, GHE.com and a loopback server included.
+    #[test]
+    fn action_auth_takes_its_bases_as_endpoints_from_vars_does() {
+        for pairs in [
+            &[
+                ("GITHUB_TOKEN", "ghs_x"),
+                ("GITHUB_API_URL", "https://api.octo.ghe.com"),
+            ][..],
+            &[
+                ("GITHUB_TOKEN", "ghs_x"),
+                ("GITHUB_SERVER_URL", "https://octo.ghe.com"),
+            ],
+            &[
+                ("GITHUB_TOKEN", "ghs_x"),
+                ("GITHUB_API_URL", "http://127.0.0.1:8787"),
+            ],
+            &[
+                ("GITHUB_TOKEN", "ghs_x"),
+                ("GITHUB_SERVER_URL", "https://ghe.example.com/"),
+            ],
+        ] {
+            let env = |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            };
+            let auth = ActionAuth::from_vars(env).unwrap();
+            assert_eq!(
+                auth.endpoints_ref(),
+                &Endpoints::from_vars(env).unwrap(),
+                "{pairs:?}"
+            );
+        }
+        let ghe_com = ActionAuth::from_vars(vars(&[
+            ("GITHUB_TOKEN", "ghs_x"),
+            ("GITHUB_API_URL", "https://api.octo.ghe.com"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            ghe_com.endpoints_ref().api_base(),
+            "https://api.octo.ghe.com"
+        );
+        assert_eq!(ghe_com.endpoints_ref().web_base(), "https://octo.ghe.com");
     }
 
     #[test]

@@ -167,8 +167,15 @@ impl AppAuth {
         )
     }
 
-    /// Every installation of this App (`GET /app/installations`, all pages), so that a backend
-    /// can warm its cache or fan out over them. Sent through `inner`, your HTTP client.
+    /// Every installation of this App (`GET /app/installations`, all pages, 100 a page), so that
+    /// a backend can warm its cache or fan out over them. Sent through `inner`, your HTTP client.
+    ///
+    /// The list is complete or an error: every page is read until GitHub answers a page that is
+    /// not full. Each page is one exchange, bounded by the
+    /// [`exchange_timeout`](AppAuth::exchange_timeout) and the answer size bound; a failed page
+    /// fails the whole call (tried again like any lookup on a 5xx or no answer). A listing that
+    /// does not end within 10,000 pages (1,000,000 installations) is
+    /// [`Error::InvalidResponse`], never a partial list.
     ///
     /// ```
     /// # use http_body_util::Full;
@@ -193,10 +200,25 @@ impl AppAuth {
         B: RequestBody,
         RB: ResponseBody,
     {
+        /// Pages read at most (1,000,000 installations): a GitHub that never stops is not
+        /// followed forever, and not cut off silently either.
+        const MOST_PAGES: usize = 10_000;
+        self.list_installations(inner, MOST_PAGES).await
+    }
+
+    /// [`installations`](Self::installations), reading at most `most_pages` pages.
+    async fn list_installations<S, B, RB>(
+        &self,
+        inner: &S,
+        most_pages: usize,
+    ) -> Result<Vec<AppInstallation>, Error>
+    where
+        S: HttpClient<B, RB>,
+        B: RequestBody,
+        RB: ResponseBody,
+    {
         /// The page size GitHub allows at most.
         const PER_PAGE: usize = 100;
-        /// Pages read at most (10,000 installations): a GitHub that never stops is not followed.
-        const MOST_PAGES: usize = 100;
         #[derive(Deserialize)]
         struct Listed {
             id: u64,
@@ -215,10 +237,15 @@ impl AppAuth {
             #[serde(default)]
             slug: Option<String>,
         }
-        let side = Side::new(inner, &self.endpoints, &self.shared.clock, self.limits);
+        let side = Side::new(
+            inner,
+            &self.endpoints,
+            &self.shared.clock,
+            self.limits.clone(),
+        );
         let exchange = Exchange::InstallationList;
         let mut all = Vec::new();
-        for page in 1..=MOST_PAGES {
+        for page in 1..=most_pages {
             let path = format!("/app/installations?per_page={PER_PAGE}&page={page}");
             let answer = self
                 .jwt_request(&side, exchange, Method::GET, &path, None)
@@ -244,7 +271,14 @@ impl AppAuth {
                 return Ok(all);
             }
         }
-        Ok(all)
+        Err(Error::InvalidResponse {
+            exchange,
+            reason: format!(
+                "GitHub still listed installations after {most_pages} full pages ({} \
+                 installations); the list would be incomplete",
+                all.len()
+            ),
+        })
     }
 }
 
@@ -292,8 +326,18 @@ impl AppInstallationAuth {
     }
 
     /// See [`AppAuth::replay_body_with`].
-    pub fn replay_body_with<B: 'static>(mut self, copy: fn(&B) -> Option<B>) -> Self {
+    pub fn replay_body_with<B, F>(mut self, copy: F) -> Self
+    where
+        B: 'static,
+        F: Fn(&B) -> Option<B> + Send + Sync + 'static,
+    {
         self.app = self.app.replay_body_with(copy);
+        self
+    }
+
+    /// See [`AppAuth::user_agent`]: here for this installation only.
+    pub fn user_agent(mut self, user_agent: http::HeaderValue) -> Self {
+        self.app = self.app.user_agent(user_agent);
         self
     }
 
@@ -358,7 +402,7 @@ impl AppInstallationAuth {
                 inner,
                 &self.app.endpoints,
                 &self.app.shared.clock,
-                self.app.limits,
+                self.app.limits.clone(),
             )
         };
         if let Some(entry) = credential.slot.lookup(|| credential.mint(side())) {
@@ -387,7 +431,7 @@ impl AppInstallationAuth {
             inner,
             &self.app.endpoints,
             &self.app.shared.clock,
-            self.app.limits,
+            self.app.limits.clone(),
         );
         let entry = credential
             .slot
@@ -417,7 +461,7 @@ impl AppInstallationAuth {
                 inner,
                 &self.app.endpoints,
                 &self.app.shared.clock,
-                self.app.limits,
+                self.app.limits.clone(),
             ),
             entry.authorization.value(),
         )
@@ -475,7 +519,7 @@ impl<S> Layer<S> for AppInstallationAuth {
             Minted::new(self.credential()),
         );
         auth.replay = self.app.replay.clone();
-        auth.limits = self.app.limits;
+        auth.limits = self.app.limits.clone();
         AuthService::new(inner, auth)
     }
 }
@@ -744,6 +788,7 @@ async fn installation_id(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategies::app::ids::AppId;
     use proptest::prelude::*;
     use std::time::{Duration, SystemTime};
 
@@ -756,6 +801,33 @@ mod tests {
             r#"{{"token":"ghs_abc","expires_at":"{expires_at}","permissions":{{"contents":"read"}},
                "repository_selection":"selected","repositories":[{{"full_name":"octo/one","id":1}}]}}"#
         )
+    }
+
+    /// A listing longer than the pages it may read is an error, not the pages read so far.
+    #[tokio::test]
+    async fn a_listing_that_does_not_end_is_an_error_not_a_partial_list() {
+        let github = github_auth_emulator::Emulator::builder()
+            .generated_installations(250)
+            .start()
+            .await
+            .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let app = AppAuth::from_pem(AppId(1), github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)
+            .unwrap()
+            .endpoints(Endpoints::single(&github.base_url()).unwrap());
+        // 253 installations (with the default world's three): three pages.
+        let err = app.list_installations(&client, 2).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidResponse { exchange: Exchange::InstallationList, reason }
+                    if reason.contains("after 2 full pages (200 installations)")
+            ),
+            "{err}"
+        );
+        assert_eq!(app.list_installations(&client, 3).await.unwrap().len(), 253);
     }
 
     #[test]

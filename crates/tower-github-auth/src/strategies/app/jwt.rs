@@ -195,8 +195,10 @@ impl AppAuth {
     /// How to copy a request body of type `B` for a replay after a 401, for a body type that is
     /// not in [`replay_unauthorized`](Self::replay_unauthorized)'s list; `copy` answers `None`
     /// for a body that cannot be copied (a stream), and that request is not replayed. A layer
-    /// keeps one copier: a second call replaces the first, and a copier for another type than the
-    /// inner service's body is not used (the built-in list still is).
+    /// keeps one copier: a second call replaces the first. A copier for another type than the
+    /// inner service's body is never used (the built-in list still is): the layer logs a
+    /// warning (`tracing`, target `tower_github_auth`) naming both types at the first such
+    /// request. `copy` may be a function or a closure, capturing what it needs.
     ///
     /// octocrab's `OctoBody` is one: its `Clone` shares the body rather than copying it, and its
     /// `try_clone` copies a buffered body but answers `None` for the empty body of a `GET`
@@ -207,8 +209,24 @@ impl AppAuth {
     ///     body.try_clone().or_else(|| body.is_end_stream().then(OctoBody::empty))
     /// })
     /// ```
-    pub fn replay_body_with<B: 'static>(mut self, copy: fn(&B) -> Option<B>) -> Self {
+    pub fn replay_body_with<B, F>(mut self, copy: F) -> Self
+    where
+        B: 'static,
+        F: Fn(&B) -> Option<B> + Send + Sync + 'static,
+    {
         self.replay.body_with(copy);
+        self
+    }
+
+    /// The `User-Agent` of this layer's requests (those without one of their own) and of its
+    /// exchanges with GitHub, instead of `tower-github-auth/<version>`. GitHub asks for the name
+    /// of the App or of the user (or organisation), so that it can reach whoever sends
+    /// unusual traffic: `HeaderValue::from_static("octo-app/1.2 (ops@example.com)")`.
+    ///
+    /// Set on the App, it is the `User-Agent` of every installation and OAuth client made from
+    /// it ([`as_installation`](Self::as_installation), [`as_oauth_app`](Self::as_oauth_app), ...).
+    pub fn user_agent(mut self, user_agent: http::HeaderValue) -> Self {
+        self.limits.user_agent = Some(user_agent);
         self
     }
 
@@ -341,7 +359,7 @@ impl<S> Layer<S> for AppAuth {
             Minted::new(self.jwt_credential()),
         );
         auth.replay = self.replay.clone();
-        auth.limits = self.limits;
+        auth.limits = self.limits.clone();
         AuthService::new(inner, auth)
     }
 }

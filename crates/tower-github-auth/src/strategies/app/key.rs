@@ -20,7 +20,6 @@ use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::future::BoxFuture;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use crate::error::{BoxError, Error};
 use crate::strategies::app::signer::JwtSigner;
@@ -65,12 +64,18 @@ impl PrivateKey {
         if !text.contains("-----BEGIN") {
             return Err(invalid("not PEM (no `-----BEGIN` line)"));
         }
-        let key = EncodingKey::from_rsa_pem(pem)
-            .map_err(|e| invalid(&format!("not an RSA private key in PEM ({e})")))?;
-        // The crypto backend may defer parsing: sign once to be sure.
-        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &serde_json::json!({}), &key)
-            .map_err(|e| invalid(&format!("the key cannot sign ({e})")))?;
         let (pair, fingerprint) = key_pair(&text).map_err(invalid)?;
+        // Parsing may leave checks to the first signature: sign once to be sure. With aws-lc-rs
+        // directly, never through jsonwebtoken, whose choice of a crypto backend depends on the
+        // features other crates of the build turn on (with both on, it panics).
+        let mut signature = vec![0; pair.public_modulus_len()];
+        pair.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            b"{}",
+            &mut signature,
+        )
+        .map_err(|_| invalid("the key cannot sign RS256"))?;
         Ok(Self {
             key: Arc::new(pair),
             fingerprint: fingerprint.into(),

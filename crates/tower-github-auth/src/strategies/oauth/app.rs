@@ -105,7 +105,7 @@ impl AppAuth {
             credentials,
             endpoints: self.endpoints.clone(),
             clock: Arc::clone(&self.shared.clock),
-            limits: self.limits,
+            limits: self.limits.clone(),
         }
     }
 }
@@ -132,6 +132,22 @@ impl OAuthAppAuth {
     pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
         self.limits.timeout = timeout;
         self
+    }
+
+    /// The `User-Agent` of this layer's requests (those without one of their own) and of its
+    /// exchanges with GitHub, instead of `tower-github-auth/<version>`. GitHub asks for the name
+    /// of the App or of the user (or organisation), so that it can reach whoever sends
+    /// unusual traffic: `HeaderValue::from_static("octo-app/1.2 (ops@example.com)")`.
+    ///
+    /// The user layers made from this client ([`as_user`](Self::as_user),
+    /// [`as_web_user`](Self::as_web_user)) start with it too.
+    pub fn user_agent(mut self, user_agent: http::HeaderValue) -> Self {
+        self.limits.user_agent = Some(user_agent);
+        self
+    }
+
+    pub(crate) fn user_agent_ref(&self) -> Option<&http::HeaderValue> {
+        self.limits.user_agent.as_ref()
     }
 
     /// Where the client's requests go.
@@ -163,6 +179,7 @@ impl OAuthAppAuth {
     pub fn as_user(&self, set: TokenSet) -> UserAuthBuilder<TokenSet> {
         OAuthTokenAuth::builder_for(OAuthClient::from(self.credentials.clone()))
             .endpoints(self.endpoints.clone())
+            .user_agent_from(self.user_agent_ref())
             .token_set(set)
     }
 
@@ -179,7 +196,7 @@ impl OAuthAppAuth {
         RB: ResponseBody,
     {
         let exchange = Exchange::TokenCheck;
-        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits);
+        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits.clone());
         let answer = self
             .token_route(&side, exchange, Method::POST, token)
             .await?;
@@ -206,7 +223,7 @@ impl OAuthAppAuth {
         RB: ResponseBody,
     {
         let exchange = Exchange::TokenReset;
-        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits);
+        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits.clone());
         let answer = self
             .token_route(&side, exchange, Method::PATCH, token)
             .await?;
@@ -225,7 +242,7 @@ impl OAuthAppAuth {
         RB: ResponseBody,
     {
         let exchange = Exchange::TokenDelete;
-        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits);
+        let side = Side::new(inner, &self.endpoints, &self.clock, self.limits.clone());
         let answer = self
             .token_route(&side, exchange, Method::DELETE, token)
             .await?;
@@ -268,7 +285,8 @@ impl<S> Layer<S> for OAuthAppAuth {
             self.basic(),
             Some(format!("/applications/{}/", segment(self.client_id()))),
         );
-        let auth = Auth::new(self.endpoints.clone(), Arc::clone(&self.clock), credential);
+        let mut auth = Auth::new(self.endpoints.clone(), Arc::clone(&self.clock), credential);
+        auth.limits = self.limits.clone();
         AuthService::new(inner, auth)
     }
 }

@@ -721,8 +721,10 @@ impl<G> UserAuthBuilder<G> {
     /// How to copy a request body of type `B` for a replay after a 401, for a body type that is
     /// not in [`replay_unauthorized`](Self::replay_unauthorized)'s list; `copy` answers `None`
     /// for a body that cannot be copied (a stream), and that request is not replayed. A layer
-    /// keeps one copier: a second call replaces the first, and a copier for another type than the
-    /// inner service's body is not used (the built-in list still is).
+    /// keeps one copier: a second call replaces the first. A copier for another type than the
+    /// inner service's body is never used (the built-in list still is): the layer logs a
+    /// warning (`tracing`, target `tower_github_auth`) naming both types at the first such
+    /// request. `copy` may be a function or a closure, capturing what it needs.
     ///
     /// octocrab's `OctoBody` is one: its `Clone` shares the body rather than copying it, and its
     /// `try_clone` copies a buffered body but answers `None` for the empty body of a `GET`
@@ -733,7 +735,11 @@ impl<G> UserAuthBuilder<G> {
     ///     body.try_clone().or_else(|| body.is_end_stream().then(OctoBody::empty))
     /// })
     /// ```
-    pub fn replay_body_with<B: 'static>(mut self, copy: fn(&B) -> Option<B>) -> Self {
+    pub fn replay_body_with<B, F>(mut self, copy: F) -> Self
+    where
+        B: 'static,
+        F: Fn(&B) -> Option<B> + Send + Sync + 'static,
+    {
         self.replay.body_with(copy);
         self
     }
@@ -744,6 +750,21 @@ impl<G> UserAuthBuilder<G> {
     /// backoff) is a new exchange.
     pub fn exchange_timeout(mut self, timeout: Duration) -> Self {
         self.limits.timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` of this layer's requests (those without one of their own) and of its
+    /// exchanges with GitHub, instead of `tower-github-auth/<version>`. GitHub asks for the name
+    /// of the App or of the user (or organisation), so that it can reach whoever sends
+    /// unusual traffic: `HeaderValue::from_static("octo-app/1.2 (ops@example.com)")`.
+    pub fn user_agent(mut self, user_agent: http::HeaderValue) -> Self {
+        self.limits.user_agent = Some(user_agent);
+        self
+    }
+
+    /// The OAuth client's `User-Agent`, if it has one.
+    pub(crate) fn user_agent_from(mut self, user_agent: Option<&http::HeaderValue>) -> Self {
+        self.limits.user_agent = user_agent.cloned();
         self
     }
 
@@ -988,7 +1009,12 @@ impl OAuthTokenAuth {
         B: RequestBody,
         RB: ResponseBody,
     {
-        let side = Side::new(inner, &self.endpoints, &self.user.clock, self.limits);
+        let side = Side::new(
+            inner,
+            &self.endpoints,
+            &self.user.clock,
+            self.limits.clone(),
+        );
         let credential = UserCredential(Arc::clone(&self.user));
         let entry = self.user.slot.obtain(|| credential.mint(side)).await?;
         Ok(entry.value.clone())
@@ -1003,7 +1029,12 @@ impl OAuthTokenAuth {
         B: RequestBody,
         RB: ResponseBody,
     {
-        let side = Side::new(inner, &self.endpoints, &self.user.clock, self.limits);
+        let side = Side::new(
+            inner,
+            &self.endpoints,
+            &self.user.clock,
+            self.limits.clone(),
+        );
         let user = Arc::clone(&self.user);
         let entry = self
             .user
@@ -1024,7 +1055,7 @@ impl<S> Layer<S> for OAuthTokenAuth {
             Minted::new(UserCredential(Arc::clone(&self.user))),
         );
         auth.replay = self.replay.clone();
-        auth.limits = self.limits;
+        auth.limits = self.limits.clone();
         AuthService::new(inner, auth)
     }
 }

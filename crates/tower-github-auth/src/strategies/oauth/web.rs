@@ -150,6 +150,7 @@ impl OAuthAppAuth {
             self.endpoints_ref().clone(),
             self.clock(),
         )
+        .user_agent_from(self.user_agent_ref())
     }
 }
 
