@@ -71,12 +71,20 @@
 //! one connection attempt, so the first call after Redis is back reconnects. A `lock` that timed
 //! out is released behind itself (Redis may still take it once it answers again), so that it
 //! does not hold the other replicas off until its TTL.
+//!
+//! # Features
+//! - `testing` (off by default): the [`testing`] module, whose `RedisServer` starts a throwaway
+//!   `redis-server` per test (a unix socket in a temp dir, persistence off), for the fleet tests
+//!   of your own service. Needs `redis-server` on `PATH`; unix only.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod crypto;
 mod error;
 mod notify;
 mod store;
 #[cfg(all(feature = "testing", unix))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "testing", unix))))]
 pub mod testing;
 mod value;
 

@@ -10,7 +10,10 @@
 //! The store is a help, never a dependency: any store error or slow answer is logged (at most
 //! once every ten seconds) and the replica exchanges on its own, as without a store.
 //!
-//! ```no_run
+//! ```ignore
+//! // Not compiled here: the Redis crate depends on this one, so it is not a dev-dependency (the
+//! // pair could not be published). The workspace README's "Running a fleet" compiles the same
+//! // wiring (tests/readme.rs, package integration-tests).
 //! use std::sync::Arc;
 //! use tower_github_auth::{AppAuth, AppId, PrivateKey, TokenStore};
 //! use tower_github_auth_redis::RedisTokenStore;
