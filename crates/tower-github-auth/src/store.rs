@@ -1,74 +1,5 @@
 //! [`TokenStore`]: where a fleet of replicas shares its minted credentials, so that it mints one
 //! installation token per installation and spends each refresh token once, as one process would.
-//!
-//! The in-process token cache stays in front: a warm request is served from memory exactly as
-//! without a store. The store is consulted only when a replica has nothing usable cached, or its
-//! credential is due for refresh: it reads the stored credential; if there is none usable, it
-//! takes the store's short exchange lock, reads again, exchanges, writes the result, and lets the
-//! lock go, while the other replicas wait for the stored result instead of exchanging too. A store
-//! that fails, or answers slowly, is passed by: the replica exchanges on its own, as without one.
-//!
-//! `tower-github-auth-redis` implements it on Redis. A store of your own implements five calls;
-//! this one keeps everything in the process (for tests, and to show the contract):
-//!
-//! ```
-//! use std::collections::HashMap;
-//! use std::sync::Mutex;
-//! use std::time::Duration;
-//!
-//! use futures_util::FutureExt;
-//! use futures_util::future::BoxFuture;
-//! use tower_github_auth::{BoxError, Lease, StoredCredential, TokenStore};
-//!
-//! #[derive(Debug, Default)]
-//! struct InMemory {
-//!     values: Mutex<HashMap<String, StoredCredential>>,
-//!     locks: Mutex<HashMap<String, Lease>>,
-//! }
-//!
-//! impl TokenStore for InMemory {
-//!     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BoxError>> {
-//!         let found = self.values.lock().unwrap().get(key).cloned();
-//!         async move { Ok(found) }.boxed()
-//!     }
-//!
-//!     fn save<'a>(
-//!         &'a self,
-//!         key: &'a str,
-//!         credential: &'a StoredCredential,
-//!         _ttl: Duration,
-//!     ) -> BoxFuture<'a, Result<(), BoxError>> {
-//!         self.values.lock().unwrap().insert(key.to_owned(), credential.clone());
-//!         async { Ok(()) }.boxed()
-//!     }
-//!
-//!     fn lock<'a>(&'a self, key: &'a str, _ttl: Duration) -> BoxFuture<'a, Result<Option<Lease>, BoxError>> {
-//!         let mut locks = self.locks.lock().unwrap();
-//!         let lease = (!locks.contains_key(key)).then(Lease::random);
-//!         if let Some(lease) = &lease {
-//!             locks.insert(key.to_owned(), lease.clone());
-//!         }
-//!         async move { Ok(lease) }.boxed()
-//!     }
-//!
-//!     fn unlock<'a>(&'a self, key: &'a str, lease: &'a Lease) -> BoxFuture<'a, Result<(), BoxError>> {
-//!         let mut locks = self.locks.lock().unwrap();
-//!         if locks.get(key) == Some(lease) {
-//!             locks.remove(key);
-//!         }
-//!         async { Ok(()) }.boxed()
-//!     }
-//!
-//!     fn changed<'a>(&'a self, _key: &'a str, within: Duration) -> BoxFuture<'a, Result<(), BoxError>> {
-//!         // No notifications here: a bounded poll.
-//!         async move {
-//!             tokio::time::sleep(within.min(Duration::from_millis(50))).await;
-//!             Ok(())
-//!         }
-//!         .boxed()
-//!     }
-//! }
-//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -152,8 +83,76 @@ impl Lease {
 /// Keys are the crate's: one per credential (an installation token with its narrowing, a user's
 /// token), stable across replicas, free of secrets, made of `[a-z0-9:_-]`; a store may prefix
 /// them. Every call must be bounded in time (the crate also bounds it, and passes a failing or
-/// slow store by). Implementations: `tower-github-auth-redis`; the module docs show an
-/// in-process one.
+/// slow store by).
+///
+/// The in-process token cache stays in front: a warm request is served from memory exactly as
+/// without a store. The store is consulted only when a replica has nothing usable cached, or its
+/// credential is due for refresh: it reads the stored credential; if there is none usable, it
+/// takes the store's short exchange lock, reads again, exchanges, writes the result, and lets the
+/// lock go, while the other replicas wait for the stored result instead of exchanging too. A store
+/// that fails, or answers slowly, is passed by: the replica exchanges on its own, as without one.
+///
+/// `tower-github-auth-redis` implements it on Redis. A store of your own implements five calls;
+/// this one keeps everything in the process (for tests, and to show the contract):
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// use futures_util::FutureExt;
+/// use futures_util::future::BoxFuture;
+/// use tower_github_auth::{BoxError, Lease, StoredCredential, TokenStore};
+///
+/// #[derive(Debug, Default)]
+/// struct InMemory {
+///     values: Mutex<HashMap<String, StoredCredential>>,
+///     locks: Mutex<HashMap<String, Lease>>,
+/// }
+///
+/// impl TokenStore for InMemory {
+///     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BoxError>> {
+///         let found = self.values.lock().unwrap().get(key).cloned();
+///         async move { Ok(found) }.boxed()
+///     }
+///
+///     fn save<'a>(
+///         &'a self,
+///         key: &'a str,
+///         credential: &'a StoredCredential,
+///         _ttl: Duration,
+///     ) -> BoxFuture<'a, Result<(), BoxError>> {
+///         self.values.lock().unwrap().insert(key.to_owned(), credential.clone());
+///         async { Ok(()) }.boxed()
+///     }
+///
+///     fn lock<'a>(&'a self, key: &'a str, _ttl: Duration) -> BoxFuture<'a, Result<Option<Lease>, BoxError>> {
+///         let mut locks = self.locks.lock().unwrap();
+///         let lease = (!locks.contains_key(key)).then(Lease::random);
+///         if let Some(lease) = &lease {
+///             locks.insert(key.to_owned(), lease.clone());
+///         }
+///         async move { Ok(lease) }.boxed()
+///     }
+///
+///     fn unlock<'a>(&'a self, key: &'a str, lease: &'a Lease) -> BoxFuture<'a, Result<(), BoxError>> {
+///         let mut locks = self.locks.lock().unwrap();
+///         if locks.get(key) == Some(lease) {
+///             locks.remove(key);
+///         }
+///         async { Ok(()) }.boxed()
+///     }
+///
+///     fn changed<'a>(&'a self, _key: &'a str, within: Duration) -> BoxFuture<'a, Result<(), BoxError>> {
+///         // No notifications here: a bounded poll.
+///         async move {
+///             tokio::time::sleep(within.min(Duration::from_millis(50))).await;
+///             Ok(())
+///         }
+///         .boxed()
+///     }
+/// }
+/// ```
 pub trait TokenStore: fmt::Debug + Send + Sync + 'static {
     /// The credential stored under `key`, if any.
     fn load<'a>(
