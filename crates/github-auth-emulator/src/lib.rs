@@ -175,6 +175,11 @@
 //! `redirect_uri_mismatch`, `bad_refresh_token`, `unsupported_grant_type`,
 //! `authorization_pending`, `slow_down`, `expired_token`, `access_denied`,
 //! `incorrect_device_code`, `device_flow_disabled`.
+//!
+//! # Features
+//! - `cli` (off by default): the `github-auth-emulator` binary (`cargo install
+//!   github-auth-emulator --features cli`), its flags (clap) and its TOML configuration file. The
+//!   library, what a test uses, needs neither.
 
 // Layers, each file importing only from those below it (`module-cycles` checks it):
 // defaults, counters, keys < config < state < wire, objects < paging, jwt < api, apps, manifest,

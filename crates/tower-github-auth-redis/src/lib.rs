@@ -74,8 +74,9 @@
 //!   images without a CA bundle. For a private CA without either, build a
 //!   [`redis::Client`] with `Client::build_with_tls` and pass it to
 //!   [`RedisTokenStore::builder`].
-//! - `testing`: `testing::RedisServer`, `testing::RedisCluster`: throwaway `redis-server`s for
-//!   tests (unix only).
+//! - `testing` (off by default): the [`testing`] module, whose `RedisServer` and `RedisCluster`
+//!   start throwaway `redis-server`s per test (persistence off), for the fleet tests of your own
+//!   service. Needs `redis-server` on `PATH`; unix only.
 //!
 //! # Encryption
 //! With [`encryption_keys`](RedisTokenStoreBuilder::encryption_keys), values are sealed with
@@ -112,12 +113,15 @@
 //! behind itself (Redis may still take it once it answers again), so that it does not hold the
 //! other replicas off until its TTL.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod connection;
 mod crypto;
 mod error;
 mod notify;
 mod store;
 #[cfg(all(feature = "testing", unix))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "testing", unix))))]
 pub mod testing;
 mod value;
 

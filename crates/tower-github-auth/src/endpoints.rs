@@ -1,22 +1,4 @@
 //! Where GitHub is: the REST API base and the web (OAuth) base.
-//!
-//! ```
-//! use tower_github_auth::Endpoints;
-//!
-//! let dotcom = Endpoints::github_com();
-//! assert_eq!(dotcom.api_base(), "https://api.github.com");
-//! assert_eq!(dotcom.web_base(), "https://github.com");
-//!
-//! // GitHub Enterprise Server from its one URL.
-//! let ghes = Endpoints::enterprise("https://github.example.com")?;
-//! assert_eq!(ghes.api_base(), "https://github.example.com/api/v3");
-//! assert_eq!(ghes.web_base(), "https://github.example.com");
-//!
-//! // The emulator (or any server that serves both from one base).
-//! let local = Endpoints::single("http://127.0.0.1:8080")?;
-//! assert_eq!(local.api_base(), local.web_base());
-//! # Ok::<(), tower_github_auth::Error>(())
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,6 +12,24 @@ use crate::error::Error;
 ///
 /// A credential is added only to requests whose scheme, host and port are those of
 /// [`api_base`](Self::api_base); OAuth exchanges go to [`web_base`](Self::web_base).
+///
+/// ```
+/// use tower_github_auth::Endpoints;
+///
+/// let dotcom = Endpoints::github_com();
+/// assert_eq!(dotcom.api_base(), "https://api.github.com");
+/// assert_eq!(dotcom.web_base(), "https://github.com");
+///
+/// // GitHub Enterprise Server from its one URL.
+/// let ghes = Endpoints::enterprise("https://github.example.com")?;
+/// assert_eq!(ghes.api_base(), "https://github.example.com/api/v3");
+/// assert_eq!(ghes.web_base(), "https://github.example.com");
+///
+/// // The emulator (or any server that serves both from one base).
+/// let local = Endpoints::single("http://127.0.0.1:8080")?;
+/// assert_eq!(local.api_base(), local.web_base());
+/// # Ok::<(), tower_github_auth::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoints {
     api: Base,

@@ -29,7 +29,10 @@
 //! - a refresh refused with `bad_refresh_token` (another replica rotated while the store was
 //!   away) waits, up to the lock's life, for the store to show the newer pair, and adopts it.
 //!
-//! ```no_run
+//! ```ignore
+//! // Not compiled here: the Redis crate depends on this one, so it is not a dev-dependency (the
+//! // pair could not be published). The workspace README's "Running a fleet" compiles the same
+//! // wiring (tests/readme.rs, package integration-tests).
 //! use tower_github_auth::{AppAuth, AppId, PrivateKey};
 //! use tower_github_auth_redis::RedisTokenStore;
 //!

@@ -93,6 +93,23 @@
 //! `cached_token()` what is cached, without I/O. Ids are types of their own ([`AppId`],
 //! [`InstallationId`]) and an OAuth client is one value ([`ClientCredentials`]), so arguments
 //! cannot be swapped.
+//!
+//! # Sharing: what a value shares, and with whom
+//! A minted credential (an installation token, a JWT, a user's token) lives in the value that
+//! minted it, not in the process: two [`AppInstallationAuth::new`] for the same installation each
+//! mint their own token. Build a strategy once and share it: clones share everything (they are
+//! reference counts), and [`AppAuth::as_installation`] and its siblings share the App's JWT and
+//! its [`TokenCache`]. Each constructor says what it shares.
+//!
+//! # Features
+//! - `serde` (off by default): [`Serialize`](serde::Serialize) and
+//!   [`Deserialize`](serde::Deserialize) for [`TokenSet`] and [`InstallationToken`], to store
+//!   them (an `on_refresh` hook's token set, a token handed to another process). The tokens are
+//!   written in clear: store the text as a secret. Times are RFC 3339.
+//!
+//! No other feature: every strategy is always compiled.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod client;
@@ -142,7 +159,8 @@ pub use strategies::token::{ActionAuth, TokenAuth, Unauthenticated};
 /// Re-exported so that users name secrets the same way this crate does.
 pub use secrecy;
 
-// The README's code blocks are compiled and run as doc tests, so that they stay true.
+// The crate README's code blocks (its crates.io page) are compiled as doc tests, so that they stay
+// true. The workspace README's are compiled by `integration-tests` (tests/readme.rs).
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -13,6 +13,84 @@
 //! assert_eq!(loaded.expires_at, set.expires_at);
 //! # }
 //! ```
+//!
+//! The impls are written here, over serde's remote derives, rather than derived on the types
+//! under `cfg_attr`: a derived impl carries no `cfg`, so docs.rs could not mark it as needing the
+//! `serde` feature.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::strategies::app::ids::InstallationId;
+use crate::strategies::app::token::InstallationToken;
+use crate::strategies::oauth::grant::TokenSet;
+
+/// [`TokenSet`]'s stored form: its fields, secrets in clear, times as RFC 3339.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "TokenSet", rename = "TokenSet")]
+struct TokenSetDef {
+    #[serde(with = "optional_secret")]
+    access_token: Option<SecretString>,
+    #[serde(with = "optional_time")]
+    expires_at: Option<SystemTime>,
+    #[serde(with = "optional_secret")]
+    refresh_token: Option<SecretString>,
+    #[serde(with = "optional_time")]
+    refresh_token_expires_at: Option<SystemTime>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// [`InstallationToken`]'s stored form: the token in clear, the expiry as RFC 3339.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "InstallationToken", rename = "InstallationToken")]
+struct InstallationTokenDef {
+    #[serde(with = "secret")]
+    token: SecretString,
+    #[serde(with = "time")]
+    expires_at: SystemTime,
+    installation_id: InstallationId,
+    permissions: BTreeMap<String, String>,
+    repository_selection: Option<String>,
+    repositories: Vec<String>,
+}
+
+/// The access token, its refresh token (in clear: store the text as a secret), their expiries
+/// (RFC 3339) and the scopes.
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl Serialize for TokenSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TokenSetDef::serialize(self, s)
+    }
+}
+
+/// What [`Serialize`] wrote; `scopes` may be missing (none).
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl<'de> Deserialize<'de> for TokenSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        TokenSetDef::deserialize(d)
+    }
+}
+
+/// The token (in clear: store the text as a secret), its expiry (RFC 3339) and what GitHub said
+/// about it.
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl Serialize for InstallationToken {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        InstallationTokenDef::serialize(self, s)
+    }
+}
+
+/// What [`Serialize`] wrote.
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl<'de> Deserialize<'de> for InstallationToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        InstallationTokenDef::deserialize(d)
+    }
+}
 
 /// `SecretString` as its text.
 pub(crate) mod secret {

@@ -1,96 +1,5 @@
 //! [`TokenStore`]: where a fleet of replicas shares its minted credentials, so that it mints one
 //! installation token per installation and spends each refresh token once, as one process would.
-//!
-//! The in-process token cache stays in front: a warm request is served from memory exactly as
-//! without a store. The store is consulted only when a replica has nothing usable cached, or its
-//! credential is due for refresh: it reads the stored credential; if there is none usable, it
-//! takes the store's short exchange lock, reads again, exchanges, writes the result, and lets the
-//! lock go, while the other replicas wait for the stored result instead of exchanging too.
-//!
-//! **Ordered saves.** Every stored credential carries its [`generation`]: its place in the
-//! history of its key (a user's token set counts its rotations; a new sign-in starts above every
-//! earlier one). [`TokenStore::save`] is a compare-and-set: it writes only over nothing or over a
-//! lower generation, and answers [`Saved::Superseded`] otherwise. So no interleaving of slow
-//! replicas, expired locks or retried saves moves the store back to an older set, whose refresh
-//! token would be spent.
-//!
-//! **A store that fails** (or answers slowly) is passed by: a replica keeps serving the
-//! credential it holds while it is usable and tries the lock again; it exchanges on its own only
-//! when that credential would otherwise expire, and then keeps trying to save the result until
-//! the store takes it or holds a newer one. See `fleet.rs` for the whole path.
-//!
-//! `tower-github-auth-redis` implements it on Redis (the compare-and-set is a Lua script). A store
-//! of your own implements five calls; this one keeps everything in the process (for tests, and
-//! to show the contract):
-//!
-//! [`generation`]: StoredCredential::generation
-//!
-//! ```
-//! use std::collections::HashMap;
-//! use std::sync::Mutex;
-//! use std::time::Duration;
-//!
-//! use futures_util::FutureExt;
-//! use futures_util::future::BoxFuture;
-//! use tower_github_auth::{BoxError, Lease, Saved, StoredCredential, TokenStore};
-//!
-//! #[derive(Debug, Default)]
-//! struct InMemory {
-//!     values: Mutex<HashMap<String, StoredCredential>>,
-//!     locks: Mutex<HashMap<String, Lease>>,
-//! }
-//!
-//! impl TokenStore for InMemory {
-//!     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BoxError>> {
-//!         let found = self.values.lock().unwrap().get(key).cloned();
-//!         async move { Ok(found) }.boxed()
-//!     }
-//!
-//!     fn save<'a>(
-//!         &'a self,
-//!         key: &'a str,
-//!         credential: &'a StoredCredential,
-//!         _ttl: Duration,
-//!     ) -> BoxFuture<'a, Result<Saved, BoxError>> {
-//!         // Compare and set, atomically (here: under one mutex).
-//!         let mut values = self.values.lock().unwrap();
-//!         let saved = match values.get(key) {
-//!             Some(stored) if stored.generation >= credential.generation => Saved::Superseded,
-//!             _ => {
-//!                 values.insert(key.to_owned(), credential.clone());
-//!                 Saved::Stored
-//!             }
-//!         };
-//!         async move { Ok(saved) }.boxed()
-//!     }
-//!
-//!     fn lock<'a>(&'a self, key: &'a str, _ttl: Duration) -> BoxFuture<'a, Result<Option<Lease>, BoxError>> {
-//!         let mut locks = self.locks.lock().unwrap();
-//!         let lease = (!locks.contains_key(key)).then(Lease::random);
-//!         if let Some(lease) = &lease {
-//!             locks.insert(key.to_owned(), lease.clone());
-//!         }
-//!         async move { Ok(lease) }.boxed()
-//!     }
-//!
-//!     fn unlock<'a>(&'a self, key: &'a str, lease: &'a Lease) -> BoxFuture<'a, Result<(), BoxError>> {
-//!         let mut locks = self.locks.lock().unwrap();
-//!         if locks.get(key) == Some(lease) {
-//!             locks.remove(key);
-//!         }
-//!         async { Ok(()) }.boxed()
-//!     }
-//!
-//!     fn changed<'a>(&'a self, _key: &'a str, within: Duration) -> BoxFuture<'a, Result<(), BoxError>> {
-//!         // No notifications here: a bounded poll.
-//!         async move {
-//!             tokio::time::sleep(within.min(Duration::from_millis(50))).await;
-//!             Ok(())
-//!         }
-//!         .boxed()
-//!     }
-//! }
-//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -200,8 +109,98 @@ impl Lease {
 /// Keys are the crate's: one per credential (an installation token with its narrowing, a user's
 /// token), stable across replicas, free of secrets, made of `[a-z0-9:_-]`; a store may prefix
 /// them. Every call must be bounded in time (the crate also bounds it, and passes a failing or
-/// slow store by). Implementations: `tower-github-auth-redis`; the module docs show an
-/// in-process one.
+/// slow store by).
+///
+/// The in-process token cache stays in front: a warm request is served from memory exactly as
+/// without a store. The store is consulted only when a replica has nothing usable cached, or its
+/// credential is due for refresh: it reads the stored credential; if there is none usable, it
+/// takes the store's short exchange lock, reads again, exchanges, writes the result, and lets the
+/// lock go, while the other replicas wait for the stored result instead of exchanging too.
+///
+/// **Ordered saves.** Every stored credential carries its [`generation`]: its place in the
+/// history of its key (a user's token set counts its rotations; a new sign-in starts above every
+/// earlier one). [`TokenStore::save`] is a compare-and-set: it writes only over nothing or over a
+/// lower generation, and answers [`Saved::Superseded`] otherwise. So no interleaving of slow
+/// replicas, expired locks or retried saves moves the store back to an older set, whose refresh
+/// token would be spent.
+///
+/// **A store that fails** (or answers slowly) is passed by: a replica keeps serving the
+/// credential it holds while it is usable and tries the lock again; it exchanges on its own only
+/// when that credential would otherwise expire, and then keeps trying to save the result until
+/// the store takes it or holds a newer one. The README's "Running a fleet" tells the whole path.
+///
+/// `tower-github-auth-redis` implements it on Redis (the compare-and-set is a Lua script). A store
+/// of your own implements five calls; this one keeps everything in the process (for tests, and
+/// to show the contract):
+///
+/// [`generation`]: StoredCredential::generation
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// use futures_util::FutureExt;
+/// use futures_util::future::BoxFuture;
+/// use tower_github_auth::{BoxError, Lease, Saved, StoredCredential, TokenStore};
+///
+/// #[derive(Debug, Default)]
+/// struct InMemory {
+///     values: Mutex<HashMap<String, StoredCredential>>,
+///     locks: Mutex<HashMap<String, Lease>>,
+/// }
+///
+/// impl TokenStore for InMemory {
+///     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BoxError>> {
+///         let found = self.values.lock().unwrap().get(key).cloned();
+///         async move { Ok(found) }.boxed()
+///     }
+///
+///     fn save<'a>(
+///         &'a self,
+///         key: &'a str,
+///         credential: &'a StoredCredential,
+///         _ttl: Duration,
+///     ) -> BoxFuture<'a, Result<Saved, BoxError>> {
+///         // Compare and set, atomically (here: under one mutex).
+///         let mut values = self.values.lock().unwrap();
+///         let saved = match values.get(key) {
+///             Some(stored) if stored.generation >= credential.generation => Saved::Superseded,
+///             _ => {
+///                 values.insert(key.to_owned(), credential.clone());
+///                 Saved::Stored
+///             }
+///         };
+///         async move { Ok(saved) }.boxed()
+///     }
+///
+///     fn lock<'a>(&'a self, key: &'a str, _ttl: Duration) -> BoxFuture<'a, Result<Option<Lease>, BoxError>> {
+///         let mut locks = self.locks.lock().unwrap();
+///         let lease = (!locks.contains_key(key)).then(Lease::random);
+///         if let Some(lease) = &lease {
+///             locks.insert(key.to_owned(), lease.clone());
+///         }
+///         async move { Ok(lease) }.boxed()
+///     }
+///
+///     fn unlock<'a>(&'a self, key: &'a str, lease: &'a Lease) -> BoxFuture<'a, Result<(), BoxError>> {
+///         let mut locks = self.locks.lock().unwrap();
+///         if locks.get(key) == Some(lease) {
+///             locks.remove(key);
+///         }
+///         async { Ok(()) }.boxed()
+///     }
+///
+///     fn changed<'a>(&'a self, _key: &'a str, within: Duration) -> BoxFuture<'a, Result<(), BoxError>> {
+///         // No notifications here: a bounded poll.
+///         async move {
+///             tokio::time::sleep(within.min(Duration::from_millis(50))).await;
+///             Ok(())
+///         }
+///         .boxed()
+///     }
+/// }
+/// ```
 pub trait TokenStore: fmt::Debug + Send + Sync + 'static {
     /// The credential stored under `key`, if any.
     fn load<'a>(

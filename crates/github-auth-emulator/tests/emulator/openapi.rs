@@ -1,6 +1,6 @@
 //! The emulator's answers, held against GitHub's own description of them: for every operation of
-//! the OpenAPI excerpt (`shared/reference/github-openapi-auth-operations.json`, beside the
-//! repository), each success and error answer the emulator gives is validated against that
+//! the OpenAPI excerpt (`tests/reference/github-openapi-auth-operations.json`, vendored into this
+//! crate with its source, version and licence in `tests/reference/README.md`), each success and error answer the emulator gives is validated against that
 //! operation's response schema for the status, with the file's `$ref`s resolved.
 //!
 //! OpenAPI 3.0 is not quite JSON Schema: `nullable: true` becomes `anyOf: [schema, null]`, and the
@@ -25,11 +25,14 @@ use serde_json::{Map, Value, json};
 
 use crate::common::{Answer, Http, app_jwt, jwt_with};
 
-/// Where the excerpt lives: `shared/` beside the repository (CI clones it there too).
+/// Where the excerpt lives: vendored in this crate, so a fresh clone alone runs these tests.
 fn excerpt_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/github-openapi-auth-operations.json")
+        .join("tests/reference/github-openapi-auth-operations.json")
 }
+
+/// The excerpt's provenance, as `tests/reference/README.md` records it.
+const EXCERPT_SOURCE: &str = "@octokit/openapi@23.0.2";
 
 /// Statuses the emulator gives, as GitHub does, that the excerpt does not list for the operation;
 /// their bodies are checked against `basic-error`.
@@ -116,8 +119,8 @@ impl OpenApi {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
             panic!(
                 "cannot read GitHub's OpenAPI excerpt at {} ({err}); the emulator's answers are \
-                 validated against it, so it must be there: `shared/` beside the repository \
-                 (`<repo>/../shared/reference/github-openapi-auth-operations.json`)",
+                 validated against it; it is part of the repository \
+                 (`crates/github-auth-emulator/tests/reference/`)",
                 path.display()
             )
         });
@@ -714,16 +717,35 @@ fn nullable_becomes_any_of_null() {
 }
 
 #[test]
-fn the_excerpt_is_where_ci_puts_it() {
-    // CI clones the repository with `shared/` beside it; a missing file fails loudly, never skips.
+fn the_excerpt_is_vendored_with_its_provenance() {
+    // The file is in the repository, inside this crate: a fresh clone with nothing beside it
+    // runs these tests. A missing file fails loudly, never skips.
     let path = excerpt_path();
     assert!(
+        path.starts_with(env!("CARGO_MANIFEST_DIR")),
+        "the excerpt must be read from inside the crate, not from {}",
+        path.display()
+    );
+    assert!(
         path.is_file(),
-        "GitHub's OpenAPI excerpt is missing: {} (expected at <repo>/../shared/reference/)",
+        "GitHub's OpenAPI excerpt is missing: {}",
         path.display()
     );
     let api = OpenApi::load();
     assert_eq!(api.operation_ids().len(), 16);
+    // The file names where it came from, and the note beside it says the same and its licence.
+    assert_eq!(api.doc["source"]["npm"], EXCERPT_SOURCE);
+    assert_eq!(api.doc["source"]["openapi"], "3.0.3");
+    let note_path = path.with_file_name("README.md");
+    let note = std::fs::read_to_string(&note_path)
+        .unwrap_or_else(|err| panic!("cannot read {} ({err})", note_path.display()));
+    for needle in [EXCERPT_SOURCE, "github/rest-api-description", "MIT"] {
+        assert!(
+            note.contains(needle),
+            "{} does not mention {needle}",
+            note_path.display()
+        );
+    }
 }
 
 #[test]

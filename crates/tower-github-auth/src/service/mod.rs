@@ -1,43 +1,4 @@
 //! The one middleware every strategy uses: [`AuthService`] and its response futures.
-//!
-//! ```
-//! use tower::{Layer, ServiceExt};
-//! use tower_github_auth::{AuthService, Endpoints, Fixed, TokenAuth};
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! // Any `tower::Service`; here one that echoes the `Authorization` header it received.
-//! let client = tower::service_fn(|req: http::Request<String>| async move {
-//!     let auth = req.headers().get("authorization").cloned();
-//!     Ok::<_, std::convert::Infallible>(http::Response::new(auth))
-//! });
-//! let github: AuthService<_, Fixed> = TokenAuth::new("ghp_example")?.layer(client);
-//! assert_eq!(github.endpoints_ref(), &Endpoints::github_com());
-//!
-//! let to_github = http::Request::get("/user").body(String::new())?;
-//! let sent = github.clone().oneshot(to_github).await?.into_body();
-//! assert_eq!(sent.unwrap(), "Bearer ghp_example");
-//!
-//! // Host pinning: another host gets no credential.
-//! let elsewhere = http::Request::get("https://example.com/").body(String::new())?;
-//! assert!(github.oneshot(elsewhere).await?.into_body().is_none());
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! For each request: a bare path is resolved against the API base; a request to any other
-//! host passes through untouched; GitHub's required headers are added where absent; the
-//! strategy's credential is inserted (warm: a lock-free read of the cache and one copy of the
-//! headers prepared with the credential; cold: the request waits on the single exchange in
-//! flight). A 401 on a cached credential drops it and, when the request can be replayed, sends
-//! it once more with a fresh one.
-//!
-//! A warm request with an absolute URI and no headers of its own allocates what inserting one
-//! header into an empty map does (the map's storage): the state kept for a 401 lives in the
-//! [`ResponseFuture`], not on the heap, which makes the future larger (about 650 bytes over
-//! hyper-util's client). A request with headers of its own allocates nothing for them, except
-//! the copy of its header map kept for a replay; a bare path allocates its resolved URI. The inner
-//! service is cloned (and the ready one moved into the future) only for minted credentials, whose
-//! future may send the request again; other requests are handed to the ready service in place.
 
 pub(crate) mod auth;
 pub(crate) mod future;
@@ -67,6 +28,45 @@ use crate::service::future::{FixedResponseFuture, Pending, ResponseFuture};
 ///
 /// Its error is [`Error`]: [`Error::Inner`] when your inner service failed, any other variant
 /// when authentication did.
+///
+/// ```
+/// use tower::{Layer, ServiceExt};
+/// use tower_github_auth::{AuthService, Endpoints, Fixed, TokenAuth};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // Any `tower::Service`; here one that echoes the `Authorization` header it received.
+/// let client = tower::service_fn(|req: http::Request<String>| async move {
+///     let auth = req.headers().get("authorization").cloned();
+///     Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+/// });
+/// let github: AuthService<_, Fixed> = TokenAuth::new("ghp_example")?.layer(client);
+/// assert_eq!(github.endpoints_ref(), &Endpoints::github_com());
+///
+/// let to_github = http::Request::get("/user").body(String::new())?;
+/// let sent = github.clone().oneshot(to_github).await?.into_body();
+/// assert_eq!(sent.unwrap(), "Bearer ghp_example");
+///
+/// // Host pinning: another host gets no credential.
+/// let elsewhere = http::Request::get("https://example.com/").body(String::new())?;
+/// assert!(github.oneshot(elsewhere).await?.into_body().is_none());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// For each request: a bare path is resolved against the API base; a request to any other
+/// host passes through untouched; GitHub's required headers are added where absent; the
+/// strategy's credential is inserted (warm: a lock-free read of the cache and one copy of the
+/// headers prepared with the credential; cold: the request waits on the single exchange in
+/// flight). A 401 on a cached credential drops it and, when the request can be replayed, sends
+/// it once more with a fresh one.
+///
+/// A warm request with an absolute URI and no headers of its own allocates what inserting one
+/// header into an empty map does (the map's storage): the state kept for a 401 lives in the
+/// [`ResponseFuture`], not on the heap, which makes the future larger (about 650 bytes over
+/// hyper-util's client). A request with headers of its own allocates nothing for them, except
+/// the copy of its header map kept for a replay; a bare path allocates its resolved URI. The inner
+/// service is cloned (and the ready one moved into the future) only for minted credentials, whose
+/// future may send the request again; other requests are handed to the ready service in place.
 pub struct AuthService<S, C = Minted> {
     inner: S,
     auth: Arc<Auth<C>>,

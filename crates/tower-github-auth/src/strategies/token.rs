@@ -1,17 +1,4 @@
 //! Strategies that need no exchange: [`Unauthenticated`], [`TokenAuth`], [`ActionAuth`].
-//!
-//! ```
-//! use tower::ServiceBuilder;
-//! use tower_github_auth::TokenAuth;
-//! # let client = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
-//! #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
-//! # });
-//!
-//! let github = ServiceBuilder::new()
-//!     .layer(TokenAuth::new("ghp_example")?)
-//!     .service(client);
-//! # Ok::<(), tower_github_auth::Error>(())
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -82,6 +69,19 @@ impl<S> Layer<S> for Unauthenticated {
 ///
 /// The token is kept as a [`SecretString`], sent in a header marked sensitive, and shown as `***`
 /// by `Debug`. Its length is not checked: GitHub's formats change.
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_github_auth::TokenAuth;
+/// # let client = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+/// # });
+///
+/// let github = ServiceBuilder::new()
+///     .layer(TokenAuth::new("ghp_example")?)
+///     .service(client);
+/// # Ok::<(), tower_github_auth::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct TokenAuth {
     token: SecretString,

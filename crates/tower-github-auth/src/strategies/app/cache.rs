@@ -1,18 +1,4 @@
 //! [`TokenCache`]: the App's installation tokens, one [`Slot`] per installation and narrowing.
-//!
-//! ```
-//! use std::num::NonZeroUsize;
-//! use tower_github_auth::{AppAuth, AppId, PrivateKey, TokenCache};
-//!
-//! let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
-//! // One cache for two Apps, bounded to 1,000 tokens.
-//! let cache = TokenCache::new(NonZeroUsize::new(1_000).unwrap());
-//! let first = AppAuth::new(AppId(1), key.clone()).token_cache(cache.clone());
-//! let second = AppAuth::new(AppId(2), key).token_cache(cache.clone());
-//! assert_eq!(first.token_cache_ref().capacity(), 1_000);
-//! assert!(second.token_cache_ref().is_empty());
-//! # Ok::<(), tower_github_auth::Error>(())
-//! ```
 
 use std::collections::HashSet;
 use std::fmt;
@@ -103,6 +89,20 @@ const SHARED_PERMISSION_SETS: usize = 256;
 /// so 100,000 of them about 52 MiB. A token narrowed to repositories also keeps their names
 /// (`owner/name`, for [`InstallationToken::repositories`](crate::InstallationToken)). Identical
 /// permission sets are kept once for all the installations that have them.
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use tower_github_auth::{AppAuth, AppId, PrivateKey, TokenCache};
+///
+/// let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
+/// // One cache for two Apps, bounded to 1,000 tokens.
+/// let cache = TokenCache::new(NonZeroUsize::new(1_000).unwrap());
+/// let first = AppAuth::new(AppId(1), key.clone()).token_cache(cache.clone());
+/// let second = AppAuth::new(AppId(2), key).token_cache(cache.clone());
+/// assert_eq!(first.token_cache_ref().capacity(), 1_000);
+/// assert!(second.token_cache_ref().is_empty());
+/// # Ok::<(), tower_github_auth::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct TokenCache {
     inner: Arc<Inner>,

@@ -1,20 +1,20 @@
 //! The numbers that name an App and its installations, as types of their own so they cannot be
 //! swapped: `AppInstallationAuth::new(AppId(1), key, InstallationId(2))`.
-//!
-//! ```
-//! use tower_github_auth::{AppId, AppIssuer, InstallationId};
-//!
-//! let app = AppId(12345);
-//! assert_eq!(AppIssuer::from(app).to_string(), "12345");
-//! assert_eq!(AppIssuer::client_id("Iv23liABCDEF").to_string(), "Iv23liABCDEF");
-//! assert_eq!(InstallationId(42).to_string(), "42");
-//! ```
 
 use std::fmt;
 
 use serde::Serialize;
 
 /// A GitHub App's numeric id (the "App ID" on its settings page).
+///
+/// ```
+/// use tower_github_auth::{AppId, AppIssuer, InstallationId};
+///
+/// let app = AppId(12345);
+/// assert_eq!(AppIssuer::from(app).to_string(), "12345");
+/// assert_eq!(AppIssuer::client_id("Iv23liABCDEF").to_string(), "Iv23liABCDEF");
+/// assert_eq!(InstallationId(42).to_string(), "42");
+/// ```
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]

@@ -1,35 +1,4 @@
 //! [`AppInstallationAuth`]: acting as one installation of a GitHub App.
-//!
-//! GitHub's rules: `POST /app/installations/{id}/access_tokens` with the App's JWT mints a token
-//! valid for one hour, optionally narrowed to some repositories (by name or id) and permissions.
-//! A token just minted may be refused for a moment while it replicates.
-//!
-//! Tokens live in the App's [`TokenCache`](crate::TokenCache), keyed by API base, App,
-//! installation and narrowing: one exchange however many requests arrive at once, a background
-//! refresh five minutes before expiry, and a 401 drops the token.
-//!
-//! ```
-//! use tower::ServiceBuilder;
-//! use tower_github_auth::{AppAuth, AppId, AppInstallationAuth, InstallationId, PrivateKey};
-//! # let pem = github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1;
-//! # let client = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
-//! #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
-//! # });
-//!
-//! let key = PrivateKey::from_pem(pem)?;
-//! let github = ServiceBuilder::new()
-//!     .layer(AppInstallationAuth::new(AppId(12345), key.clone(), InstallationId(42)))
-//!     .service(client.clone());
-//!
-//! // Narrowed to one repository, read-only contents: a separate token.
-//! let app = AppAuth::new(AppId(12345), key);
-//! let narrow = app
-//!     .installation_for_repository("octo", "one")
-//!     .repositories(["one"])
-//!     .permission("contents", "read");
-//! let github_narrow = ServiceBuilder::new().layer(narrow).service(client);
-//! # Ok::<(), tower_github_auth::Error>(())
-//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -122,6 +91,41 @@ impl Narrowing {
 /// Authenticates as an installation of a GitHub App, with installation tokens minted, cached and
 /// refreshed ahead of expiry. Build it with [`AppInstallationAuth::new`] or
 /// [`AppAuth::as_installation`] and its siblings.
+///
+/// GitHub's rules: `POST /app/installations/{id}/access_tokens` with the App's JWT mints a token
+/// valid for one hour, optionally narrowed to some repositories (by name or id) and permissions.
+/// A token just minted may be refused for a moment while it replicates.
+///
+/// Tokens live in the App's [`TokenCache`](crate::TokenCache), keyed by API base, App,
+/// installation and narrowing: one exchange however many requests arrive at once, a background
+/// refresh five minutes before expiry, and a 401 drops the token.
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_github_auth::{AppAuth, AppId, AppInstallationAuth, InstallationId, PrivateKey};
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+///
+/// // Your App's private key (`std::fs::read("my-app.private-key.pem")?`); here, a test key.
+/// let pem = github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1;
+/// // Any HTTP client that is a `tower::Service` (for github.com, one with TLS: hyper-rustls).
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+///
+/// let key = PrivateKey::from_pem(pem)?;
+/// let github = ServiceBuilder::new()
+///     .layer(AppInstallationAuth::new(AppId(12345), key.clone(), InstallationId(42)))
+///     .service(client.clone());
+///
+/// // Narrowed to one repository, read-only contents: a separate token.
+/// let app = AppAuth::new(AppId(12345), key);
+/// let narrow = app
+///     .installation_for_repository("octo", "one")
+///     .repositories(["one"])
+///     .permission("contents", "read");
+/// let github_narrow = ServiceBuilder::new().layer(narrow).service(client);
+/// # Ok::<(), tower_github_auth::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct AppInstallationAuth {
     app: AppAuth,
@@ -301,6 +305,46 @@ pub struct AppInstallation {
 impl AppInstallationAuth {
     /// Installation `installation` of the App `app` (its [`AppId`](crate::AppId), or
     /// [`AppIssuer::client_id`]) on github.com.
+    ///
+    /// **What it shares**: this is `AppAuth::new(app, key).as_installation(installation)`, a new
+    /// App each call, so two `AppInstallationAuth::new(..)` for the same installation do not
+    /// share a token: each mints its own (the token cache belongs to the [`AppAuth`] value, not
+    /// to the process). To share one token, clone the layer (clones share the App, its JWT and
+    /// its token cache), or build the [`AppAuth`] once and call
+    /// [`as_installation`](AppAuth::as_installation) for each installation or request:
+    ///
+    /// ```
+    /// use http_body_util::Full;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tower_github_auth::{AppAuth, AppId, AppInstallationAuth, Endpoints, InstallationId, PrivateKey};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let github = github_auth_emulator::Emulator::builder().start().await?;
+    /// let endpoints = Endpoints::single(&github.base_url())?;
+    /// let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+    ///
+    /// // Two `new`: two Apps, two tokens for the same installation.
+    /// let first = AppInstallationAuth::new(AppId(1), key.clone(), InstallationId(1)).endpoints(endpoints.clone());
+    /// let second = AppInstallationAuth::new(AppId(1), key.clone(), InstallationId(1)).endpoints(endpoints.clone());
+    /// first.fetch_token(&client).await?;
+    /// second.fetch_token(&client).await?;
+    /// assert_eq!(github.counters().installation_token_exchanges, 2);
+    ///
+    /// // A clone shares the token: no exchange.
+    /// first.clone().fetch_token(&client).await?;
+    /// assert_eq!(github.counters().installation_token_exchanges, 2);
+    ///
+    /// // One App, an installation made from it per request: one token between them.
+    /// let app = AppAuth::new(AppId(1), key).endpoints(endpoints);
+    /// app.as_installation(InstallationId(2)).fetch_token(&client).await?;
+    /// app.as_installation(InstallationId(2)).fetch_token(&client).await?;
+    /// assert_eq!(github.counters().installation_token_exchanges, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(app: impl Into<AppIssuer>, key: PrivateKey, installation: InstallationId) -> Self {
         AppAuth::new(app, key).as_installation(installation)
     }

@@ -1,29 +1,5 @@
 //! [`AppAuth`]: acting as the GitHub App itself, with a JWT signed by its private key (or by a
 //! [`JwtSigner`] that keeps the key elsewhere).
-//!
-//! GitHub's rules: RS256; `iat` 60 seconds in the past (clock drift), `exp` at most ten minutes
-//! after `iat`; `iss` the App's numeric id or its client id. A JWT is valid for its whole life, so
-//! one is signed and reused until shortly before it expires. When GitHub refuses a JWT (401), its
-//! `Date` header tells GitHub's time; the offset is remembered and the next JWT uses it. Signing
-//! is part of minting the JWT: one signature however many requests wait, bounded by the exchange
-//! deadline, backed off after a failure.
-//!
-//! ```
-//! use tower::ServiceBuilder;
-//! use tower_github_auth::{AppAuth, AppId, InstallationId, PrivateKey};
-//! # let pem = github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1;
-//! # let client = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
-//! #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
-//! # });
-//!
-//! let key = PrivateKey::from_pem(pem)?;        // parsed once, errors here
-//! let app = AppAuth::new(AppId(12345), key);   // or AppIssuer::client_id("Iv23li...")
-//! let as_app = ServiceBuilder::new().layer(app.clone()).service(client.clone()); // GET /app
-//! let as_installation = ServiceBuilder::new()
-//!     .layer(app.as_installation(InstallationId(42))) // cheap: shares the key, JWT and cache
-//!     .service(client);
-//! # Ok::<(), tower_github_auth::Error>(())
-//! ```
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -97,6 +73,34 @@ impl fmt::Debug for AppShared {
 ///
 /// Clones are cheap and share the key (or signer), the clock offset, the JWT and the token cache.
 /// The builder methods change only the value they are called on.
+///
+/// GitHub's rules: RS256; `iat` 60 seconds in the past (clock drift), `exp` at most ten minutes
+/// after `iat`; `iss` the App's numeric id or its client id. A JWT is valid for its whole life, so
+/// one is signed and reused until shortly before it expires. When GitHub refuses a JWT (401), its
+/// `Date` header tells GitHub's time; the offset is remembered and the next JWT uses it. Signing
+/// is part of minting the JWT: one signature however many requests wait, bounded by the exchange
+/// deadline, backed off after a failure.
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_github_auth::{AppAuth, AppId, InstallationId, PrivateKey};
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+///
+/// // Your App's private key (`std::fs::read("my-app.private-key.pem")?`); here, a test key.
+/// let pem = github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1;
+/// // Any HTTP client that is a `tower::Service` (for github.com, one with TLS: hyper-rustls).
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+///
+/// let key = PrivateKey::from_pem(pem)?;        // parsed once, errors here
+/// let app = AppAuth::new(AppId(12345), key);   // or AppIssuer::client_id("Iv23li...")
+/// let as_app = ServiceBuilder::new().layer(app.clone()).service(client.clone()); // GET /app
+/// let as_installation = ServiceBuilder::new()
+///     .layer(app.as_installation(InstallationId(42))) // cheap: shares the key, JWT and cache
+///     .service(client);
+/// # Ok::<(), tower_github_auth::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct AppAuth {
     pub(crate) shared: Arc<AppShared>,
@@ -114,6 +118,15 @@ pub struct AppAuth {
 impl AppAuth {
     /// An App on github.com, from its id ([`AppId`](crate::AppId)) or client id
     /// ([`AppIssuer::client_id`]) and its private key.
+    ///
+    /// **What it shares**: each call makes a new App with its own JWT, clock and
+    /// [`TokenCache`]; two `AppAuth::new(..)` for the same App share nothing, and each mints its
+    /// own installation tokens. Build it once and share it: its clones (cheap: reference counts)
+    /// and every installation made from it ([`as_installation`](Self::as_installation),
+    /// [`installation_for_repository`](Self::installation_for_repository), ...) share the JWT, the
+    /// clock and the token cache. Separate Apps can share one cache with
+    /// [`token_cache`](Self::token_cache); replicas in several processes, with
+    /// [`token_store`](Self::token_store).
     pub fn new(issuer: impl Into<AppIssuer>, key: PrivateKey) -> Self {
         Self::with_signer(issuer, key)
     }
@@ -125,6 +138,9 @@ impl AppAuth {
     /// signature per JWT, however many requests wait for it, within the exchange deadline
     /// ([`exchange_timeout`](Self::exchange_timeout)). Its [`key_id`](JwtSigner::key_id) is read
     /// here, once.
+    ///
+    /// Like [`new`](Self::new), each call makes a new App with its own JWT and token cache:
+    /// build it once, then clone it or call [`as_installation`](Self::as_installation) on it.
     pub fn with_signer(issuer: impl Into<AppIssuer>, signer: impl JwtSigner) -> Self {
         let signer: Arc<dyn JwtSigner> = Arc::new(signer);
         let clock = Arc::new(Clock::default());

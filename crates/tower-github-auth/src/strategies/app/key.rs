@@ -1,14 +1,5 @@
 //! [`PrivateKey`]: the App's RSA key, parsed (and proven able to sign) once; the
 //! [`JwtSigner`] of an App whose key is in this process.
-//!
-//! ```
-//! use tower_github_auth::PrivateKey;
-//!
-//! let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
-//! assert_eq!(format!("{key:?}"), "PrivateKey(***)");
-//! assert!(PrivateKey::from_pem("not a key").is_err());
-//! # Ok::<(), tower_github_auth::Error>(())
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,6 +22,15 @@ use crate::strategies::app::signer::JwtSigner;
 ///
 /// It is a [`JwtSigner`]: RS256 in this process (about 1 ms per signature), with
 /// [`fingerprint`](Self::fingerprint) as its key id.
+///
+/// ```
+/// use tower_github_auth::PrivateKey;
+///
+/// let key = PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
+/// assert_eq!(format!("{key:?}"), "PrivateKey(***)");
+/// assert!(PrivateKey::from_pem("not a key").is_err());
+/// # Ok::<(), tower_github_auth::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct PrivateKey {
     key: Arc<RsaKeyPair>,

@@ -1,41 +1,4 @@
 //! Registering a GitHub App from a manifest: how tools set up their own App.
-//!
-//! GitHub's flow: the user posts a form with the manifest (JSON) and a `state` to
-//! `{web}/settings/apps/new` (or `{web}/organizations/{org}/settings/apps/new`), confirms the App
-//! on GitHub, and is sent back to the manifest's `redirect_url` with a `code` (valid one hour,
-//! once) and the `state`. `POST {api}/app-manifests/{code}/conversions` (no authentication)
-//! then answers with the new App: its id, client id and secret, webhook secret and private key.
-//!
-//! ```
-//! use http_body_util::Full;
-//! use tower_github_auth::{AppManifest, Endpoints, InstallationId, convert_manifest_code};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let github = github_auth_emulator::Emulator::builder().start().await?;
-//! let endpoints = Endpoints::single(&github.base_url())?;
-//! let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-//!     .build_http::<Full<bytes::Bytes>>();
-//!
-//! // 1. The form the user posts to GitHub (here the emulator plays the user and GitHub).
-//! let manifest = AppManifest::new("my-tool", "https://example.com")
-//!     .redirect_url("https://example.com/setup/done")
-//!     .webhook("https://example.com/webhooks")
-//!     .default_permission("contents", "read")
-//!     .default_events(["push"]);
-//! let (action, json) = (manifest.form_action(&endpoints, None), manifest.to_json());
-//! # let _ = action;
-//! let code = github.issue_manifest_code(&json);
-//!
-//! // 2. Back at `redirect_url?code=...&state=...`: the App's credentials, once.
-//! let created = convert_manifest_code(&client, &endpoints, &code).await?;
-//! let app = created.app_auth()?.endpoints(endpoints);
-//! let installation = app.installations(&client).await?[0].id;
-//! let token = app.as_installation(installation).fetch_token(&client).await?;
-//! # let _ = (token, InstallationId(0));
-//! # Ok(())
-//! # }
-//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,6 +19,43 @@ use crate::strategies::oauth::client::ClientCredentials;
 
 /// A GitHub App manifest: what the form posted to GitHub describes. Field names follow
 /// GitHub's ("Registering a GitHub App from a manifest").
+///
+/// GitHub's flow: the user posts a form with the manifest (JSON) and a `state` to
+/// `{web}/settings/apps/new` (or `{web}/organizations/{org}/settings/apps/new`), confirms the App
+/// on GitHub, and is sent back to the manifest's `redirect_url` with a `code` (valid one hour,
+/// once) and the `state`. `POST {api}/app-manifests/{code}/conversions` (no authentication)
+/// then answers with the new App: its id, client id and secret, webhook secret and private key.
+///
+/// ```
+/// use http_body_util::Full;
+/// use tower_github_auth::{AppManifest, Endpoints, InstallationId, convert_manifest_code};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let github = github_auth_emulator::Emulator::builder().start().await?;
+/// let endpoints = Endpoints::single(&github.base_url())?;
+/// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+///     .build_http::<Full<bytes::Bytes>>();
+///
+/// // 1. The form the user posts to GitHub (here the emulator plays the user and GitHub).
+/// let manifest = AppManifest::new("my-tool", "https://example.com")
+///     .redirect_url("https://example.com/setup/done")
+///     .webhook("https://example.com/webhooks")
+///     .default_permission("contents", "read")
+///     .default_events(["push"]);
+/// let (action, json) = (manifest.form_action(&endpoints, None), manifest.to_json());
+/// # let _ = action;
+/// let code = github.issue_manifest_code(&json);
+///
+/// // 2. Back at `redirect_url?code=...&state=...`: the App's credentials, once.
+/// let created = convert_manifest_code(&client, &endpoints, &code).await?;
+/// let app = created.app_auth()?.endpoints(endpoints);
+/// let installation = app.installations(&client).await?[0].id;
+/// let token = app.as_installation(installation).fetch_token(&client).await?;
+/// # let _ = (token, InstallationId(0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct AppManifest {

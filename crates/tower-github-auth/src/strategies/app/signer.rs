@@ -1,9 +1,5 @@
 //! [`JwtSigner`]: what signs the App's JWT. Its [`PrivateKey`](crate::PrivateKey) in this
 //! process, or a key that never leaves a KMS, Vault or an HSM.
-//!
-//! The crate builds the JWT (header, claims on GitHub's clock, reuse for minutes, one signature
-//! however many requests wait for it); the signer only turns the signing input into an RS256
-//! signature.
 
 use std::fmt;
 use std::sync::Arc;
@@ -201,6 +197,10 @@ use crate::error::BoxError;
 ///     }
 /// }
 /// ```
+///
+/// The crate builds the JWT (header, claims on GitHub's clock, reuse for minutes, one signature
+/// however many requests wait for it); the signer only turns the signing input into an RS256
+/// signature.
 pub trait JwtSigner: fmt::Debug + Send + Sync + 'static {
     /// A stable identity of the key, such as the SHA-256 fingerprint of its public key or the
     /// KMS key ARN; two different keys must never share one.

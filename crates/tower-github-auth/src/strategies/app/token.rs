@@ -1,12 +1,4 @@
 //! [`InstallationToken`]: an installation access token and what GitHub said about it.
-//!
-//! ```
-//! # use tower_github_auth::InstallationToken;
-//! fn clone_url(token: &InstallationToken, repo: &str) -> String {
-//!     use secrecy::ExposeSecret;
-//!     format!("https://x-access-token:{}@github.com/{repo}.git", token.token.expose_secret())
-//! }
-//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,15 +25,20 @@ use crate::strategies::app::ids::InstallationId;
 /// (`https://x-access-token:<token>@github.com/owner/repo.git`), a subprocess, another client.
 /// `Debug` shows the token as `***`. With the `serde` feature it can be stored (the token in
 /// clear: store it as a secret).
+///
+/// ```
+/// # use tower_github_auth::InstallationToken;
+/// fn clone_url(token: &InstallationToken, repo: &str) -> String {
+///     use secrecy::ExposeSecret;
+///     format!("https://x-access-token:{}@github.com/{repo}.git", token.token.expose_secret())
+/// }
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct InstallationToken {
     /// The token (`ghs_...`).
-    #[cfg_attr(feature = "serde", serde(with = "crate::persist::secret"))]
     pub token: SecretString,
     /// When GitHub says it expires (on GitHub's clock).
-    #[cfg_attr(feature = "serde", serde(with = "crate::persist::time"))]
     pub expires_at: SystemTime,
     /// The installation it acts as.
     pub installation_id: InstallationId,

@@ -1,52 +1,5 @@
 //! [`OAuthAppAuth`]: acting as an OAuth client (an OAuth app, or a GitHub App's client
 //! credentials), and the starting point of the user flows.
-//!
-//! ```
-//! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_github_auth::{AppAuth, AppId, ClientCredentials, Endpoints, OAuthAppAuth};
-//! use github_auth_emulator::{DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
-//! let github = github_auth_emulator::Emulator::builder().start().await?;
-//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-//!
-//! // A GitHub App's OAuth client (or an OAuth app's: `OAuthAppAuth::new(credentials)`).
-//! let app = AppAuth::from_pem(AppId(1), github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?
-//!     .endpoints(Endpoints::single(&github.base_url())?);
-//! let credentials = ClientCredentials::new(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET);
-//! let oauth_app: OAuthAppAuth = app.as_oauth_app(credentials);
-//!
-//! // A user signs in (web flow); their token is what the app manages below.
-//! let code = github.issue_web_flow_code("octocat");
-//! let user = oauth_app.as_web_user(code).build().fetch_token(&client).await?;
-//! let token = user.access_token.expect("exchanged");
-//!
-//! // Check, reset and delete user tokens with the client's Basic credentials.
-//! let info = oauth_app.check_token(&client, &token).await?.expect("a valid token");
-//! assert_eq!(info.login.as_deref(), Some("octocat"));
-//! let reset = oauth_app.reset_token(&client, &token).await?;   // a new token; the old one ends
-//! assert!(oauth_app.check_token(&client, &token).await?.is_none());
-//! oauth_app.delete_token(&client, &reset.token).await?;
-//!
-//! // As a layer, the Basic header goes only on `/applications/{client_id}/...`.
-//! let as_client = ServiceBuilder::new().layer(oauth_app.clone()).service(client);
-//! let request = http::Request::post(format!("/applications/{DEFAULT_APP_CLIENT_ID}/token"))
-//!     .body(Full::from(r#"{"access_token":"ghu_unknown"}"#))?;
-//! assert_eq!(as_client.oneshot(request).await?.status(), 404); // authenticated; unknown token
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! GitHub's rules: the client credentials go as `Authorization: Basic base64(client_id:secret)`;
-//! `POST`, `PATCH` and `DELETE /applications/{client_id}/token` (with `{"access_token": ...}`)
-//! check, reset and delete a user token of this client. A token that is not valid answers 404.
-//! The user flows start here: [`as_web_user`](OAuthAppAuth::as_web_user) (a code from the web
-//! flow) and [`authorize_url`](OAuthAppAuth::authorize_url) (where to send the user).
 
 use std::fmt;
 use std::sync::Arc;
@@ -80,6 +33,53 @@ use crate::strategies::oauth::user_token::{OAuthTokenAuth, UserAuthBuilder};
 /// Also the starting point for acting as a user: [`as_web_user`](Self::as_web_user),
 /// [`authorize_url`](Self::authorize_url), [`as_user`](Self::as_user). Made by
 /// [`OAuthAppAuth::new`] or [`AppAuth::as_oauth_app`]. `Debug` shows the secret as `***`.
+///
+/// ```
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_github_auth::{AppAuth, AppId, ClientCredentials, Endpoints, OAuthAppAuth};
+/// use github_auth_emulator::{DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
+/// let github = github_auth_emulator::Emulator::builder().start().await?;
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+///
+/// // A GitHub App's OAuth client (or an OAuth app's: `OAuthAppAuth::new(credentials)`).
+/// let app = AppAuth::from_pem(AppId(1), github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?
+///     .endpoints(Endpoints::single(&github.base_url())?);
+/// let credentials = ClientCredentials::new(DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET);
+/// let oauth_app: OAuthAppAuth = app.as_oauth_app(credentials);
+///
+/// // A user signs in (web flow); their token is what the app manages below.
+/// let code = github.issue_web_flow_code("octocat");
+/// let user = oauth_app.as_web_user(code).build().fetch_token(&client).await?;
+/// let token = user.access_token.expect("exchanged");
+///
+/// // Check, reset and delete user tokens with the client's Basic credentials.
+/// let info = oauth_app.check_token(&client, &token).await?.expect("a valid token");
+/// assert_eq!(info.login.as_deref(), Some("octocat"));
+/// let reset = oauth_app.reset_token(&client, &token).await?;   // a new token; the old one ends
+/// assert!(oauth_app.check_token(&client, &token).await?.is_none());
+/// oauth_app.delete_token(&client, &reset.token).await?;
+///
+/// // As a layer, the Basic header goes only on `/applications/{client_id}/...`.
+/// let as_client = ServiceBuilder::new().layer(oauth_app.clone()).service(client);
+/// let request = http::Request::post(format!("/applications/{DEFAULT_APP_CLIENT_ID}/token"))
+///     .body(Full::from(r#"{"access_token":"ghu_unknown"}"#))?;
+/// assert_eq!(as_client.oneshot(request).await?.status(), 404); // authenticated; unknown token
+/// # Ok(())
+/// # }
+/// ```
+///
+/// GitHub's rules: the client credentials go as `Authorization: Basic base64(client_id:secret)`;
+/// `POST`, `PATCH` and `DELETE /applications/{client_id}/token` (with `{"access_token": ...}`)
+/// check, reset and delete a user token of this client. A token that is not valid answers 404.
+/// The user flows start here: [`as_web_user`](OAuthAppAuth::as_web_user) (a code from the web
+/// flow) and [`authorize_url`](OAuthAppAuth::authorize_url) (where to send the user).
 #[derive(Clone)]
 pub struct OAuthAppAuth {
     credentials: ClientCredentials,
@@ -112,6 +112,10 @@ impl AppAuth {
 
 impl OAuthAppAuth {
     /// An OAuth client on github.com: an OAuth app's client id and secret, or a GitHub App's.
+    ///
+    /// It mints nothing, so there is no token to share; each user made from it
+    /// ([`as_web_user`](Self::as_web_user), [`as_user`](Self::as_user)) is a state of its own,
+    /// shared by that user's clones.
     pub fn new(credentials: ClientCredentials) -> Self {
         Self {
             credentials,

@@ -1,25 +1,5 @@
 //! Sending a user to GitHub's authorize page: [`AuthorizeUrl`] builds the URL with a random
 //! `state` (and PKCE), [`AuthorizeState`] is what to keep until the user comes back.
-//!
-//! ```
-//! use tower_github_auth::{AuthorizeState, ClientCredentials, OAuthAppAuth};
-//!
-//! let app = OAuthAppAuth::new(ClientCredentials::new("Iv23liABCDEF", "secret"));
-//! let (url, pending) = app
-//!     .authorize_url()
-//!     .redirect_uri("https://example.com/callback")
-//!     .pkce()
-//!     .build();
-//! assert!(url.starts_with("https://github.com/login/oauth/authorize?client_id=Iv23liABCDEF"));
-//!
-//! // Store the three parts in the user's session; rebuild them on the way back.
-//! let kept = AuthorizeState::from_parts(
-//!     pending.state_ref().clone(),
-//!     pending.pkce_verifier_ref().cloned(),
-//!     pending.redirect_uri_ref().map(str::to_owned),
-//! );
-//! assert!(kept.verify("forged").is_err());
-//! ```
 
 use std::fmt;
 
@@ -46,6 +26,26 @@ fn pkce_challenge(verifier: &str) -> String {
 
 /// Builds the URL that sends a user to GitHub's authorize page; made by
 /// [`OAuthAppAuth::authorize_url`](crate::OAuthAppAuth::authorize_url). A random `state` is generated unless you set one.
+///
+/// ```
+/// use tower_github_auth::{AuthorizeState, ClientCredentials, OAuthAppAuth};
+///
+/// let app = OAuthAppAuth::new(ClientCredentials::new("Iv23liABCDEF", "secret"));
+/// let (url, pending) = app
+///     .authorize_url()
+///     .redirect_uri("https://example.com/callback")
+///     .pkce()
+///     .build();
+/// assert!(url.starts_with("https://github.com/login/oauth/authorize?client_id=Iv23liABCDEF"));
+///
+/// // Store the three parts in the user's session; rebuild them on the way back.
+/// let kept = AuthorizeState::from_parts(
+///     pending.state_ref().clone(),
+///     pending.pkce_verifier_ref().cloned(),
+///     pending.redirect_uri_ref().map(str::to_owned),
+/// );
+/// assert!(kept.verify("forged").is_err());
+/// ```
 #[derive(Clone)]
 pub struct AuthorizeUrl {
     client_id: String,

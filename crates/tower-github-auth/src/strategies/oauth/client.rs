@@ -1,12 +1,4 @@
 //! [`ClientCredentials`]: an OAuth client's id and secret, as one value.
-//!
-//! ```
-//! use tower_github_auth::ClientCredentials;
-//!
-//! let client = ClientCredentials::new("Iv23liABCDEF", "s3cret");
-//! assert_eq!(client.client_id(), "Iv23liABCDEF");
-//! assert!(!format!("{client:?}").contains("s3cret"));
-//! ```
 
 use std::fmt;
 
@@ -14,6 +6,14 @@ use secrecy::SecretString;
 
 /// An OAuth client's id and secret (an OAuth app's, or a GitHub App's client credentials).
 /// `Debug` shows the secret as `***`.
+///
+/// ```
+/// use tower_github_auth::ClientCredentials;
+///
+/// let client = ClientCredentials::new("Iv23liABCDEF", "s3cret");
+/// assert_eq!(client.client_id(), "Iv23liABCDEF");
+/// assert!(!format!("{client:?}").contains("s3cret"));
+/// ```
 #[derive(Clone)]
 pub struct ClientCredentials {
     client_id: String,

@@ -1,54 +1,4 @@
 //! [`OAuthDeviceAuth`]: the OAuth device flow, for programs without a browser (command lines).
-//!
-//! ```
-//! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_github_auth::{DeviceCode, Endpoints, OAuthDeviceAuth};
-//!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
-//! let github = github_auth_emulator::Emulator::builder().start().await?;
-//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-//!
-//! // The callback tells the person where to go and what to type (`on_user_code_async` for an
-//! // async one).
-//! let device = OAuthDeviceAuth::builder(github_auth_emulator::DEFAULT_APP_CLIENT_ID)
-//!     .scopes(["repo"])
-//!     .on_user_code(|code: DeviceCode| {
-//!         eprintln!("Open {} and enter {}", code.verification_uri, code.user_code);
-//!     })
-//!     .endpoints(Endpoints::single(&github.base_url())?)
-//!     .build();
-//!
-//! // As a layer: the first request runs the flow (once, however many requests wait on it).
-//! let github_as_user = ServiceBuilder::new().layer(device.clone()).service(client.clone());
-//! let response = github_as_user
-//!     .oneshot(http::Request::get("/user").body(Full::default())?)
-//!     .await?;
-//! assert_eq!(response.status(), 200);
-//!
-//! // The token set that request obtained, to store; the user as a token layer to keep.
-//! let set = device.fetch_token(&client).await?;
-//! assert!(set.access_token.is_some());
-//! let token = device.token_auth();
-//! # let _ = token;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! GitHub's rules: `POST {web}/login/device/code` with the client id and scopes gives a
-//! `device_code`, a `user_code` to show the person with the `verification_uri`, `expires_in` and
-//! an `interval`. Then `POST {web}/login/oauth/access_token` with the device code
-//! (`grant_type=urn:ietf:params:oauth:grant-type:device_code`), no faster than `interval`, until
-//! the person approves. `authorization_pending` means keep polling; `slow_down` means wait longer
-//! (the body carries the new `interval`; otherwise it grows by 5 seconds). Any other error ends the
-//! flow as [`Error::OAuth`] with GitHub's code: `expired_token` (start again), `access_denied`
-//! (the person refused), `device_flow_disabled` (turn it on in the app's settings),
-//! `incorrect_client_credentials`, `incorrect_device_code`, `unsupported_grant_type`. No client
-//! secret is needed, and tokens from the device flow refresh without one.
 
 use std::fmt;
 use std::future::Future;
@@ -239,12 +189,65 @@ pub(crate) fn read_poll(answer: &Answer) -> Result<Poll, Error> {
 /// failure, such as `access_denied`, is reported to each; a later request starts a new flow
 /// after a backoff). [`fetch_token`](UserFlow::fetch_token) runs it without an API request.
 /// Clones share the flow and the token. Built by [`OAuthDeviceAuth::builder`].
+///
+/// ```
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_github_auth::{DeviceCode, Endpoints, OAuthDeviceAuth};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
+/// let github = github_auth_emulator::Emulator::builder().start().await?;
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+///
+/// // The callback tells the person where to go and what to type (`on_user_code_async` for an
+/// // async one).
+/// let device = OAuthDeviceAuth::builder(github_auth_emulator::DEFAULT_APP_CLIENT_ID)
+///     .scopes(["repo"])
+///     .on_user_code(|code: DeviceCode| {
+///         eprintln!("Open {} and enter {}", code.verification_uri, code.user_code);
+///     })
+///     .endpoints(Endpoints::single(&github.base_url())?)
+///     .build();
+///
+/// // As a layer: the first request runs the flow (once, however many requests wait on it).
+/// let github_as_user = ServiceBuilder::new().layer(device.clone()).service(client.clone());
+/// let response = github_as_user
+///     .oneshot(http::Request::get("/user").body(Full::default())?)
+///     .await?;
+/// assert_eq!(response.status(), 200);
+///
+/// // The token set that request obtained, to store; the user as a token layer to keep.
+/// let set = device.fetch_token(&client).await?;
+/// assert!(set.access_token.is_some());
+/// let token = device.token_auth();
+/// # let _ = token;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// GitHub's rules: `POST {web}/login/device/code` with the client id and scopes gives a
+/// `device_code`, a `user_code` to show the person with the `verification_uri`, `expires_in` and
+/// an `interval`. Then `POST {web}/login/oauth/access_token` with the device code
+/// (`grant_type=urn:ietf:params:oauth:grant-type:device_code`), no faster than `interval`, until
+/// the person approves. `authorization_pending` means keep polling; `slow_down` means wait longer
+/// (the body carries the new `interval`; otherwise it grows by 5 seconds). Any other error ends the
+/// flow as [`Error::OAuth`] with GitHub's code: `expired_token` (start again), `access_denied`
+/// (the person refused), `device_flow_disabled` (turn it on in the app's settings),
+/// `incorrect_client_credentials`, `incorrect_device_code`, `unsupported_grant_type`. No client
+/// secret is needed, and tokens from the device flow refresh without one.
 pub type OAuthDeviceAuth = UserFlow<DeviceGrant>;
 
 impl UserFlow<DeviceGrant> {
     /// The device flow of the OAuth client `client_id` on github.com. Without
     /// [`on_user_code`](UserAuthBuilder::on_user_code), the code and URI are written to
     /// standard error.
+    ///
+    /// **What it shares**: each built flow runs its own device flow (the person approves it once)
+    /// and keeps its own token; its clones share the flow and the token. Build one and clone it.
     pub fn builder(client_id: impl Into<String>) -> UserAuthBuilder<DeviceGrant> {
         let grant = DeviceGrant {
             scopes: Vec::new(),

@@ -1,31 +1,5 @@
 //! [`UserFlow`]: a user not signed in yet, whose first token comes from a grant `G` (a web-flow
 //! code, the device flow); then a user token like any other.
-//!
-//! ```
-//! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth, OAuthWebAuth};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let github = github_auth_emulator::Emulator::builder().start().await?;
-//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-//! let app = OAuthAppAuth::new(ClientCredentials::new(
-//!     github_auth_emulator::DEFAULT_APP_CLIENT_ID,
-//!     github_auth_emulator::DEFAULT_APP_CLIENT_SECRET,
-//! ))
-//! .endpoints(Endpoints::single(&github.base_url())?);
-//!
-//! let user: OAuthWebAuth = app.as_web_user(github.issue_web_flow_code("octocat")).build();
-//! assert!(user.cached_token().is_none());
-//! let set = user.fetch_token(&client).await?;      // the code is exchanged here, once
-//! assert!(set.refresh_token.is_some());
-//! let token = user.token_auth();                    // the same user, as a token layer
-//! assert!(token.cached_token().is_some());
-//! # Ok(())
-//! # }
-//! ```
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -48,6 +22,32 @@ use crate::strategies::oauth::user_token::{OAuthTokenAuth, UserAuthBuilder};
 /// [`OAuthDeviceAuth`](crate::OAuthDeviceAuth) (the device flow); built by
 /// [`UserAuthBuilder::build`]. Clones share the grant and the token. `Debug` shows secrets as
 /// `***`.
+///
+/// ```
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth, OAuthWebAuth};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let github = github_auth_emulator::Emulator::builder().start().await?;
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+/// let app = OAuthAppAuth::new(ClientCredentials::new(
+///     github_auth_emulator::DEFAULT_APP_CLIENT_ID,
+///     github_auth_emulator::DEFAULT_APP_CLIENT_SECRET,
+/// ))
+/// .endpoints(Endpoints::single(&github.base_url())?);
+///
+/// let user: OAuthWebAuth = app.as_web_user(github.issue_web_flow_code("octocat")).build();
+/// assert!(user.cached_token().is_none());
+/// let set = user.fetch_token(&client).await?;      // the code is exchanged here, once
+/// assert!(set.refresh_token.is_some());
+/// let token = user.token_auth();                    // the same user, as a token layer
+/// assert!(token.cached_token().is_some());
+/// # Ok(())
+/// # }
+/// ```
 pub struct UserFlow<G> {
     token: OAuthTokenAuth,
     grant: PhantomData<fn() -> G>,

@@ -1,16 +1,5 @@
 //! What GitHub answers a code, device-code or refresh grant with, and [`TokenSet`], the user's
 //! tokens as this crate keeps and hands them out.
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use tower_github_auth::TokenSet;
-//!
-//! // Rebuild what you stored: an expiring token with its refresh token.
-//! let mut set = TokenSet::new("ghu_stored");
-//! set.expires_at = Some(SystemTime::now() + Duration::from_secs(3600));
-//! set.refresh_token = Some("ghr_stored".into());
-//! assert!(!format!("{set:?}").contains("ghu_stored"));
-//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,25 +29,30 @@ const LONGEST_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Store all of it: after a refresh only the new refresh token works. With the `serde` feature
 /// it serializes (tokens in clear: store it as a secret; times as RFC 3339). Rebuild one from
 /// what you stored with [`TokenSet::new`] and its fields. `Debug` shows the tokens as `***`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tower_github_auth::TokenSet;
+///
+/// // Rebuild what you stored: an expiring token with its refresh token.
+/// let mut set = TokenSet::new("ghu_stored");
+/// set.expires_at = Some(SystemTime::now() + Duration::from_secs(3600));
+/// set.refresh_token = Some("ghr_stored".into());
+/// assert!(!format!("{set:?}").contains("ghu_stored"));
+/// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TokenSet {
     /// The access token (`ghu_...`, `gho_...`); `None` only before the first refresh of a user
     /// known by a refresh token alone.
-    #[cfg_attr(feature = "serde", serde(with = "crate::persist::optional_secret"))]
     pub access_token: Option<SecretString>,
     /// When the access token expires (GitHub's clock); `None` if it does not.
-    #[cfg_attr(feature = "serde", serde(with = "crate::persist::optional_time"))]
     pub expires_at: Option<SystemTime>,
     /// The refresh token (`ghr_...`), for expiring tokens.
-    #[cfg_attr(feature = "serde", serde(with = "crate::persist::optional_secret"))]
     pub refresh_token: Option<SecretString>,
     /// When the refresh token expires (GitHub's clock).
-    #[cfg_attr(feature = "serde", serde(with = "crate::persist::optional_time"))]
     pub refresh_token_expires_at: Option<SystemTime>,
     /// The OAuth scopes GitHub granted (empty for GitHub Apps, whose permissions are the App's).
-    #[cfg_attr(feature = "serde", serde(default))]
     pub scopes: Vec<String>,
 }
 

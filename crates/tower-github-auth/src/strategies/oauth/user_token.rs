@@ -1,79 +1,4 @@
 //! [`OAuthTokenAuth`]: acting as a user, with a user access token that may expire and refresh.
-//!
-//! ```
-//! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use secrecy::ExposeSecret;
-//! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth, OAuthTokenAuth, TokenSet};
-//! use github_auth_emulator::{DEFAULT_APP_CLIENT_ID as CLIENT_ID, DEFAULT_APP_CLIENT_SECRET as SECRET};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
-//! let github = github_auth_emulator::Emulator::builder().start().await?;
-//! let endpoints = Endpoints::single(&github.base_url())?;
-//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-//! let credentials = ClientCredentials::new(CLIENT_ID, SECRET);
-//! # let stored = OAuthAppAuth::new(credentials.clone())
-//! #     .endpoints(endpoints.clone())
-//! #     .as_web_user(github.issue_web_flow_code("octocat"))
-//! #     .build()
-//! #     .fetch_token(&client)
-//! #     .await?;
-//!
-//! // A token set saved earlier (by an `on_refresh` hook, say): access token, refresh token, expiries.
-//! let user = OAuthTokenAuth::builder(credentials)
-//!     .token_set(stored)
-//!     .endpoints(endpoints)
-//!     .on_refresh(|set: TokenSet| async move {
-//!         // Store `set` here: its refresh token is the only one that works from now on.
-//!         # let _ = set;
-//!         Ok::<_, std::io::Error>(())
-//!     })
-//!     .build();
-//! let github_as_user = ServiceBuilder::new().layer(user.clone()).service(client.clone());
-//! let response = github_as_user
-//!     .oneshot(http::Request::get("/user").body(Full::default())?)
-//!     .await?;
-//! assert_eq!(response.status(), 200);
-//!
-//! // Refreshes happen by themselves ahead of expiry; one can also be asked for.
-//! let fresh = user.refresh(&client).await?;
-//! let current = user.cached_token().expect("refreshed");
-//! assert_eq!(
-//!     current.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
-//!     fresh.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
-//! );
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! GitHub's rules: a user token is sent as `Authorization: Bearer`. Tokens of OAuth apps (`gho_`)
-//! do not expire. Tokens of GitHub Apps (`ghu_`) usually expire after eight hours and come with a
-//! refresh token (`ghr_`, about six months); `POST {web}/login/oauth/access_token` with
-//! `grant_type=refresh_token` trades it for a new pair, and **the old refresh token is spent**:
-//! whoever keeps the token must save the new pair before using it. Tokens from the device flow
-//! refresh without the client secret.
-//!
-//! So here:
-//! - the token lives in the crate's token cache: one exchange at a time (two refreshes of the same
-//!   token never run at once, whichever clone of the layer or manual call asks), refreshed ahead
-//!   of expiry ([`refresh_margin`](UserAuthBuilder::refresh_margin)), a 401 drops it and the
-//!   request is replayed once with a refreshed one;
-//! - a refresh ends the old access token at GitHub, so unlike installation tokens (which stay
-//!   valid until they expire) the requests that arrive while it runs wait for it, one round trip
-//!   every few hours, rather than go out with a token about to be refused; if the refresh fails
-//!   without GitHub ending the old token, that one is used until it expires (a refused
-//!   [`on_refresh`](UserAuthBuilder::on_refresh) hook means GitHub did end it: it is dropped);
-//! - the latest refresh token is kept in state shared by every clone (and by the
-//!   [`OAuthWebAuth`](crate::OAuthWebAuth) or [`OAuthDeviceAuth`](crate::OAuthDeviceAuth) it came
-//!   from); the builder configures everything before that state exists, so a clone cannot
-//!   change its siblings;
-//! - the [`on_refresh`](UserAuthBuilder::on_refresh) hook receives every new [`TokenSet`] before any
-//!   request uses it; if the hook fails, the new set is not used and the request gets
-//!   [`Error::Hook`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -939,6 +864,86 @@ impl UserAuthBuilder<TokenSet> {
 ///
 /// Clones are cheap and share the token, its refresh token and the hook: a refresh by one is seen
 /// by all. `Debug` shows secrets as `***`.
+///
+/// ```
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use secrecy::ExposeSecret;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth, OAuthTokenAuth, TokenSet};
+/// use github_auth_emulator::{DEFAULT_APP_CLIENT_ID as CLIENT_ID, DEFAULT_APP_CLIENT_SECRET as SECRET};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
+/// let github = github_auth_emulator::Emulator::builder().start().await?;
+/// let endpoints = Endpoints::single(&github.base_url())?;
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+/// let credentials = ClientCredentials::new(CLIENT_ID, SECRET);
+///
+/// // The user's token set: access token, refresh token, expiries. In a program, the one you saved
+/// // earlier (from a sign-in, or from the `on_refresh` hook below); here, a web-flow sign-in with
+/// // a code the emulator issues (see `OAuthWebAuth` for the whole flow).
+/// let code = github.issue_web_flow_code("octocat");
+/// let stored: TokenSet = OAuthAppAuth::new(credentials.clone())
+///     .endpoints(endpoints.clone())
+///     .as_web_user(code)
+///     .build()
+///     .fetch_token(&client)
+///     .await?;
+///
+/// let user = OAuthTokenAuth::builder(credentials)
+///     .token_set(stored)
+///     .endpoints(endpoints)
+///     .on_refresh(|set: TokenSet| async move {
+///         // Store `set` here (your database, encrypted): its refresh token is the only one that
+///         // works from now on. An error keeps the new set out of use.
+///         drop(set);
+///         Ok::<_, std::io::Error>(())
+///     })
+///     .build();
+/// let github_as_user = ServiceBuilder::new().layer(user.clone()).service(client.clone());
+/// let response = github_as_user
+///     .oneshot(http::Request::get("/user").body(Full::default())?)
+///     .await?;
+/// assert_eq!(response.status(), 200);
+///
+/// // Refreshes happen by themselves ahead of expiry; one can also be asked for.
+/// let fresh = user.refresh(&client).await?;
+/// let current = user.cached_token().expect("refreshed");
+/// assert_eq!(
+///     current.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+///     fresh.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+/// );
+/// # Ok(())
+/// # }
+/// ```
+///
+/// GitHub's rules: a user token is sent as `Authorization: Bearer`. Tokens of OAuth apps (`gho_`)
+/// do not expire. Tokens of GitHub Apps (`ghu_`) usually expire after eight hours and come with a
+/// refresh token (`ghr_`, about six months); `POST {web}/login/oauth/access_token` with
+/// `grant_type=refresh_token` trades it for a new pair, and **the old refresh token is spent**:
+/// whoever keeps the token must save the new pair before using it. Tokens from the device flow
+/// refresh without the client secret.
+///
+/// So here:
+/// - the token lives in the crate's token cache: one exchange at a time (two refreshes of the same
+///   token never run at once, whichever clone of the layer or manual call asks), refreshed ahead
+///   of expiry ([`refresh_margin`](UserAuthBuilder::refresh_margin)), a 401 drops it and the
+///   request is replayed once with a refreshed one;
+/// - a refresh ends the old access token at GitHub, so unlike installation tokens (which stay
+///   valid until they expire) the requests that arrive while it runs wait for it, one round trip
+///   every few hours, rather than go out with a token about to be refused; if the refresh fails
+///   without GitHub ending the old token, that one is used until it expires (a refused
+///   [`on_refresh`](UserAuthBuilder::on_refresh) hook means GitHub did end it: it is dropped);
+/// - the latest refresh token is kept in state shared by every clone (and by the
+///   [`OAuthWebAuth`](crate::OAuthWebAuth) or [`OAuthDeviceAuth`](crate::OAuthDeviceAuth) it came
+///   from); the builder configures everything before that state exists, so a clone cannot
+///   change its siblings;
+/// - the [`on_refresh`](UserAuthBuilder::on_refresh) hook receives every new [`TokenSet`] before any
+///   request uses it; if the hook fails, the new set is not used and the request gets
+///   [`Error::Hook`].
 #[derive(Clone)]
 pub struct OAuthTokenAuth {
     user: Arc<UserToken>,
@@ -962,6 +967,13 @@ impl OAuthTokenAuth {
     /// A user token of the OAuth client `credentials` (an OAuth app, or a GitHub App's client
     /// credentials), on github.com: give the token with [`token_set`](UserAuthBuilder::token_set)
     /// or [`access_token`](UserAuthBuilder::access_token) (and its refresh token, expiries).
+    ///
+    /// **What it shares**: each [`build`](UserAuthBuilder::build) makes a new user state (the
+    /// token, the latest refresh token, the hook); two layers built from the same stored token
+    /// set do not share it, and each would refresh on its own, spending the refresh token the
+    /// other needs. Build one per user and clone it (clones share everything, so one refresh is
+    /// seen by all); replicas in several processes share a user through
+    /// [`token_store`](UserAuthBuilder::token_store).
     pub fn builder(credentials: ClientCredentials) -> UserAuthBuilder<TokenSet> {
         Self::builder_for(OAuthClient::from(credentials))
     }

@@ -1,61 +1,4 @@
 //! [`OAuthWebAuth`]: the OAuth web flow. Send the user to GitHub, get a code back, act as them.
-//!
-//! ```
-//! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
-//! let github = github_auth_emulator::Emulator::builder().start().await?;
-//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-//! let app = OAuthAppAuth::new(ClientCredentials::new(
-//!     github_auth_emulator::DEFAULT_APP_CLIENT_ID,
-//!     github_auth_emulator::DEFAULT_APP_CLIENT_SECRET,
-//! ))
-//! .endpoints(Endpoints::single(&github.base_url())?);
-//!
-//! // 1. Send the user to GitHub; keep `pending` (in their session) until they come back.
-//! let (url, pending) = app
-//!     .authorize_url()
-//!     .redirect_uri("https://example.com/callback")
-//!     .pkce()
-//!     .build();
-//! # let to_github = http::Request::get(url).header("user-agent", "doc").body(Full::default())?;
-//! # let back = client.request(to_github).await?.headers()["location"].to_str()?.to_owned();
-//! # let query: std::collections::HashMap<String, String> =
-//! #     serde_urlencoded::from_str(back.split_once('?').unwrap().1)?;
-//! # let (code, state) = (query["code"].clone(), query["state"].clone());
-//!
-//! // 2. GitHub redirects to `https://example.com/callback?code=...&state=...`:
-//! //    check the state (constant time), then act as the user.
-//! let user = pending.finish(&app, code, &state)?.build();
-//! let github_as_user = ServiceBuilder::new().layer(user.clone()).service(client.clone());
-//! // The first request exchanges the code (once, however many requests arrive together).
-//! let response = github_as_user
-//!     .oneshot(http::Request::get("/user").body(Full::default())?)
-//!     .await?;
-//! assert_eq!(response.status(), 200);
-//!
-//! // The token set, to store; and the user as a token layer, which refreshes by itself.
-//! let set = user.fetch_token(&client).await?;
-//! assert!(set.refresh_token.is_some());
-//! let token = user.token_auth();
-//! # let _ = token;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! GitHub's rules: the user goes to `{web}/login/oauth/authorize?client_id&redirect_uri&state&scope`
-//! and comes back to `redirect_uri` with `code` and `state`; reject a `state` you did not issue.
-//! The code works once, for ten minutes: `POST {web}/login/oauth/access_token` with the client id
-//! and secret, the code, the `redirect_uri` if one was sent, and the PKCE `code_verifier` if a
-//! `code_challenge` (S256) was sent. Errors come back under HTTP 200 with an `error` field
-//! ([`Error::OAuth`], such as `bad_verification_code`). The token then behaves like an
-//! [`OAuthTokenAuth`]: it refreshes when it expires.
 
 use std::fmt;
 
@@ -75,6 +18,66 @@ use crate::strategies::oauth::user_token::UserAuthBuilder;
 /// request exchanges the code, then the token is used and refreshed like an
 /// [`OAuthTokenAuth`](crate::OAuthTokenAuth). Built by [`OAuthAppAuth::as_web_user`] or
 /// [`AuthorizeState::finish`], then [`UserAuthBuilder::build`].
+///
+/// ```
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // A loopback GitHub for this example; drop it and `.endpoints(..)` to talk to github.com.
+/// let github = github_auth_emulator::Emulator::builder().start().await?;
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+/// let app = OAuthAppAuth::new(ClientCredentials::new(
+///     github_auth_emulator::DEFAULT_APP_CLIENT_ID,
+///     github_auth_emulator::DEFAULT_APP_CLIENT_SECRET,
+/// ))
+/// .endpoints(Endpoints::single(&github.base_url())?);
+///
+/// // 1. Send the user to GitHub; keep `pending` (in their session) until they come back.
+/// let (url, pending) = app
+///     .authorize_url()
+///     .redirect_uri("https://example.com/callback")
+///     .pkce()
+///     .build();
+///
+/// // (The user's browser opens `url`, the user approves, GitHub redirects the browser to
+/// // `https://example.com/callback?code=...&state=...`. Here we play the browser; in a web
+/// // server, your callback handler gets `code` and `state` from its query string.)
+/// let to_github = http::Request::get(url).header("user-agent", "doc").body(Full::default())?;
+/// let back = client.request(to_github).await?.headers()["location"].to_str()?.to_owned();
+/// let query: std::collections::HashMap<String, String> =
+///     serde_urlencoded::from_str(back.split_once('?').ok_or("no query")?.1)?;
+/// let (code, state) = (query["code"].clone(), query["state"].clone());
+///
+/// // 2. In the callback: check the state (constant time), then act as the user.
+/// let user = pending.finish(&app, code, &state)?.build();
+/// let github_as_user = ServiceBuilder::new().layer(user.clone()).service(client.clone());
+/// // The first request exchanges the code (once, however many requests arrive together).
+/// let response = github_as_user
+///     .oneshot(http::Request::get("/user").body(Full::default())?)
+///     .await?;
+/// assert_eq!(response.status(), 200);
+///
+/// // The token set, to store; and the user as a token layer, which refreshes by itself.
+/// let set = user.fetch_token(&client).await?;
+/// assert!(set.refresh_token.is_some());
+/// let token = user.token_auth();
+/// assert!(token.cached_token().is_some());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// GitHub's rules: the user goes to `{web}/login/oauth/authorize?client_id&redirect_uri&state&scope`
+/// and comes back to `redirect_uri` with `code` and `state`; reject a `state` you did not issue.
+/// The code works once, for ten minutes: `POST {web}/login/oauth/access_token` with the client id
+/// and secret, the code, the `redirect_uri` if one was sent, and the PKCE `code_verifier` if a
+/// `code_challenge` (S256) was sent. Errors come back under HTTP 200 with an `error` field
+/// ([`Error::OAuth`], such as `bad_verification_code`). The token then behaves like an
+/// [`OAuthTokenAuth`](crate::OAuthTokenAuth): it refreshes when it expires.
 pub type OAuthWebAuth = UserFlow<CodeGrant>;
 
 /// The web flow's first grant: the code, and the `redirect_uri` and PKCE verifier of the
