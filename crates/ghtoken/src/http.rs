@@ -24,9 +24,14 @@ pub(crate) type Client = Logged<HyperClient<HttpsConnector<HttpConnector>, Full<
 pub(crate) type Body = hyper::body::Incoming;
 
 /// Builds the client: TLS with the Web PKI roots, plain http allowed.
+///
+/// rustls on aws-lc-rs, named here rather than rustls's process default: with a second provider
+/// compiled in (another crate in the build turning on rustls's `ring`), the default cannot be
+/// chosen and building the connector would panic.
 pub(crate) fn client(verbose: bool) -> Client {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
+        .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .expect("aws-lc-rs's provider supports rustls's default protocol versions")
         .https_or_http()
         .enable_http1()
         .enable_http2()
