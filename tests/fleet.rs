@@ -395,6 +395,54 @@ async fn a_replica_whose_refresh_token_another_spent_takes_the_stored_set_of_a_l
     assert_eq!(send(&svc_c, get("/user")).await.unwrap().0, StatusCode::OK);
 }
 
+/// The newest refresh token of `user` reaches `memory` within 5 s (real time).
+async fn reaches_the_store(user: &OAuthTokenAuth, memory: &MemoryStore) {
+    let newest = refresh_token_of(user);
+    let mut waited = 0;
+    while memory
+        .newest()
+        .is_none_or(|_| memory_refresh_token(memory) != newest)
+    {
+        assert!(waited < 100, "the rotated pair never reached the store");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+}
+
+#[test]
+fn a_pending_save_goes_on_in_the_next_runtime_when_its_runtime_ended() {
+    // GitHub lives on a runtime of its own; the replica on two runtimes, one after the other
+    // (a program that makes a runtime per job).
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let (github, set) = server.block_on(async {
+        let github = Emulator::builder().start().await.unwrap();
+        let set = signed_in(&github).await;
+        (github, set)
+    });
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let a = user_on(&github, &set, &store).build();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    // A refreshes during a store blip; its runtime ends before the store is back (the task
+    // saving the pair again ends with it).
+    runtime().block_on(async {
+        memory.down.store(true, Ordering::SeqCst);
+        a.refresh(&client()).await.unwrap();
+    });
+    // On the next runtime, another blip: this pair too must reach the store once it is back.
+    runtime().block_on(async {
+        a.refresh(&client()).await.unwrap();
+        memory.down.store(false, Ordering::SeqCst);
+        reaches_the_store(&a, &memory).await;
+    });
+    drop(server);
+}
+
 fn memory_refresh_token(memory: &MemoryStore) -> String {
     let newest = memory.newest().unwrap();
     let set: serde_json::Value = serde_json::from_slice(&newest).unwrap();

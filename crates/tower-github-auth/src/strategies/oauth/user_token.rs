@@ -624,7 +624,9 @@ impl UserToken {
             st.publishing = true;
         }
         let user = Arc::downgrade(self);
+        let guard = Publishing(Some(user.clone()));
         runtime.spawn(async move {
+            let mut guard = guard;
             let mut pause = PUBLISH_RETRY;
             loop {
                 tokio::time::sleep(pause).await;
@@ -646,6 +648,7 @@ impl UserToken {
                     }
                     let Some(pending) = st.pending.clone() else {
                         st.publishing = false;
+                        guard.disarm();
                         // A lock kept for a pending save that was dropped expires by itself.
                         st.lease = None;
                         return;
@@ -658,6 +661,25 @@ impl UserToken {
                 };
             }
         });
+    }
+}
+
+/// The task saving a pending set, while it runs: if it is dropped before it ends (its runtime
+/// shut down), the next failed save starts another instead of counting on it.
+struct Publishing(Option<std::sync::Weak<UserToken>>);
+
+impl Publishing {
+    /// The task ends by itself (`publishing` cleared under the lock).
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        if let Some(user) = self.0.take().and_then(|user| user.upgrade()) {
+            user.lock().publishing = false;
+        }
     }
 }
 
