@@ -362,6 +362,87 @@ async fn a_rotated_pair_that_failed_to_save_reaches_the_store_once_it_is_back() 
     assert_eq!(github.counters().refusals_for("bad_refresh_token"), 0);
 }
 
+#[tokio::test]
+async fn a_replica_whose_refresh_token_another_spent_takes_the_stored_set_of_a_lower_generation() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let set = signed_in(&github).await;
+    let a = user_on(&github, &set, &store).build();
+    // A rotates a few times: its generation climbs.
+    for _ in 0..3 {
+        a.refresh(&client()).await.unwrap();
+    }
+    // Redis restarts empty; a new replica starts from the set the hook saved (A's newest) and
+    // refreshes: the store now holds a set of a low generation, and A's refresh token is spent.
+    memory.forget();
+    let c = user_on(&github, &a.cached_token().unwrap(), &store).build();
+    c.refresh(&client()).await.unwrap();
+    let newest = refresh_token_of(&c);
+    // A refreshes: its own refresh token is refused (spent by C); the stored set is the only
+    // one that works, whatever its generation. A takes it instead of failing for good.
+    a.refresh(&client())
+        .await
+        .expect("A takes the stored set once its own refresh token is refused");
+    assert_eq!(refresh_token_of(&a), newest);
+    // And from there the fleet goes on as one: A's next refresh is stored, C follows it.
+    a.refresh(&client()).await.unwrap();
+    assert_eq!(memory_refresh_token(&memory), refresh_token_of(&a));
+    c.refresh(&client()).await.unwrap();
+    assert_eq!(memory_refresh_token(&memory), refresh_token_of(&c));
+    assert_eq!(github.counters().refusals_for("bad_refresh_token"), 1);
+    let svc_c = stack(c.clone());
+    assert_eq!(send(&svc_c, get("/user")).await.unwrap().0, StatusCode::OK);
+}
+
+/// The newest refresh token of `user` reaches `memory` within 5 s (real time).
+async fn reaches_the_store(user: &OAuthTokenAuth, memory: &MemoryStore) {
+    let newest = refresh_token_of(user);
+    let mut waited = 0;
+    while memory
+        .newest()
+        .is_none_or(|_| memory_refresh_token(memory) != newest)
+    {
+        assert!(waited < 100, "the rotated pair never reached the store");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+}
+
+#[test]
+fn a_pending_save_goes_on_in_the_next_runtime_when_its_runtime_ended() {
+    // GitHub lives on a runtime of its own; the replica on two runtimes, one after the other
+    // (a program that makes a runtime per job).
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let (github, set) = server.block_on(async {
+        let github = Emulator::builder().start().await.unwrap();
+        let set = signed_in(&github).await;
+        (github, set)
+    });
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let a = user_on(&github, &set, &store).build();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    // A refreshes during a store blip; its runtime ends before the store is back (the task
+    // saving the pair again ends with it).
+    runtime().block_on(async {
+        memory.down.store(true, Ordering::SeqCst);
+        a.refresh(&client()).await.unwrap();
+    });
+    // On the next runtime, another blip: this pair too must reach the store once it is back.
+    runtime().block_on(async {
+        a.refresh(&client()).await.unwrap();
+        memory.down.store(false, Ordering::SeqCst);
+        reaches_the_store(&a, &memory).await;
+    });
+    drop(server);
+}
+
 fn memory_refresh_token(memory: &MemoryStore) -> String {
     let newest = memory.newest().unwrap();
     let set: serde_json::Value = serde_json::from_slice(&newest).unwrap();

@@ -42,6 +42,11 @@ impl MemoryStore {
         found
     }
 
+    /// Forgets every value (Redis restarted without persistence, or a key evicted).
+    pub fn forget(&self) {
+        self.values.lock().unwrap().clear();
+    }
+
     fn failing<T: Send + 'static>(&self) -> Option<BoxFuture<'static, Result<T, BoxError>>> {
         self.down
             .load(Ordering::SeqCst)

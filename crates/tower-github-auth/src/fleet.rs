@@ -15,7 +15,10 @@
 //! `on_refresh` hook, then as accepted; without a hook, accepted at once); a new sign-in starts
 //! a new family above every earlier one (its sign-in time in the high 32 bits). An installation
 //! token's generation is its mint time in milliseconds. A replica adopts a stored set only when
-//! it is newer than the one it holds, and never one carrying a refresh token it spent.
+//! it is newer than the one it holds, and never one carrying a refresh token it spent; once
+//! GitHub refused its own refresh token, any stored set carrying another is taken, whatever its
+//! generation (a store that lost its value may start again low: a Redis restarted empty, then a
+//! replica started from the hook's copy).
 //!
 //! **The store is a help, never a dependency.** Any store error or slow answer is logged (at
 //! most once every ten seconds) and passed by:

@@ -207,8 +207,37 @@ impl UserToken {
         }
         form.push(("grant_type", "refresh_token"));
         form.push(("refresh_token", token.expose_secret()));
-        side.oauth(Exchange::Refresh, ACCESS_TOKEN_PATH, &form)
-            .await
+        let granted = side
+            .oauth(Exchange::Refresh, ACCESS_TOKEN_PATH, &form)
+            .await;
+        if let Err(err) = &granted
+            && err.oauth_error() == Some("bad_refresh_token")
+        {
+            self.refresh_token_refused(&token);
+        }
+        granted
+    }
+
+    /// GitHub refused `token` (spent by another replica, which took it from the store): it is
+    /// spent, and so is a pending set carrying it. A stored set carrying another refresh token
+    /// is then taken over whatever its generation (the store may have lost the newer sets and
+    /// started again low: a Redis restarted empty, a replica started from the hook's copy).
+    fn refresh_token_refused(&self, token: &SecretString) {
+        let mut st = self.lock();
+        let is = |t: &SecretString| t.expose_secret() == token.expose_secret();
+        if !st.spent.iter().any(is) {
+            if st.spent.len() == SPENT_REMEMBERED {
+                st.spent.pop_front();
+            }
+            st.spent.push_back(token.clone());
+        }
+        if st
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.set.refresh_token.as_ref().is_some_and(is))
+        {
+            st.pending = None;
+        }
     }
 
     /// The fleet's path for this token, if it has a store.
@@ -232,7 +261,8 @@ impl UserToken {
     }
 
     /// A set another replica stored, of `generation`: the fleet's newest, whose refresh token
-    /// is the only one that works, when newer than the one held here. Refused ([`Adopted::Older`])
+    /// is the only one that works, when newer than the one held here (or whatever its generation
+    /// once GitHub refused the refresh token held here). Refused ([`Adopted::Older`])
     /// when it is older, or carries a refresh token this replica spent (the store missed this
     /// replica's newer set, whose save is pending). A set no hook accepted yet gives its refresh
     /// token only ([`Adopted::RefreshOnly`]).
@@ -253,10 +283,16 @@ impl UserToken {
         }
         let accepted = generation & ACCEPTED != 0;
         let held_here = same(&st.refresh_token, &set.refresh_token);
+        // GitHub refused the refresh token held here: any set not carrying a spent one is newer.
+        let ours_spent = st.refresh_token.as_ref().is_some_and(|ours| {
+            st.spent
+                .iter()
+                .any(|spent| spent.expose_secret() == ours.expose_secret())
+        });
         if generation < st.generation || (generation == st.generation && !held_here) {
             // Generation 0 is unordered: a set given to the builder, or stored before sets
             // carried their order. Any stored set is taken over then.
-            if st.generation != 0 {
+            if st.generation != 0 && !ours_spent {
                 tracing::debug!("the store holds an older user token set: keeping this replica's");
                 return Adopted::Older;
             }
@@ -513,7 +549,9 @@ impl UserToken {
             st.publishing = true;
         }
         let user = Arc::downgrade(self);
+        let guard = Publishing(Some(user.clone()));
         runtime.spawn(async move {
+            let mut guard = guard;
             let mut pause = PUBLISH_RETRY;
             loop {
                 tokio::time::sleep(pause).await;
@@ -535,6 +573,7 @@ impl UserToken {
                     }
                     let Some(pending) = st.pending.clone() else {
                         st.publishing = false;
+                        guard.disarm();
                         // A lock kept for a pending save that was dropped expires by itself.
                         st.lease = None;
                         return;
@@ -547,6 +586,25 @@ impl UserToken {
                 };
             }
         });
+    }
+}
+
+/// The task saving a pending set, while it runs: if it is dropped before it ends (its runtime
+/// shut down), the next failed save starts another instead of counting on it.
+struct Publishing(Option<std::sync::Weak<UserToken>>);
+
+impl Publishing {
+    /// The task ends by itself (`publishing` cleared under the lock).
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        if let Some(user) = self.0.take().and_then(|user| user.upgrade()) {
+            user.lock().publishing = false;
+        }
     }
 }
 
