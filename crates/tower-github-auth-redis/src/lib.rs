@@ -74,7 +74,7 @@
 //!   images without a CA bundle. For a private CA without either, build a
 //!   [`redis::Client`] with `Client::build_with_tls` and pass it to
 //!   [`RedisTokenStore::builder`].
-//! - `testing` (off by default): the [`testing`] module, whose `RedisServer` and `RedisCluster`
+//! - `testing` (off by default): the `testing` module, whose `RedisServer` and `RedisCluster`
 //!   start throwaway `redis-server`s per test (persistence off), for the fleet tests of your own
 //!   service. Needs `redis-server` on `PATH`; unix only.
 //!
