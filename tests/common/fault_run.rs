@@ -13,6 +13,7 @@ use http::StatusCode;
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 use tower_github_auth::{ClientCredentials, Endpoints, OAuthAppAuth, OAuthTokenAuth, TokenStore};
+use tracing::Instrument;
 
 use super::faulty::{Faults, Faulty};
 use super::{SignIn, client, get, send, stack};
@@ -112,21 +113,26 @@ pub async fn run(github: &EmulatorHandle, stores: Vec<Arc<dyn TokenStore>>) -> R
     };
     let callers = services
         .iter()
-        .flat_map(|svc| std::iter::repeat_n(svc, CALLERS))
-        .map(|svc| async {
-            while !stop.load(Ordering::SeqCst) {
-                let sent = started.elapsed();
-                let ok = matches!(send(svc, get("/user")).await, Ok((StatusCode::OK, _)));
-                requests.fetch_add(1, Ordering::Relaxed);
-                if !ok {
-                    if near_outage(sent) {
-                        failed_near.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed_elsewhere.fetch_add(1, Ordering::Relaxed);
+        .enumerate()
+        .flat_map(|(n, svc)| std::iter::repeat_n((n, svc), CALLERS))
+        .map(|(n, svc)| {
+            async {
+                while !stop.load(Ordering::SeqCst) {
+                    let sent = started.elapsed();
+                    let ok = matches!(send(svc, get("/user")).await, Ok((StatusCode::OK, _)));
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        if near_outage(sent) {
+                            failed_near.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            failed_elsewhere.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // With FLEET_TRACE set, every line says which replica wrote it.
+            .instrument(tracing::info_span!("replica", n))
         });
     let bad = || github.counters().refusals_for("bad_refresh_token");
     let control = async {

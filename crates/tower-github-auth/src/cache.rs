@@ -30,6 +30,7 @@ use futures_util::future::{BoxFuture, Shared};
 use http::HeaderValue;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::clock::{Clock, Rfc3339};
 use crate::error::Error;
@@ -404,16 +405,20 @@ impl<T: Send + Sync + 'static> Slot<T> {
             return std::future::ready(Err(Error::NoRuntime)).boxed().shared();
         };
         let slot = Arc::clone(self);
-        let task = runtime.spawn(async move {
-            let result = AssertUnwindSafe(fetch)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!("an exchange panicked; the next request starts a new one");
-                    Err(Error::TaskFailed)
-                });
-            slot.finish(result)
-        });
+        let task = runtime.spawn(
+            async move {
+                let result = AssertUnwindSafe(fetch)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::error!("an exchange panicked; the next request starts a new one");
+                        Err(Error::TaskFailed)
+                    });
+                slot.finish(result)
+            }
+            // The exchange's logs carry the span of the request that started it.
+            .in_current_span(),
+        );
         st.task = Some(task.abort_handle());
         let flight = async move { task.await.unwrap_or(Err(Error::TaskFailed)) }
             .boxed()

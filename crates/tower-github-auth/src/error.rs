@@ -102,6 +102,11 @@ pub enum RefreshImpossible {
     RefreshTokenExpired,
     /// There is neither an access token nor a refresh token.
     NoToken,
+    /// GitHub already refused this refresh token (another replica of the fleet spent it), and the
+    /// fleet's store does not hold the pair that replaced it yet: it is not sent again. The next
+    /// request reads the store again; if the newer pair is lost (its replica died before saving
+    /// it), the user signs in again.
+    RefreshTokenSpent,
 }
 
 impl fmt::Display for RefreshImpossible {
@@ -112,6 +117,10 @@ impl fmt::Display for RefreshImpossible {
             }
             Self::RefreshTokenExpired => "the refresh token has expired",
             Self::NoToken => "there is neither an access token nor a refresh token",
+            Self::RefreshTokenSpent => {
+                "the refresh token was spent by another replica, whose newer pair is not in the \
+                 store yet: try again shortly, or sign the user in again if it never appears"
+            }
         })
     }
 }

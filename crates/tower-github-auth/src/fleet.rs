@@ -23,14 +23,20 @@
 //! **The store is a help, never a dependency.** Any store error or slow answer is logged (at
 //! most once every ten seconds) and passed by:
 //! - a replica that cannot take the lock keeps serving the credential it holds while it is
-//!   usable, and tries the lock again 250 ms later; it exchanges on its own only when that
-//!   credential would otherwise expire (its last eighth of life before the unusable margin,
-//!   at most an exchange deadline);
+//!   usable, and tries the lock again 250 ms later; once that credential would otherwise expire
+//!   (its last eighth of life before the unusable margin, at most an exchange deadline) it tries
+//!   the store every 50 ms for half of that room, and only then exchanges on its own;
 //! - a user's rotated pair that could not be saved stays pending: it is saved again in the
-//!   background (100 ms, doubling to 2 s) until the store takes it or holds a newer set, so that
-//!   the fleet learns it as soon as the store is back;
+//!   background (after 100 ms, then every 250 ms at most) until the store takes it or holds a
+//!   newer set, so that the fleet learns it as soon as the store is back;
+//! - a replica that saw the store fail twice in a row in the last second (an outage, not a
+//!   moment's error) waits under the lock, reading the store, until that second is over (at
+//!   most a third of the lock's life, and never past the point where its held credential would
+//!   expire) before it spends the stored refresh token: a pair another replica refreshed alone
+//!   meanwhile reaches the store first;
 //! - a refresh refused with `bad_refresh_token` (another replica rotated while the store was
-//!   away) waits, up to the lock's life, for the store to show the newer pair, and adopts it.
+//!   away) waits, up to the lock's life and holding the lock so that the others wait too rather
+//!   than spend the same token, for the store to show the newer pair, and adopts it.
 //!
 //! ```ignore
 //! // Not compiled here: the Redis crate depends on this one, so it is not a dev-dependency (the
@@ -49,8 +55,8 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
@@ -85,6 +91,19 @@ const LOCK_AGAIN: Duration = Duration::from_millis(50);
 /// How many answers without a newer credential end a wait for one (about two seconds of reads).
 const READS_TO_SETTLE: u32 = 10;
 
+/// The longest pause between two saves of a set that could not be saved (a user's pair
+/// refreshed while the store failed): several fit in [`SETTLE`].
+pub(crate) const PUBLISH_RETRY_MAX: Duration = Duration::from_millis(250);
+
+/// How long after this replica last saw the store fail twice in a row (an outage, not a
+/// moment's error) a refresh under the lock waits first, reading the store: a replica that
+/// refreshed alone meanwhile saves its pair again every [`PUBLISH_RETRY_MAX`] at most, so that
+/// its pair, not the refresh token it spent, is what the lock holder finds.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// How many store failures in a row make an outage (see [`SETTLE`]).
+const OUTAGE: u32 = 2;
+
 /// A credential that can be shared through a store: written as bytes, read back, and made a
 /// cache entry again.
 pub(crate) trait Shareable: Sized + Send + Sync + 'static {
@@ -109,6 +128,58 @@ pub(crate) trait Shareable: Sized + Send + Sync + 'static {
 pub(crate) struct Fleet {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) key: String,
+    /// What this replica saw of the store lately (shared by the layer's clones).
+    health: Arc<Mutex<Health>>,
+}
+
+/// The store's recent failures, as one replica saw them.
+#[derive(Debug, Default)]
+struct Health {
+    /// Calls that failed in a row, up to now.
+    failing: u32,
+    /// When the store last failed [`OUTAGE`] times in a row or more.
+    outage_at: Option<Instant>,
+}
+
+impl Fleet {
+    pub(crate) fn new(store: Arc<dyn TokenStore>, key: String) -> Self {
+        Self {
+            store,
+            key,
+            health: Arc::default(),
+        }
+    }
+
+    /// A store call, bounded; `Err(())` (logged, and remembered) when the store failed or was
+    /// slow.
+    pub(crate) async fn call<R>(&self, fut: BoxFuture<'_, Result<R, BoxError>>) -> Result<R, ()> {
+        let answer = call(fut).await;
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        if answer.is_ok() {
+            health.failing = 0;
+        } else {
+            health.failing = health.failing.saturating_add(1);
+            if health.failing >= OUTAGE {
+                health.outage_at = Some(Instant::now());
+            }
+        }
+        answer
+    }
+
+    /// Until when a refresh under the lock waits for sets saved late (at most `longest` from
+    /// now): [`SETTLE`] after the store's last outage seen here, if that is still to come.
+    fn settle_until(&self, longest: Duration) -> Option<Instant> {
+        let outage_at = self
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .outage_at?;
+        let now = Instant::now();
+        let until = outage_at
+            .checked_add(SETTLE)?
+            .min(now.checked_add(longest)?);
+        (until > now).then_some(until)
+    }
 }
 
 impl fmt::Debug for Fleet {
@@ -116,7 +187,7 @@ impl fmt::Debug for Fleet {
         f.debug_struct("Fleet")
             .field("store", &self.store)
             .field("key", &self.key)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,6 +227,16 @@ pub(crate) struct Held<T> {
     pub(crate) value: T,
     /// When it was issued (GitHub's clock), if known.
     pub(crate) issued_at: Option<SystemTime>,
+}
+
+/// The credential held here, and until when it is worth waiting for the store.
+struct HeldNow<T> {
+    fresh: Fresh<T>,
+    /// Until when it is served while the store cannot take the lock (`None`: it never expires).
+    serve_until: Option<SystemTime>,
+    /// When this replica stops trying the store and exchanges alone (half the room left for
+    /// that exchange).
+    alone_at: Option<SystemTime>,
 }
 
 /// A credential read from the store.
@@ -222,18 +303,23 @@ impl<T: Shareable + Clone> Through<'_, T> {
         }
         // Checked: `lock_for` comes from the user's exchange deadline (`Duration::MAX` too).
         let give_up_at = Instant::now().checked_add(self.lock_for.saturating_mul(2));
-        let mut lock_failures = 0;
+        let mut failures = 0;
         let lease = loop {
-            match call(self.fleet.store.lock(key, self.lock_for)).await {
+            match self
+                .fleet
+                .call(self.fleet.store.lock(key, self.lock_for))
+                .await
+            {
                 Err(()) => {
                     // No lock to be had: not a reason to spend a shared refresh token alone
                     // while the credential held here still works.
                     if !force && let Some(held) = self.keep_serving() {
                         return held;
                     }
-                    // About to expire: a failure may be a moment's, try twice more first.
-                    lock_failures += 1;
-                    if lock_failures < 3 {
+                    // About to expire: the store may be back in a moment (and another replica
+                    // may have refreshed meanwhile), try again while there is room.
+                    failures += 1;
+                    if self.try_again(failures, force) {
                         tokio::time::sleep(LOCK_AGAIN).await;
                         continue;
                     }
@@ -247,10 +333,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
             let wait = give_up_at.map_or(WAIT_STEP, |at| {
                 WAIT_STEP.min(at.saturating_duration_since(Instant::now()))
             });
-            if call(self.fleet.store.changed(key, wait)).await.is_err() {
-                // A store that fails at once: do not spin.
-                tokio::time::sleep(wait).await;
-            }
+            self.wait_for_change(wait).await;
             if let Ok(Read::Usable(found)) = self.usable().await
                 && !force
             {
@@ -265,19 +348,41 @@ impl<T: Shareable + Clone> Through<'_, T> {
                 return self.mint_and_save(mint, None).await;
             }
         };
-        // Holding the lock: another replica may have finished just before. Exchanging needs
-        // a read that answered: a failed one could hide the pair that spent the refresh token.
-        for _ in 0..3 {
+        // Holding the lock: another replica may have finished just before, or refreshed alone
+        // while the store failed (its save comes soon after the store is back: wait for it a
+        // moment when the store failed here lately). Exchanging needs a read that answered: a
+        // failed one could hide the pair that spent the refresh token.
+        let settle_until = self.fleet.settle_until(self.lock_for / 3);
+        let mut failures = 0;
+        loop {
             match self.usable().await {
                 Ok(Read::Usable(found)) if !force => {
                     release(self.fleet, &lease).await;
                     return shared(found);
                 }
                 Ok(_) => {
+                    let settling = settle_until.filter(|&at| Instant::now() < at);
+                    if let Some(at) = settling
+                        && self.may_settle()
+                    {
+                        tracing::debug!("the store failed lately: waiting for a set saved late");
+                        self.wait_for_change(at.saturating_duration_since(Instant::now()))
+                            .await;
+                        continue;
+                    }
                     tracing::debug!(force, "exchanging under the store's lock");
                     return self.mint_and_save(mint, Some(lease)).await;
                 }
-                Err(()) => tokio::time::sleep(LOCK_AGAIN).await,
+                Err(()) => {
+                    failures += 1;
+                    if failures >= 3 && !force && self.has_room() {
+                        break;
+                    }
+                    if !self.try_again(failures, force) {
+                        break;
+                    }
+                    tokio::time::sleep(LOCK_AGAIN).await;
+                }
             }
         }
         release(self.fleet, &lease).await;
@@ -288,37 +393,106 @@ impl<T: Shareable + Clone> Through<'_, T> {
         self.mint_and_save(mint, None).await
     }
 
-    /// The credential held here, to serve a little longer (the lock is tried again soon), unless
-    /// it would expire before another try could still refresh it: then `None` (exchange alone).
-    fn keep_serving(&self) -> Option<Result<Fresh<T>, Error>> {
+    /// Waits up to `wait` for the stored credential to change (a store that fails at once:
+    /// sleeps, not to spin).
+    async fn wait_for_change(&self, wait: Duration) {
+        let wait = wait.min(WAIT_STEP);
+        if self
+            .fleet
+            .call(self.fleet.store.changed(&self.fleet.key, wait))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The credential held here, and its deadlines while the store fails; `None` when nothing
+    /// usable is held.
+    fn held_now(&self) -> Option<HeldNow<T>> {
         let held = self.held.as_ref()?;
-        let Ok(mut fresh) = held.value.clone().fresh() else {
-            return None;
-        };
+        let mut fresh = held.value.clone().fresh().ok()?;
         if self.refused.as_ref() == Some(&fresh.header) {
             return None;
         }
+        fresh.issued_at = held.issued_at;
+        let Some(expires) = fresh.expires_at else {
+            return Some(HeldNow {
+                fresh,
+                serve_until: None,
+                alone_at: None,
+            });
+        };
         let now = self.clock.github_now();
-        let retry_in = match fresh.expires_at {
+        let life = expires
+            .duration_since(held.issued_at.unwrap_or(now).min(now))
+            .unwrap_or_default();
+        // The cache stops sending it in its last quarter (at most `min_validity`); an exchange
+        // alone needs room before that.
+        let unusable = self.policy.min_validity.min(life / 4);
+        let for_exchange = (life / 8).min(self.lock_for / 3);
+        Some(HeldNow {
+            fresh,
+            serve_until: Some(
+                expires
+                    .checked_sub(unusable.saturating_add(for_exchange))
+                    .unwrap_or(UNIX_EPOCH),
+            ),
+            alone_at: Some(
+                expires
+                    .checked_sub(unusable.saturating_add(for_exchange / 2))
+                    .unwrap_or(UNIX_EPOCH),
+            ),
+        })
+    }
+
+    /// Whether the credential held here can still be served while the store is tried again.
+    fn has_room(&self) -> bool {
+        let now = self.clock.github_now();
+        self.held_now()
+            .is_some_and(|held| held.serve_until.is_none_or(|at| now < at))
+    }
+
+    /// Whether a refresh under the lock may first wait for a set saved late: unless the
+    /// credential held here is about to expire.
+    fn may_settle(&self) -> bool {
+        let now = self.clock.github_now();
+        self.held_now()
+            .is_none_or(|held| held.serve_until.is_none_or(|at| now < at))
+    }
+
+    /// After `failures` store failures in a row: whether to try the store again
+    /// ([`LOCK_AGAIN`] later) rather than exchange alone. A moment's failures are tried past,
+    /// and, unless a refresh was asked for (`force`), so is a store that fails while the
+    /// credential held here leaves room for an exchange alone later.
+    fn try_again(&self, failures: u32, force: bool) -> bool {
+        let now = self.clock.github_now();
+        failures < 3
+            || (!force
+                && self
+                    .held_now()
+                    .is_some_and(|held| held.alone_at.is_some_and(|at| now < at)))
+    }
+
+    /// The credential held here, to serve a little longer (the lock is tried again soon), unless
+    /// it would expire before another try could still refresh it: then `None` (exchange alone).
+    fn keep_serving(&self) -> Option<Result<Fresh<T>, Error>> {
+        let HeldNow {
+            mut fresh,
+            serve_until,
+            ..
+        } = self.held_now()?;
+        let retry_in = match serve_until {
             None => LOCK_RETRY,
-            Some(expires) => {
-                let life = expires
-                    .duration_since(held.issued_at.unwrap_or(now).min(now))
-                    .unwrap_or_default();
-                // The cache stops sending it in its last quarter (at most `min_validity`);
-                // an exchange alone needs room before that.
-                let room = self
-                    .policy
-                    .min_validity
-                    .min(life / 4)
-                    .saturating_add((life / 8).min(self.lock_for / 3));
-                let last = expires.checked_sub(room)?;
-                let left = last.duration_since(now).ok().filter(|d| !d.is_zero())?;
+            Some(last) => {
+                let left = last
+                    .duration_since(self.clock.github_now())
+                    .ok()
+                    .filter(|d| !d.is_zero())?;
                 LOCK_RETRY.min(left)
             }
         };
         warn("the token store cannot take the exchange lock: serving the held credential");
-        fresh.issued_at = held.issued_at;
         fresh.retry_after = Some(retry_in);
         Some(Ok(fresh))
     }
@@ -376,13 +550,19 @@ impl<T: Shareable + Clone> Through<'_, T> {
         }
         let stored = StoredCredential::new(value.encode(), issued_at, expires_at)
             .with_generation(generation);
-        call(self.fleet.store.save(&self.fleet.key, &stored, ttl)).await
+        self.fleet
+            .call(self.fleet.store.save(&self.fleet.key, &stored, ttl))
+            .await
     }
 
     /// The stored credential if it is newer than (or the one) this replica holds, not refused
     /// and not yet due for refresh; `Err(())` when the store failed.
     async fn usable(&self) -> Result<Read<T>, ()> {
-        let Some(stored) = call(self.fleet.store.load(&self.fleet.key)).await? else {
+        let Some(stored) = self
+            .fleet
+            .call(self.fleet.store.load(&self.fleet.key))
+            .await?
+        else {
             return Ok(Read::Nothing);
         };
         let now = self.clock.github_now();
@@ -440,14 +620,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
             if answered >= READS_TO_SETTLE || left.is_zero() {
                 return Newer::Nothing;
             }
-            let step = WAIT_STEP.min(left);
-            if call(self.fleet.store.changed(&self.fleet.key, step))
-                .await
-                .is_err()
-            {
-                // A store that fails at once: do not spin.
-                tokio::time::sleep(step).await;
-            }
+            self.wait_for_change(left).await;
         }
     }
 }
@@ -456,7 +629,11 @@ impl<T: Shareable + Clone> Through<'_, T> {
 /// holds the fleet off until it expires).
 pub(crate) async fn release(fleet: &Fleet, lease: &Lease) {
     for _ in 0..3 {
-        if call(fleet.store.unlock(&fleet.key, lease)).await.is_ok() {
+        if fleet
+            .call(fleet.store.unlock(&fleet.key, lease))
+            .await
+            .is_ok()
+        {
             return;
         }
     }

@@ -526,18 +526,20 @@ impl AppInstallationAuth {
                 .body()
                 .map(|b| b.to_string().into_boxed_str()),
         };
-        let fleet = self.app.store.as_ref().map(|store| Fleet {
-            store: Arc::clone(store),
-            key: store_key(
-                "installation",
-                &[
-                    &key.scope.api_base,
-                    &key.scope.issuer,
-                    &key.scope.key,
-                    &self.target.to_string(),
-                    key.narrowing.as_deref().unwrap_or_default(),
-                ],
-            ),
+        let fleet = self.app.store.as_ref().map(|store| {
+            Fleet::new(
+                Arc::clone(store),
+                store_key(
+                    "installation",
+                    &[
+                        &key.scope.api_base,
+                        &key.scope.issuer,
+                        &key.scope.key,
+                        &self.target.to_string(),
+                        key.narrowing.as_deref().unwrap_or_default(),
+                    ],
+                ),
+            )
         });
         let slot = self
             .app

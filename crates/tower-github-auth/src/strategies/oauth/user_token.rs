@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use tower_layer::Layer;
+use tracing::Instrument;
 
 use crate::cache::{Fresh, Policy, Slot};
 use crate::client::{HttpClient, RequestBody, ResponseBody};
@@ -18,7 +19,8 @@ use crate::credential::{Mint, Minted};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error, Exchange, RefreshImpossible};
 use crate::fleet::{
-    Adopted, Fleet, Held, Newer, Shareable, Through, lock_life, release, store_key,
+    Adopted, Fleet, Held, Newer, PUBLISH_RETRY_MAX, Shareable, Through, lock_life, release,
+    store_key,
 };
 use crate::service::AuthService;
 use crate::service::auth::Auth;
@@ -78,8 +80,13 @@ struct TokenState {
     pending: Option<Pending>,
     /// Whether a task is saving `pending` again.
     publishing: bool,
-    /// The store's exchange lock, kept while `pending` is not saved: released once it is.
+    /// The store's exchange lock, kept while `pending` is not saved (released once it is), or
+    /// while this replica waits for the set that spent its refresh token.
     lease: Option<Lease>,
+    /// GitHub just refused the refresh token held here (another replica spent it): the lock, if
+    /// held, is kept while this replica waits for the fleet's newer set, so that the others wait
+    /// for it too rather than spend the same token.
+    awaiting_newer: bool,
 }
 
 /// A rotated set not saved yet: saved again until the store takes it or holds a newer one.
@@ -96,8 +103,6 @@ struct Pending {
 const ACCEPTED: u64 = 1;
 /// The first retry of a pending save, doubling up to [`PUBLISH_RETRY_MAX`].
 const PUBLISH_RETRY: Duration = Duration::from_millis(100);
-/// The longest pause between two saves of a pending set.
-const PUBLISH_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// The generation of the set a refresh of generation `generation` brings (not yet accepted).
 fn rotated(generation: u64) -> u64 {
@@ -186,7 +191,19 @@ impl UserToken {
     /// `grant_type=refresh_token` with the newest refresh token.
     async fn refresh(&self, side: &Side) -> Result<Granted, Error> {
         let (token, expires_at) = {
-            let st = self.lock();
+            let mut st = self.lock();
+            if st.refresh_token.as_ref().is_some_and(|token| {
+                st.spent
+                    .iter()
+                    .any(|spent| spent.expose_secret() == token.expose_secret())
+            }) {
+                // GitHub refused it already: it would only be refused again. The caller waits
+                // for the fleet's newer pair instead.
+                st.awaiting_newer = true;
+                return Err(Error::RefreshImpossible {
+                    reason: RefreshImpossible::RefreshTokenSpent,
+                });
+            }
             (st.refresh_token.clone(), st.refresh_token_expires_at)
         };
         let Some(token) = token else {
@@ -225,6 +242,7 @@ impl UserToken {
     fn refresh_token_refused(&self, token: &SecretString) {
         let mut st = self.lock();
         let is = |t: &SecretString| t.expose_secret() == token.expose_secret();
+        st.awaiting_newer = true;
         if !st.spent.iter().any(is) {
             if st.spent.len() == SPENT_REMEMBERED {
                 st.spent.pop_front();
@@ -379,12 +397,15 @@ impl UserToken {
         let obtained = through
             .obtain(force, move || user.next(side, force).boxed())
             .await;
-        match obtained {
-            Err(err) if err.oauth_error() == Some("bad_refresh_token") => {
+        let obtained = match obtained {
+            Err(err) if spent_elsewhere(&err) => {
                 // Another replica spent it while the store could not tell us: its pair is on
-                // its way to the store (its save is retried), wait for it.
+                // its way to the store (its save is retried), wait for it (holding the lock, if
+                // this replica refreshed under it).
                 tracing::debug!("refresh token already spent: waiting for the fleet's newer set");
-                match through.await_newer().await {
+                let newer = through.await_newer().await;
+                self.release_kept(&fleet).await;
+                match newer {
                     Newer::Usable(fresh) => Ok(fresh),
                     // Due already: refresh with the refresh token just taken over.
                     Newer::Taken => {
@@ -396,6 +417,24 @@ impl UserToken {
                 }
             }
             other => other,
+        };
+        self.release_kept(&fleet).await;
+        obtained
+    }
+
+    /// Releases the lock kept while this replica waited for the set that spent its refresh
+    /// token (not one kept for a pending save: its publisher releases that).
+    async fn release_kept(&self, fleet: &Fleet) {
+        let lease = {
+            let mut st = self.lock();
+            if !std::mem::take(&mut st.awaiting_newer) || st.pending.is_some() {
+                None
+            } else {
+                st.lease.take()
+            }
+        };
+        if let Some(lease) = lease {
+            release(fleet, &lease).await;
         }
     }
 
@@ -476,10 +515,11 @@ impl UserToken {
     }
 
     /// After a mint under the store's lock: keeps the lock while the new pair's save is pending
-    /// (its publisher releases it once saved), else gives it back to be released.
+    /// (its publisher releases it once saved) or while this replica waits for the set that
+    /// spent its refresh token ([`Self::release_kept`]), else gives it back to be released.
     fn keep_lock_while_pending(&self, lease: Lease) -> Option<Lease> {
         let mut st = self.lock();
-        if st.pending.is_some() && st.publishing {
+        if (st.pending.is_some() && st.publishing) || st.awaiting_newer {
             st.lease = Some(lease);
             return None;
         }
@@ -550,42 +590,45 @@ impl UserToken {
         }
         let user = Arc::downgrade(self);
         let guard = Publishing(Some(user.clone()));
-        runtime.spawn(async move {
-            let mut guard = guard;
-            let mut pause = PUBLISH_RETRY;
-            loop {
-                tokio::time::sleep(pause).await;
-                let Some(user) = user.upgrade() else {
-                    return;
-                };
-                let Some(fleet) = user.fleet.clone() else {
-                    return;
-                };
-                let pending = {
-                    let mut st = user.lock();
-                    let now = user.clock.github_now();
-                    // Worth saving while its refresh token works.
-                    if st.pending.as_ref().is_some_and(|p| {
-                        p.set.refresh_token.is_none()
-                            || p.set.refresh_token_expires_at.is_some_and(|at| at <= now)
-                    }) {
-                        st.pending = None;
-                    }
-                    let Some(pending) = st.pending.clone() else {
-                        st.publishing = false;
-                        guard.disarm();
-                        // A lock kept for a pending save that was dropped expires by itself.
-                        st.lease = None;
+        runtime.spawn(
+            async move {
+                let mut guard = guard;
+                let mut pause = PUBLISH_RETRY;
+                loop {
+                    tokio::time::sleep(pause).await;
+                    let Some(user) = user.upgrade() else {
                         return;
                     };
-                    pending
-                };
-                pause = match user.save_pending(&fleet, &pending).await {
-                    Ok(()) => PUBLISH_RETRY,
-                    Err(()) => pause.saturating_mul(2).min(PUBLISH_RETRY_MAX),
-                };
+                    let Some(fleet) = user.fleet.clone() else {
+                        return;
+                    };
+                    let pending = {
+                        let mut st = user.lock();
+                        let now = user.clock.github_now();
+                        // Worth saving while its refresh token works.
+                        if st.pending.as_ref().is_some_and(|p| {
+                            p.set.refresh_token.is_none()
+                                || p.set.refresh_token_expires_at.is_some_and(|at| at <= now)
+                        }) {
+                            st.pending = None;
+                        }
+                        let Some(pending) = st.pending.clone() else {
+                            st.publishing = false;
+                            guard.disarm();
+                            // A lock kept for a pending save that was dropped expires by itself.
+                            st.lease = None;
+                            return;
+                        };
+                        pending
+                    };
+                    pause = match user.save_pending(&fleet, &pending).await {
+                        Ok(()) => PUBLISH_RETRY,
+                        Err(()) => pause.saturating_mul(2).min(PUBLISH_RETRY_MAX),
+                    };
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 }
 
@@ -606,6 +649,18 @@ impl Drop for Publishing {
             user.lock().publishing = false;
         }
     }
+}
+
+/// Whether `err` says another replica spent the refresh token used (GitHub refused it now, or
+/// did before).
+fn spent_elsewhere(err: &Error) -> bool {
+    err.oauth_error() == Some("bad_refresh_token")
+        || matches!(
+            err,
+            Error::RefreshImpossible {
+                reason: RefreshImpossible::RefreshTokenSpent
+            }
+        )
 }
 
 /// A user token as a cached credential.
@@ -837,12 +892,14 @@ impl<G> UserAuthBuilder<G> {
             refresh_revokes: true,
             ..Policy::default()
         };
-        let fleet = self.store.map(|(store, user)| Fleet {
-            store,
-            key: store_key(
-                "user",
-                &[self.endpoints.web_base(), &self.client.client_id, &user],
-            ),
+        let fleet = self.store.map(|(store, user)| {
+            Fleet::new(
+                store,
+                store_key(
+                    "user",
+                    &[self.endpoints.web_base(), &self.client.client_id, &user],
+                ),
+            )
         });
         let user = UserToken {
             slot: Arc::new(Slot::new(policy, Arc::clone(&self.clock))),
@@ -865,6 +922,7 @@ impl<G> UserAuthBuilder<G> {
                 pending: None,
                 publishing: false,
                 lease: None,
+                awaiting_newer: false,
             }),
         };
         OAuthTokenAuth {
