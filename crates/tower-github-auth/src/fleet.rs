@@ -327,7 +327,8 @@ impl<T: Shareable + Clone> Through<'_, T> {
                     return self.mint_and_save(mint, None).await;
                 }
                 Ok(Some(lease)) => break lease,
-                Ok(None) => {}
+                // The store answers: failures in a row start again.
+                Ok(None) => failures = 0,
             }
             // Another replica is exchanging: wait for its result.
             let wait = give_up_at.map_or(WAIT_STEP, |at| {
@@ -361,6 +362,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
                     return shared(found);
                 }
                 Ok(_) => {
+                    failures = 0;
                     let settling = settle_until.filter(|&at| Instant::now() < at);
                     if let Some(at) = settling
                         && self.may_settle()
@@ -462,7 +464,8 @@ impl<T: Shareable + Clone> Through<'_, T> {
     }
 
     /// After `failures` store failures in a row: whether to try the store again
-    /// ([`LOCK_AGAIN`] later) rather than exchange alone. A moment's failures are tried past,
+    /// ([`LOCK_AGAIN`] later) rather than exchange alone. A moment's failures (fewer than three
+    /// in a row, even once the credential held here nears its end) are tried past,
     /// and, unless a refresh was asked for (`force`), so is a store that fails while the
     /// credential held here leaves room for an exchange alone later.
     fn try_again(&self, failures: u32, force: bool) -> bool {
@@ -697,7 +700,101 @@ fn warn(message: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use futures_util::FutureExt;
+
     use super::*;
+
+    /// A store that answers, or fails every call while told to.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        failing: AtomicBool,
+    }
+
+    impl Flaky {
+        fn answer<'a, R: Send + 'a>(&self, r: R) -> BoxFuture<'a, Result<R, BoxError>> {
+            let failing = self.failing.load(Ordering::SeqCst);
+            async move {
+                if failing {
+                    Err(BoxError::from("down"))
+                } else {
+                    Ok(r)
+                }
+            }
+            .boxed()
+        }
+    }
+
+    impl TokenStore for Flaky {
+        fn load<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<StoredCredential>, BoxError>> {
+            self.answer(None)
+        }
+        fn save<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a StoredCredential,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<Saved, BoxError>> {
+            self.answer(Saved::Stored)
+        }
+        fn lock<'a>(
+            &'a self,
+            _: &'a str,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<Option<Lease>, BoxError>> {
+            self.answer(Some(Lease::random()))
+        }
+        fn unlock<'a>(&'a self, _: &'a str, _: &'a Lease) -> BoxFuture<'a, Result<(), BoxError>> {
+            self.answer(())
+        }
+        fn changed<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<(), BoxError>> {
+            self.answer(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_is_two_failures_in_a_row_and_a_refresh_waits_a_second_after_it() {
+        let store = Arc::new(Flaky::default());
+        let fleet = Fleet::new(store.clone(), "k".to_owned());
+        let load = |fail: bool| {
+            store.failing.store(fail, Ordering::SeqCst);
+            fleet.call(store.load("k"))
+        };
+        // One failure between answers: a moment's error, nothing to wait for.
+        assert!(load(true).await.is_err());
+        assert!(load(false).await.is_ok());
+        assert!(load(true).await.is_err());
+        assert!(load(false).await.is_ok());
+        assert_eq!(fleet.settle_until(Duration::from_secs(10)), None);
+        // Two in a row: an outage. A refresh under the lock waits until a second after its last
+        // failure, at most as long as it is told.
+        assert!(load(true).await.is_err());
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert!(load(true).await.is_err());
+        let last = Instant::now();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(load(false).await.is_ok());
+        assert_eq!(
+            fleet.settle_until(Duration::from_secs(10)),
+            Some(last + SETTLE)
+        );
+        let now = Instant::now();
+        assert_eq!(
+            fleet.settle_until(Duration::from_millis(200)),
+            Some(now + Duration::from_millis(200))
+        );
+        // The clones of a layer share what their replica saw.
+        assert_eq!(
+            fleet.clone().settle_until(Duration::from_secs(10)),
+            Some(last + SETTLE)
+        );
+        tokio::time::advance(SETTLE).await;
+        assert_eq!(fleet.settle_until(Duration::from_secs(10)), None);
+    }
 
     #[test]
     fn keys_are_stable_and_secret_free() {
