@@ -705,3 +705,49 @@ async fn eight_replicas_under_store_faults_for_a_minute_never_lose_the_token_fam
     let report = fault_run::run(&github, stores).await;
     fault_run::check(&report);
 }
+
+#[tokio::test]
+async fn a_refresh_token_github_refused_is_never_sent_again_and_the_stored_pair_heals_it() {
+    let github = Emulator::builder().start().await.unwrap();
+    let memory = Arc::new(MemoryStore::default());
+    let store: Arc<dyn TokenStore> = memory.clone();
+    let set = signed_in(&github).await;
+    let bad = || github.counters().refusals_for("bad_refresh_token");
+    // A replica whose pair never reached the store (it died before saving it) spent the
+    // signed-in refresh token.
+    let lost = app_client(&github).as_user(set.clone()).build();
+    lost.refresh(&client()).await.unwrap();
+    // B, on the store, refreshes with that token: GitHub refuses it once; no newer pair
+    // appears in the store while B waits for one.
+    let b = user_on(&github, &set, &store).build();
+    let refused = b.refresh(&client()).await.unwrap_err();
+    assert_eq!(refused.oauth_error(), Some("bad_refresh_token"));
+    assert_eq!(bad(), 1);
+    // B never sends it again: it says why, without asking GitHub.
+    let again = b.refresh(&client()).await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            tower_github_auth::Error::RefreshImpossible {
+                reason: tower_github_auth::RefreshImpossible::RefreshTokenSpent
+            }
+        ),
+        "{again}"
+    );
+    assert_eq!(bad(), 1, "the refused refresh token was sent again");
+    // Once the fleet's newer pair reaches the store, B takes it and goes on.
+    let c = user_on(&github, &lost.cached_token().unwrap(), &store).build();
+    c.refresh(&client()).await.unwrap();
+    b.refresh(&client())
+        .await
+        .expect("B takes the stored pair and refreshes with it");
+    assert_eq!(memory_refresh_token(&memory), refresh_token_of(&b));
+    assert_eq!(bad(), 1);
+    // Without a store, GitHub's answer is the one given, every time.
+    let alone = app_client(&github).as_user(set).build();
+    for _ in 0..2 {
+        let err = alone.refresh(&client()).await.unwrap_err();
+        assert_eq!(err.oauth_error(), Some("bad_refresh_token"));
+    }
+    assert_eq!(bad(), 3);
+}

@@ -102,10 +102,11 @@ pub enum RefreshImpossible {
     RefreshTokenExpired,
     /// There is neither an access token nor a refresh token.
     NoToken,
-    /// GitHub already refused this refresh token (another replica of the fleet spent it), and the
-    /// fleet's store does not hold the pair that replaced it yet: it is not sent again. The next
-    /// request reads the store again; if the newer pair is lost (its replica died before saving
-    /// it), the user signs in again.
+    /// With a [`TokenStore`](crate::TokenStore): GitHub already refused this refresh token
+    /// (another replica of the fleet spent it), and the store does not hold the pair that
+    /// replaced it yet, so it is not sent again. Often temporary: the next request reads the
+    /// store again. If the newer pair never appears (its replica died before saving it), send
+    /// the user through the login flow again.
     RefreshTokenSpent,
 }
 
@@ -113,13 +114,20 @@ impl fmt::Display for RefreshImpossible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::NoRefreshToken => {
-                "there is no refresh token (only the expiring user tokens of GitHub Apps have one)"
+                "there is no refresh token (only the expiring user tokens of GitHub Apps have \
+                 one); send the user through the login flow again"
             }
-            Self::RefreshTokenExpired => "the refresh token has expired",
-            Self::NoToken => "there is neither an access token nor a refresh token",
+            Self::RefreshTokenExpired => {
+                "the refresh token has expired; send the user through the login flow again"
+            }
+            Self::NoToken => {
+                "there is neither an access token nor a refresh token; send the user through the \
+                 login flow again"
+            }
             Self::RefreshTokenSpent => {
-                "the refresh token was spent by another replica, whose newer pair is not in the \
-                 store yet: try again shortly, or sign the user in again if it never appears"
+                "another replica spent the refresh token and its newer pair is not in the store \
+                 yet; the next request reads the store again (send the user through the login \
+                 flow again if the pair never appears)"
             }
         })
     }
@@ -279,10 +287,8 @@ pub enum Error {
     #[error("the OAuth `state` in the callback does not match the one issued; refuse this login")]
     StateMismatch,
 
-    /// A user token cannot be refreshed: no refresh token, or it has expired.
-    #[error(
-        "the user token has expired and cannot be refreshed: {reason}; send the user through the login flow again"
-    )]
+    /// A user token cannot be refreshed now ([`RefreshImpossible`] says why, and what to do).
+    #[error("the user token cannot be refreshed: {reason}")]
     RefreshImpossible {
         /// Why.
         reason: RefreshImpossible,

@@ -31,12 +31,14 @@
 //!   newer set, so that the fleet learns it as soon as the store is back;
 //! - a replica that saw the store fail twice in a row in the last second (an outage, not a
 //!   moment's error) waits under the lock, reading the store, until that second is over (at
-//!   most a third of the lock's life, and never past the point where its held credential would
-//!   expire) before it spends the stored refresh token: a pair another replica refreshed alone
-//!   meanwhile reaches the store first;
+//!   most a third of the lock's life, and never past the point where it would exchange alone)
+//!   before it spends the stored refresh token: a pair another replica refreshed alone
+//!   meanwhile reaches the store first (installation tokens spend nothing: they do not wait);
 //! - a refresh refused with `bad_refresh_token` (another replica rotated while the store was
-//!   away) waits, up to the lock's life and holding the lock so that the others wait too rather
-//!   than spend the same token, for the store to show the newer pair, and adopts it.
+//!   away) waits for the store to show the newer pair (about 2 s of answers; up to twice the
+//!   lock's life while the store does not answer), and adopts it; it keeps the lock meanwhile
+//!   (for as long as the lock lives), so that the others wait too rather than spend the same
+//!   token; the refused refresh token is never sent again.
 //!
 //! ```ignore
 //! // Not compiled here: the Redis crate depends on this one, so it is not a dev-dependency (the
@@ -128,7 +130,8 @@ pub(crate) trait Shareable: Sized + Send + Sync + 'static {
 pub(crate) struct Fleet {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) key: String,
-    /// What this replica saw of the store lately (shared by the layer's clones).
+    /// What this replica saw of the store lately (shared by the clones of a user layer; an
+    /// installation token builds its `Fleet` per exchange and does not use it).
     health: Arc<Mutex<Health>>,
 }
 
@@ -284,8 +287,12 @@ pub(crate) struct Through<'a, T> {
     pub(crate) save_minted: bool,
     /// Offered the lock after a mint: `Some` gives it back to be released now, `None` keeps it
     /// (a user's rotated pair whose save is pending: the lock is released once it is saved, so
-    /// that nobody refreshes with the refresh token it spent meanwhile).
+    /// that nobody refreshes with the refresh token it spent meanwhile; or a refresh token GitHub
+    /// refused: the lock is released once the newer pair was waited for).
     pub(crate) hand_over: Option<&'a (dyn Fn(Lease) -> Option<Lease> + Send + Sync)>,
+    /// Whether a mint spends what the store holds (a user's refresh token): then a mint under
+    /// the lock soon after an outage first waits for a set saved late ([`SETTLE`]).
+    pub(crate) spends: bool,
 }
 
 impl<T: Shareable + Clone> Through<'_, T> {
@@ -353,7 +360,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
         // while the store failed (its save comes soon after the store is back: wait for it a
         // moment when the store failed here lately). Exchanging needs a read that answered: a
         // failed one could hide the pair that spent the refresh token.
-        let settle_until = self.fleet.settle_until(self.lock_for / 3);
+        let locked_at = Instant::now();
         let mut failures = 0;
         loop {
             match self.usable().await {
@@ -363,7 +370,15 @@ impl<T: Shareable + Clone> Through<'_, T> {
                 }
                 Ok(_) => {
                     failures = 0;
-                    let settling = settle_until.filter(|&at| Instant::now() < at);
+                    // An outage seen while holding the lock counts too; the wait stays within a
+                    // third of the lock's life.
+                    let settling = self
+                        .spends
+                        .then(|| {
+                            let room = (self.lock_for / 3).saturating_sub(locked_at.elapsed());
+                            self.fleet.settle_until(room)
+                        })
+                        .flatten();
                     if let Some(at) = settling
                         && self.may_settle()
                     {
@@ -387,12 +402,17 @@ impl<T: Shareable + Clone> Through<'_, T> {
                 }
             }
         }
-        release(self.fleet, &lease).await;
         if !force && let Some(held) = self.keep_serving() {
+            release(self.fleet, &lease).await;
             return held;
         }
-        tracing::debug!(force, "the store cannot be read: exchanging alone");
-        self.mint_and_save(mint, None).await
+        // Still holding the lock: a replica that can read the store waits for this exchange
+        // rather than spend the same refresh token.
+        tracing::debug!(
+            force,
+            "the store cannot be read: exchanging without reading it"
+        );
+        self.mint_and_save(mint, Some(lease)).await
     }
 
     /// Waits up to `wait` for the stored credential to change (a store that fails at once:
@@ -455,12 +475,12 @@ impl<T: Shareable + Clone> Through<'_, T> {
             .is_some_and(|held| held.serve_until.is_none_or(|at| now < at))
     }
 
-    /// Whether a refresh under the lock may first wait for a set saved late: unless the
-    /// credential held here is about to expire.
+    /// Whether a refresh under the lock may still wait for a set saved late: until the moment
+    /// this replica would exchange alone.
     fn may_settle(&self) -> bool {
         let now = self.clock.github_now();
         self.held_now()
-            .is_none_or(|held| held.serve_until.is_none_or(|at| now < at))
+            .is_none_or(|held| held.alone_at.is_none_or(|at| now < at))
     }
 
     /// After `failures` store failures in a row: whether to try the store again

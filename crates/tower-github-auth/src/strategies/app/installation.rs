@@ -719,6 +719,7 @@ impl InstallationCredential {
                 held: None,
                 save_minted: true,
                 hand_over: None,
+                spends: false,
             };
             through.obtain(force, || this.exchange(side)).await
         }

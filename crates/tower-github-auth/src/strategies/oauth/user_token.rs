@@ -80,13 +80,15 @@ struct TokenState {
     pending: Option<Pending>,
     /// Whether a task is saving `pending` again.
     publishing: bool,
-    /// The store's exchange lock, kept while `pending` is not saved (released once it is), or
-    /// while this replica waits for the set that spent its refresh token.
-    lease: Option<Lease>,
+    /// The store's exchange lock, kept while `pending` is not saved: its publisher releases it
+    /// once it is.
+    pending_lease: Option<Lease>,
     /// GitHub just refused the refresh token held here (another replica spent it): the lock, if
     /// held, is kept while this replica waits for the fleet's newer set, so that the others wait
     /// for it too rather than spend the same token.
     awaiting_newer: bool,
+    /// The lock kept meanwhile: released by [`UserToken::release_kept`] once the wait is over.
+    awaiting_lease: Option<Lease>,
 }
 
 /// A rotated set not saved yet: saved again until the store takes it or holds a newer one.
@@ -192,11 +194,15 @@ impl UserToken {
     async fn refresh(&self, side: &Side) -> Result<Granted, Error> {
         let (token, expires_at) = {
             let mut st = self.lock();
-            if st.refresh_token.as_ref().is_some_and(|token| {
-                st.spent
-                    .iter()
-                    .any(|spent| spent.expose_secret() == token.expose_secret())
-            }) {
+            // With a store only: the newer pair may come from there. Alone, GitHub's answer is
+            // the one to give.
+            if self.fleet.is_some()
+                && st.refresh_token.as_ref().is_some_and(|token| {
+                    st.spent
+                        .iter()
+                        .any(|spent| spent.expose_secret() == token.expose_secret())
+                })
+            {
                 // GitHub refused it already: it would only be refused again. The caller waits
                 // for the fleet's newer pair instead.
                 st.awaiting_newer = true;
@@ -275,6 +281,7 @@ impl UserToken {
             held,
             save_minted: false,
             hand_over: None,
+            spends: true,
         }
     }
 
@@ -427,11 +434,8 @@ impl UserToken {
     async fn release_kept(&self, fleet: &Fleet) {
         let lease = {
             let mut st = self.lock();
-            if !std::mem::take(&mut st.awaiting_newer) || st.pending.is_some() {
-                None
-            } else {
-                st.lease.take()
-            }
+            st.awaiting_newer = false;
+            st.awaiting_lease.take()
         };
         if let Some(lease) = lease {
             release(fleet, &lease).await;
@@ -519,8 +523,12 @@ impl UserToken {
     /// spent its refresh token ([`Self::release_kept`]), else gives it back to be released.
     fn keep_lock_while_pending(&self, lease: Lease) -> Option<Lease> {
         let mut st = self.lock();
-        if (st.pending.is_some() && st.publishing) || st.awaiting_newer {
-            st.lease = Some(lease);
+        if st.awaiting_newer {
+            st.awaiting_lease = Some(lease);
+            return None;
+        }
+        if st.pending.is_some() && st.publishing {
+            st.pending_lease = Some(lease);
             return None;
         }
         Some(lease)
@@ -546,6 +554,15 @@ impl UserToken {
 
     /// One save of `pending`: `Ok` once it is settled (stored, or superseded by a newer set).
     async fn save_pending(&self, fleet: &Fleet, pending: &Pending) -> Result<(), ()> {
+        if self
+            .lock()
+            .pending
+            .as_ref()
+            .is_none_or(|p| p.generation != pending.generation)
+        {
+            // Saved meanwhile, superseded, or its refresh token turned out spent.
+            return Ok(());
+        }
         let adopt = |_: &TokenSet, _, _| Adopted::Older;
         let saved = self
             .through(fleet, &adopt, None)
@@ -568,7 +585,10 @@ impl UserToken {
             {
                 st.pending = None;
             }
-            st.pending.is_none().then(|| st.lease.take()).flatten()
+            st.pending
+                .is_none()
+                .then(|| st.pending_lease.take())
+                .flatten()
         };
         if let Some(lease) = lease {
             release(fleet, &lease).await;
@@ -590,6 +610,9 @@ impl UserToken {
         }
         let user = Arc::downgrade(self);
         let guard = Publishing(Some(user.clone()));
+        // Its own span (it may outlive the request that started it), linked to that request's.
+        let span = tracing::debug_span!(parent: None, "pending user token save");
+        span.follows_from(tracing::Span::current());
         runtime.spawn(
             async move {
                 let mut guard = guard;
@@ -602,7 +625,7 @@ impl UserToken {
                     let Some(fleet) = user.fleet.clone() else {
                         return;
                     };
-                    let pending = {
+                    let (pending, dropped) = {
                         let mut st = user.lock();
                         let now = user.clock.github_now();
                         // Worth saving while its refresh token works.
@@ -612,14 +635,20 @@ impl UserToken {
                         }) {
                             st.pending = None;
                         }
-                        let Some(pending) = st.pending.clone() else {
+                        if let Some(pending) = st.pending.clone() {
+                            (Some(pending), None)
+                        } else {
                             st.publishing = false;
                             guard.disarm();
-                            // A lock kept for a pending save that was dropped expires by itself.
-                            st.lease = None;
-                            return;
-                        };
-                        pending
+                            (None, st.pending_lease.take())
+                        }
+                    };
+                    let Some(pending) = pending else {
+                        // A lock kept for a pending set that was dropped: let it go now.
+                        if let Some(lease) = dropped {
+                            release(&fleet, &lease).await;
+                        }
+                        return;
                     };
                     pause = match user.save_pending(&fleet, &pending).await {
                         Ok(()) => PUBLISH_RETRY,
@@ -627,7 +656,7 @@ impl UserToken {
                     };
                 }
             }
-            .in_current_span(),
+            .instrument(span),
         );
     }
 }
@@ -921,8 +950,9 @@ impl<G> UserAuthBuilder<G> {
                 generation: 0,
                 pending: None,
                 publishing: false,
-                lease: None,
+                pending_lease: None,
                 awaiting_newer: false,
+                awaiting_lease: None,
             }),
         };
         OAuthTokenAuth {
