@@ -106,7 +106,10 @@ pub(crate) enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,6 +130,41 @@ fn main() -> ExitCode {
             ExitCode::from(error.code())
         }
     }
+}
+
+/// A command line clap refused: `--help` and `--version` as clap prints them; any other error
+/// without what was typed (a token pasted in the wrong place would land in a CI log), only the
+/// flag it concerns.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            | ErrorKind::MissingRequiredArgument
+            | ErrorKind::MissingSubcommand
+    ) {
+        // Texts of ours only (help, version, flag names): nothing the user typed.
+        let _ = error.print();
+        return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+    }
+    let what = error
+        .kind()
+        .as_str()
+        .unwrap_or("the command line is not valid");
+    // A flag's name (`--token`, `--format <FORMAT>`) is shown; anything else is not.
+    let flag = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) if arg.starts_with('-') => {
+            arg.split('=').next().map(|name| format!(": {name}"))
+        }
+        _ => None,
+    };
+    show::say(&format!(
+        "error: {what}{}; what was typed is not shown (it may be a secret): see `ghtoken --help`",
+        flag.unwrap_or_default()
+    ));
+    ExitCode::from(2)
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {

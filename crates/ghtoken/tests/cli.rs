@@ -1619,3 +1619,53 @@ fn actions_with_stderr_to_dev_null_prints_no_unmasked_token() {
     let (stdout, _) = ok(&mut command);
     assert!(stdout.starts_with("ghs_"), "{stdout}");
 }
+
+#[test]
+fn a_secret_typed_in_the_wrong_place_is_never_echoed() {
+    // clap's own errors quote what was typed: a token pasted as an extra argument, as a flag's
+    // value or as the command would land on stderr, and in a CI log.
+    let token = "ghs_SecretSecretSecretSecretSecretSecret42";
+    for args in [
+        vec!["installation", "--app-id", "1", token],
+        vec!["installation", "--app-id", token],
+        vec![token],
+        vec!["--api-url", "http://127.0.0.1:1", token, "jwt"],
+    ] {
+        let stderr = fails(bare().args(&args), 2);
+        assert!(!stderr.contains("Secret"), "{args:?} echoed: {stderr}");
+        assert!(stderr.contains("ghtoken --help"), "{stderr}");
+    }
+    let stderr = fails(
+        bare().args(["refresh", "--client-id", "x", &format!("--token={token}")]),
+        2,
+    );
+    assert!(!stderr.contains("Secret"), "{stderr}");
+    assert!(stderr.contains("--token"), "names the flag: {stderr}");
+    // Help and missing flags still show clap's own text (nothing typed in it).
+    let (help, _) = ok(bare().args(["installation", "--help"]));
+    assert!(help.contains("--app-id"), "{help}");
+    let missing = fails(bare().arg("installation"), 2);
+    assert!(missing.contains("--app-id"), "{missing}");
+}
+
+#[test]
+fn stdin_larger_than_any_token_is_refused_unread() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = bare()
+        .arg("revoke")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // ghtoken stops reading past the limit: the rest of the write may find the pipe closed.
+    let _ = stdin.write_all("x".repeat(200 * 1024).as_bytes());
+    drop(stdin);
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("more than 65536 bytes"), "{stderr}");
+    assert!(!stderr.contains("xxxx"), "{stderr}");
+}

@@ -160,6 +160,9 @@ pub(crate) fn refuse_on_command_line(
     }
 }
 
+/// The most stdin may hold when a secret is read from it.
+const STDIN_LIMIT: u64 = 64 * 1024;
+
 /// A secret from the environment variable `env` when it is set and not empty, else read from
 /// stdin (trimmed), as `gh auth login --with-token` reads it; `what` names it in errors.
 pub(crate) fn secret_from_env_or_stdin(env: &str, what: &str) -> Result<String, CliError> {
@@ -175,9 +178,19 @@ pub(crate) fn secret_from_env_or_stdin(env: &str, what: &str) -> Result<String, 
         )));
     }
     let mut text = String::new();
-    stdin.lock().read_to_string(&mut text).map_err(|error| {
-        CliError::other(format!("could not read the {what} from stdin: {error}"))
-    })?;
+    // Bounded: a token is about 520 bytes at most; a file piped by mistake is not read whole.
+    stdin
+        .lock()
+        .take(STDIN_LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| {
+            CliError::other(format!("could not read the {what} from stdin: {error}"))
+        })?;
+    if text.len() as u64 > STDIN_LIMIT {
+        return Err(CliError::usage(format!(
+            "stdin holds more than {STDIN_LIMIT} bytes: not a {what}; pipe the {what} alone"
+        )));
+    }
     let text = text.trim().to_owned();
     if text.is_empty() {
         return Err(CliError::usage(format!(
