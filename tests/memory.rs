@@ -7,7 +7,7 @@ mod common;
 use std::num::NonZeroUsize;
 
 use github_auth_emulator::{
-    Emulator, FIRST_GENERATED_INSTALLATION_ID as FIRST, TEST_APP_PRIVATE_KEY_PKCS1,
+    Emulator, FIRST_GENERATED_INSTALLATION_ID as FIRST, TEST_APP_PRIVATE_KEY_PKCS1, TokenFormat,
 };
 use secrecy::ExposeSecret;
 use tower_github_auth::{AppAuth, AppId, Endpoints, InstallationId, PrivateKey, TokenCache};
@@ -23,14 +23,16 @@ fn key() -> PrivateKey {
     PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap()
 }
 
-#[tokio::test]
-async fn a_cached_installation_costs_at_most_a_kibibyte() {
+/// The heap per cached installation, its tokens minted in `format`; and their mean length.
+async fn per_cached_installation(format: TokenFormat) -> (u64, u64) {
     const INSTALLATIONS: u64 = 300;
     let github = Emulator::builder()
         .generated_installations(INSTALLATIONS)
+        .installation_token_format(format)
         .start()
         .await
         .unwrap();
+    let mut token_bytes = 0;
     let capacity = NonZeroUsize::new(1_000).unwrap();
     let empty = heap_of(TokenCache::new(capacity));
     let cache = TokenCache::new(capacity);
@@ -45,6 +47,7 @@ async fn a_cached_installation_costs_at_most_a_kibibyte() {
         let cached = installation.cached_token().unwrap();
         assert_eq!(cached.token.expose_secret(), minted.token.expose_secret());
         assert_eq!(format!("{cached:?}"), format!("{minted:?}"));
+        token_bytes += minted.token.expose_secret().len() as u64;
     }
     let token = app
         .as_installation(InstallationId(FIRST))
@@ -60,8 +63,32 @@ async fn a_cached_installation_costs_at_most_a_kibibyte() {
     assert_eq!(cache.len() as u64, INSTALLATIONS);
 
     let per_installation = (heap_of(cache) - empty) / INSTALLATIONS;
-    eprintln!("{per_installation} bytes of heap per cached installation");
+    let token = token_bytes / INSTALLATIONS;
+    eprintln!(
+        "{per_installation} bytes of heap per cached installation ({format:?}, {token}-byte tokens)"
+    );
+    (per_installation, token)
+}
+
+#[tokio::test]
+async fn a_cached_installation_costs_at_most_a_kibibyte() {
+    let (per_installation, token) = per_cached_installation(TokenFormat::Classic).await;
+    assert_eq!(token, 40);
     assert!(per_installation <= 1024, "{per_installation} B");
+}
+
+/// GitHub's stateless tokens (about 520 bytes) are kept once: the installation costs what it
+/// costs with a classic token, plus the longer token.
+#[tokio::test]
+async fn a_stateless_token_is_kept_once() {
+    let (classic, _) = per_cached_installation(TokenFormat::Classic).await;
+    let (stateless, token) = per_cached_installation(TokenFormat::Stateless).await;
+    assert!(token > 480, "{token}-byte tokens");
+    // The token once (and rounding), not twice.
+    assert!(
+        stateless <= classic + (token - 40) + 64,
+        "{stateless} B with {token}-byte tokens, {classic} B with 40-byte ones"
+    );
 }
 
 #[test]

@@ -1669,3 +1669,68 @@ fn stdin_larger_than_any_token_is_refused_unread() {
     assert!(stderr.contains("more than 65536 bytes"), "{stderr}");
     assert!(!stderr.contains("xxxx"), "{stderr}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 20 §2: stateless installation tokens, `ghs_<APPID>_<JWT>` of about 520 characters.
+
+/// `ghs_1_` and a JWT's three base64url parts, about 520 characters.
+fn is_stateless(token: &str) -> bool {
+    token.starts_with("ghs_1_")
+        && (480..=560).contains(&token.len())
+        && token.matches('.').count() == 2
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+#[test]
+fn a_stateless_token_is_printed_masked_and_revoked_whole() {
+    let world = world();
+    // Printed unchanged, in every format.
+    let (stdout, _) = ok(&mut world.installation(&["--installation", "1"]));
+    let token = stdout.strip_suffix('\n').expect("one line");
+    assert!(is_stateless(token), "{stdout:?}");
+    let (stdout, _) = ok(&mut world.installation(&["--installation", "1", "--format", "json"]));
+    assert!(json(&stdout)["token"].as_str().is_some_and(is_stateless));
+    let (stdout, _) = ok(&mut world.installation(&["--installation", "1", "--format", "env"]));
+    let exported = stdout.trim().strip_prefix("GH_TOKEN=").expect("GH_TOKEN=");
+    assert!(is_stateless(exported), "{stdout:?}");
+
+    // In Actions, the mask carries the whole token, and so does the output.
+    let output_file = world.dir.join("github_output_stateless");
+    let mut command = world.installation(&["--installation", "1"]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file);
+    let (stdout, stderr) = ok(&mut command);
+    let masked = stdout.strip_suffix('\n').expect("one line").to_owned();
+    assert!(is_stateless(&masked), "{stdout:?}");
+    assert_eq!(masks(&stderr), [masked.as_str()]);
+    let outputs = std::fs::read_to_string(&output_file).expect("outputs");
+    let outputs = runner_outputs(&outputs).expect("the runner can read $GITHUB_OUTPUT");
+    assert!(
+        outputs.contains(&("token".to_owned(), masked.clone())),
+        "{outputs:?}"
+    );
+
+    // `revoke` takes it and GitHub (which looks tokens up by their text) ends it.
+    let output = with_stdin(&mut world.ghtoken(&["revoke"]), &format!("{masked}\n"));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(world.github.counters().installation_tokens_revoked, 1);
+    let again = with_stdin(&mut world.ghtoken(&["revoke"]), &masked);
+    assert_eq!(again.status.code(), Some(6), "{again:?}");
+    assert!(!String::from_utf8_lossy(&again.stderr).contains(&masked[..12]));
+}
+
+#[test]
+fn a_classic_token_still_works() {
+    let world = world_with(
+        Emulator::builder().installation_token_format(github_auth_emulator::TokenFormat::Classic),
+    );
+    let (stdout, _) = ok(&mut world.installation(&["--installation", "1"]));
+    let token = stdout.trim();
+    assert_eq!(token.len(), 40, "{stdout:?}");
+    assert!(token.starts_with("ghs_") && !is_stateless(token));
+    let output = with_stdin(&mut world.ghtoken(&["revoke"]), token);
+    assert!(output.status.success(), "{output:?}");
+}

@@ -9,10 +9,12 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::{
-    config::AccountType,
+    config::{AccountType, TokenFormat},
     jwt, objects,
     paging::{Page, with_link},
-    state::{InstallationRecord, Shared, Token, TokenKind, random_alnum, rank, rfc3339},
+    state::{
+        InstallationRecord, Shared, Token, TokenKind, random_alnum, rank, rfc3339, stateless_token,
+    },
     wire::{self, Incoming, Refusal, json_response},
 };
 
@@ -135,6 +137,32 @@ const fn bad_narrowing(message: &'static str) -> Refusal {
     Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, message, "bad_narrowing")
 }
 
+/// The request header that forces the format of a new installation token during GitHub's
+/// rollout of stateless tokens.
+const FORMAT_HEADER: &str = "x-github-stateless-s2s-token";
+const BAD_FORMAT_HEADER: &str =
+    "Invalid request.\n\nX-GitHub-Stateless-S2S-Token must be `enabled` or `disabled`.";
+
+/// The format a token request asks for: its `X-GitHub-Stateless-S2S-Token` (`enabled`,
+/// `disabled`, any case), else the configured one; 422 for any other value.
+fn requested_format(req: &Incoming, configured: TokenFormat) -> Result<TokenFormat, Refusal> {
+    let Some(value) = req.headers.get(FORMAT_HEADER) else {
+        return Ok(configured);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value.eq_ignore_ascii_case("enabled") {
+        Ok(TokenFormat::Stateless)
+    } else if value.eq_ignore_ascii_case("disabled") {
+        Ok(TokenFormat::Classic)
+    } else {
+        Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            BAD_FORMAT_HEADER,
+            "bad_token_format_header",
+        ))
+    }
+}
+
 /// What a token request narrows to: permissions, and repositories if any were named.
 type Narrowing = (BTreeMap<String, String>, Option<Vec<usize>>);
 
@@ -230,6 +258,7 @@ pub(crate) async fn access_tokens(shared: &Shared, req: &Incoming, id: &str) -> 
             body.clone()
                 .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&req.body).into_owned())),
         );
+        state.last_access_token_headers = Some(req.headers.clone());
     }
     if let Some(answer) = wire::token_endpoint_gate(shared).await {
         return answer;
@@ -257,11 +286,23 @@ pub(crate) async fn access_tokens(shared: &Shared, req: &Incoming, id: &str) -> 
         Ok(narrowing) => narrowing,
         Err(refusal) => return refusal.answer(&mut state),
     };
+    let format = match requested_format(req, state.knobs.installation_token_format) {
+        Ok(format) => format,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
 
-    let token = format!("ghs_{}", random_alnum(36));
     let ttl = state.knobs.installation_token_ttl;
     let now = shared.wall_at(state.knobs.clock_offset);
     let expires_at = now + ttl;
+    let token = loop {
+        let token = match format {
+            TokenFormat::Stateless => stateless_token(app_id, inst.id, now, expires_at),
+            TokenFormat::Classic => format!("ghs_{}", random_alnum(36)),
+        };
+        if !state.tokens.contains_key(&token) && !state.revoked.contains(&token) {
+            break token;
+        }
+    };
     let mut answer = json!({
         "token": token,
         "expires_at": rfc3339(expires_at),

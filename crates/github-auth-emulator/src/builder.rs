@@ -9,7 +9,10 @@ use std::{
 use tokio::sync::watch;
 
 use crate::{
-    config::{Config, DeviceOutcome, Installation, OAuthApp, PersonalAccessToken, WebFlowCode},
+    config::{
+        Config, DeviceOutcome, Installation, OAuthApp, PersonalAccessToken, TokenFormat,
+        WebFlowCode,
+    },
     handle::EmulatorHandle,
     server,
     state::Shared,
@@ -163,6 +166,14 @@ impl EmulatorBuilder {
     /// Lifetime of installation tokens (whole seconds; default one hour).
     pub fn installation_token_ttl(mut self, d: Duration) -> Self {
         self.config.installation_token_ttl_secs = d.as_secs();
+        self
+    }
+
+    /// The format of installation tokens minted without an `X-GitHub-Stateless-S2S-Token`
+    /// header (default [`TokenFormat::Stateless`], `ghs_<app id>_<JWT>` of about 520
+    /// characters; [`TokenFormat::Classic`] for the 40-character `ghs_` tokens of before).
+    pub fn installation_token_format(mut self, format: TokenFormat) -> Self {
+        self.config.installation_token_format = format;
         self
     }
 

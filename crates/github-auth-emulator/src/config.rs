@@ -50,6 +50,10 @@ pub struct Config {
     pub latency_ms: u64,
     /// Lifetime of installation tokens, in seconds. Default 3600.
     pub installation_token_ttl_secs: u64,
+    /// The format of installation tokens minted without an `X-GitHub-Stateless-S2S-Token`
+    /// header (`"stateless"` or `"classic"` in TOML). Default [`TokenFormat::Stateless`], as on
+    /// GitHub since April 2026.
+    pub installation_token_format: TokenFormat,
     /// Lifetime of expiring GitHub App user tokens, in seconds. Default 28800 (8 hours).
     pub user_token_ttl_secs: u64,
     /// Lifetime of refresh tokens, in seconds. Default 15811200 (about six months).
@@ -94,6 +98,7 @@ impl Default for Config {
             clock_offset_secs: 0,
             latency_ms: 0,
             installation_token_ttl_secs: 3600,
+            installation_token_format: TokenFormat::default(),
             user_token_ttl_secs: 8 * 3600,
             refresh_token_ttl_secs: 15_811_200,
             device_interval_secs: 5,
@@ -149,6 +154,34 @@ pub(crate) fn default_installations() -> Vec<Installation> {
         ),
         Installation::new(DEFAULT_ENTERPRISE_INSTALLATION_ID, DEFAULT_ENTERPRISE).enterprise(),
     ]
+}
+
+/// The format of the installation tokens the emulator mints.
+///
+/// A request to `POST /app/installations/{id}/access_tokens` chooses one with the header
+/// `X-GitHub-Stateless-S2S-Token: enabled` (stateless) or `disabled` (classic), as on GitHub
+/// during the rollout; without the header, the configured format
+/// ([`Config::installation_token_format`]) applies. Any other value of the header is refused with
+/// 422 (refusal `bad_token_format_header`). Both formats work alike on every route: tokens are
+/// looked up by their text.
+///
+/// ```
+/// use github_auth_emulator::{Config, TokenFormat};
+///
+/// assert_eq!(Config::default().installation_token_format, TokenFormat::Stateless);
+/// let config: Config = toml::from_str(r#"installation_token_format = "classic""#).unwrap();
+/// assert_eq!(config.installation_token_format, TokenFormat::Classic);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenFormat {
+    /// GitHub's format since April 2026: `ghs_<app id>_<JWT>`, about 520 characters of
+    /// `[A-Za-z0-9._-]`, of varying length. The JWT's parts are base64url with a random
+    /// signature: clients must never read or check it (GitHub's own is not theirs to read either).
+    #[default]
+    Stateless,
+    /// The format before: `ghs_` and 36 letters and digits (40 characters).
+    Classic,
 }
 
 /// Whether an installation's account is an organization, a user or an enterprise.

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt, net::SocketAddr, sync::Arc, time::Duration
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
-    config::DeviceOutcome,
+    config::{DeviceOutcome, TokenFormat},
     counters::Counters,
     manifest,
     state::{CODE_LIFETIME, Code, Shared, random_alnum, rfc3339},
@@ -137,6 +137,22 @@ impl EmulatorHandle {
     /// `Some(Value::Null)` for an empty body, a JSON string for a body that is not JSON.
     pub fn last_access_token_request(&self) -> Option<serde_json::Value> {
         self.shared().lock().last_access_token_request.clone()
+    }
+
+    /// The header `name` of the last POST to `/app/installations/{id}/access_tokens`: `None` if
+    /// that request did not carry it (or before the first). What a test checks the
+    /// `X-GitHub-Stateless-S2S-Token` its client sends with; a value that is not visible ASCII
+    /// reads as an empty string.
+    pub fn last_access_token_request_header(&self, name: &str) -> Option<String> {
+        let state = self.shared().lock();
+        let value = state.last_access_token_headers.as_ref()?.get(name)?;
+        Some(value.to_str().unwrap_or_default().to_owned())
+    }
+
+    /// The format of installation tokens minted from now on without an
+    /// `X-GitHub-Stateless-S2S-Token` header.
+    pub fn set_installation_token_format(&self, format: TokenFormat) {
+        self.shared().lock().knobs.installation_token_format = format;
     }
 
     /// The `User-Agent` of every request received so far, each with the number of requests

@@ -79,7 +79,7 @@
 //! | `GET /app` | app JWT | the app (`integration`): `id`, `slug` (`emulator-app`), `client_id`, `owner`, `permissions`, ... |
 //! | `GET /app/installations` | app JWT | the app's installations, paginated (below) |
 //! | `GET /app/installations/{id}` | app JWT | one installation of the app, or 404 |
-//! | `POST /app/installations/{id}/access_tokens` | app JWT | 201 `{"token":"ghs_...","expires_at","permissions","repository_selection"}`, plus the full `repositories` when narrowed; 404 no such installation of this app; 422 bad narrowing |
+//! | `POST /app/installations/{id}/access_tokens` | app JWT | 201 `{"token":"ghs_...","expires_at","permissions","repository_selection"}`, plus the full `repositories` when narrowed; 404 no such installation of this app; 422 bad narrowing or a bad `X-GitHub-Stateless-S2S-Token` (below) |
 //! | `GET /repos/{owner}/{repo}/installation`, `GET /orgs/{org}/installation`, `GET /users/{username}/installation` | app JWT | the app's installation, or 404 |
 //! | `GET /enterprises/{enterprise}/installation` | app JWT | the app's installation on that enterprise, or 404 |
 //! | `POST /app-manifests/{code}/conversions` | none | 201 the new App with `client_id`, `client_secret`, `webhook_secret`, `pem`; 404 code unknown, used or older than an hour; 422 bad manifest ([`EmulatorHandle::issue_manifest_code`]) |
@@ -109,6 +109,14 @@
 //! tokens last an hour; a token request may narrow with `repositories` (names),
 //! `repository_ids` and `permissions` (levels `read` < `write` < `admin`).
 //!
+//! Installation tokens come in GitHub's two formats ([`TokenFormat`]): stateless
+//! `ghs_<app id>_<JWT>` of about 520 characters and varying length (the default, as on GitHub
+//! since April 2026), or the classic 40 characters (`ghs_` and 36 letters and digits). A token
+//! request chooses with the header `X-GitHub-Stateless-S2S-Token: enabled` or `disabled`;
+//! without it, [`EmulatorBuilder::installation_token_format`] (or
+//! [`EmulatorHandle::set_installation_token_format`]) decides; any other value answers 422.
+//! [`EmulatorHandle::last_access_token_request_header`] shows what the request sent.
+//!
 //! The OAuth token endpoint takes form or JSON bodies (or query parameters, or `Basic` client
 //! credentials) and answers form-encoded unless the request has `Accept: application/json`.
 //! All its errors come under HTTP 200 as `{"error","error_description","error_uri"}`. A code
@@ -125,8 +133,10 @@
 //! replication lag ([`EmulatorHandle::set_replication_lag`]), token lifetimes, the device-flow
 //! outcome ([`DeviceOutcome`]) and forced `slow_down`s ([`EmulatorHandle::set_device_slow_down`]),
 //! fresh codes ([`EmulatorHandle::issue_web_flow_code`]), revocation
-//! ([`EmulatorHandle::revoke`]), the last token request body
-//! ([`EmulatorHandle::last_access_token_request`]), the `User-Agent`s received
+//! ([`EmulatorHandle::revoke`]), the last token request body and headers
+//! ([`EmulatorHandle::last_access_token_request`],
+//! [`EmulatorHandle::last_access_token_request_header`]), the format of installation tokens
+//! ([`TokenFormat`]), the `User-Agent`s received
 //! ([`EmulatorHandle::user_agents`]), App-manifest codes
 //! ([`EmulatorHandle::issue_manifest_code`]), and uninstalling then installing again under a new
 //! id ([`EmulatorHandle::reinstall`]). [`Installation::generated_repositories`] gives an
@@ -165,6 +175,7 @@
 //! | `repository_not_found`, `repository_not_accessible` | no such repository; outside the token's reach (404) |
 //! | `bad_narrowing` | a token request naming a repository or permission the installation lacks (422) |
 //! | `bad_json` | a token request body that is not a JSON object (400) |
+//! | `bad_token_format_header` | a token request whose `X-GitHub-Stateless-S2S-Token` is neither `enabled` nor `disabled` (422) |
 //! | `unknown_client`, `client_mismatch`, `token_not_found`, `validation_failed` | authorize and `/applications/{client_id}/...` refusals (404, 404, 404, 422) |
 //! | `unknown_manifest_code`, `bad_manifest` | a manifest code unknown, used or expired (404); a manifest that is not a JSON object, lacks `url`, has a name in use or bad `default_permissions`/`default_events` (422) |
 //! | `key_generation_failed` | the RSA key of a manifest app could not be made (500) |
@@ -204,7 +215,7 @@ mod wire;
 pub use builder::{Emulator, EmulatorBuilder};
 pub use config::{
     AccountType, Config, DeviceOutcome, FIRST_GENERATED_INSTALLATION_ID, Installation, OAuthApp,
-    PersonalAccessToken, WebFlowCode,
+    PersonalAccessToken, TokenFormat, WebFlowCode,
 };
 pub use counters::Counters;
 pub use defaults::{

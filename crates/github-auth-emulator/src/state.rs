@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::{
     config::{
         AccountType, Config, DeviceOutcome, FIRST_GENERATED_INSTALLATION_ID, Installation,
-        full_permissions,
+        TokenFormat, full_permissions,
     },
     counters::Counters,
     defaults::DEFAULT_LOGIN,
@@ -178,6 +178,8 @@ pub(crate) struct Knobs {
     pub(crate) fail_next: u32,
     pub(crate) replication_lag: bool,
     pub(crate) installation_token_ttl: Duration,
+    /// The format of installation tokens minted without the override header.
+    pub(crate) installation_token_format: TokenFormat,
     pub(crate) user_token_ttl: Duration,
     pub(crate) refresh_token_ttl: Duration,
     pub(crate) device_outcome: DeviceOutcome,
@@ -205,6 +207,8 @@ pub(crate) struct Mutable {
     pub(crate) devices: HashMap<String, Device>,
     pub(crate) revoked: HashSet<String>,
     pub(crate) last_access_token_request: Option<serde_json::Value>,
+    /// The headers of the last `POST /app/installations/{id}/access_tokens`.
+    pub(crate) last_access_token_headers: Option<http::HeaderMap>,
     /// Every `User-Agent` received, with its count (at most [`MOST_USER_AGENTS`] of them).
     pub(crate) user_agents: BTreeMap<String, u64>,
     pub(crate) next_token_id: u64,
@@ -471,6 +475,7 @@ impl Shared {
                 fail_next: 0,
                 replication_lag: false,
                 installation_token_ttl: Duration::from_secs(config.installation_token_ttl_secs),
+                installation_token_format: config.installation_token_format,
                 user_token_ttl: Duration::from_secs(config.user_token_ttl_secs),
                 refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
                 device_outcome: config.device_outcome,
@@ -492,6 +497,7 @@ impl Shared {
             devices: HashMap::new(),
             revoked: HashSet::new(),
             last_access_token_request: None,
+            last_access_token_headers: None,
             user_agents: BTreeMap::new(),
             next_token_id: 0,
             apps: vec![app],
@@ -639,6 +645,38 @@ pub(crate) fn random_alnum(len: usize) -> String {
     random_from(ALPHABET, len)
 }
 
+/// A stateless installation token as GitHub mints them since April 2026:
+/// `ghs_<app id>_<header>.<claims>.<signature>`, each part base64url (no padding), about 520
+/// characters in all. The claims name the installation and the token's life and carry a random
+/// `jti` of 16 to 48 characters (so the length varies, as GitHub's does); the signature is 256
+/// random bytes, the size of an RS256 one. Nobody checks it: clients must not read the JWT.
+pub(crate) fn stateless_token(
+    app_id: u64,
+    installation: u64,
+    issued_at: SystemTime,
+    expires_at: SystemTime,
+) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let mut spread = [0_u8; 1];
+    aws_lc_rs::rand::fill(&mut spread).expect("the system random generator failed");
+    let jti = random_alnum(16 + usize::from(spread[0] % 33));
+    let claims = serde_json::json!({
+        "sub": format!("installation:{installation}"),
+        "iat": unix_secs(issued_at),
+        "exp": unix_secs(expires_at),
+        "jti": jti,
+    });
+    let mut signature = [0_u8; 256];
+    aws_lc_rs::rand::fill(&mut signature).expect("the system random generator failed");
+    format!(
+        "ghs_{app_id}_{}.{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes()),
+        b64(&signature)
+    )
+}
+
 /// `len` random characters from `alphabet` (at most 256 characters).
 pub(crate) fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut bytes = vec![0_u8; len];
@@ -662,6 +700,31 @@ mod tests {
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
         let later = UNIX_EPOCH + Duration::from_secs(4_102_444_799);
         assert_eq!(rfc3339(later), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn stateless_tokens_are_about_520_characters_of_the_token_alphabet() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let later = now + Duration::from_secs(3600);
+        let mut lengths = Vec::new();
+        for _ in 0..64 {
+            let token = stateless_token(1, 1, now, later);
+            assert!(token.starts_with("ghs_1_"), "{token}");
+            assert_eq!(token.matches('.').count(), 2, "{token}");
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+                "{token}"
+            );
+            lengths.push(token.len());
+        }
+        let (shortest, longest) = (lengths.iter().min(), lengths.iter().max());
+        assert!(
+            shortest >= Some(&490) && longest <= Some(&550),
+            "{lengths:?}"
+        );
+        assert_ne!(shortest, longest, "{lengths:?}");
     }
 
     #[test]

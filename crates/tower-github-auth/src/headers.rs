@@ -30,6 +30,10 @@ use crate::error::Error;
 pub(crate) const API_VERSION_HEADER: HeaderName = HeaderName::from_static("x-github-api-version");
 /// The REST API version this crate sends by default.
 pub(crate) const API_VERSION: &str = "2022-11-28";
+/// `X-GitHub-Stateless-S2S-Token`: `enabled` or `disabled` on a mint of an installation token
+/// forces its format during GitHub's rollout of stateless tokens.
+pub(crate) const STATELESS_TOKEN_HEADER: HeaderName =
+    HeaderName::from_static("x-github-stateless-s2s-token");
 /// GitHub's JSON media type.
 pub(crate) const GITHUB_JSON: &str = "application/vnd.github+json";
 

@@ -138,7 +138,9 @@ pub use service::future::{FixedResponseFuture, ResponseFuture};
 pub use store::{Lease, Saved, StoredCredential, TokenStore};
 pub use strategies::app::cache::TokenCache;
 pub use strategies::app::ids::{AppId, AppIssuer, InstallationId};
-pub use strategies::app::installation::{AppInstallation, AppInstallationAuth, InstallationTarget};
+pub use strategies::app::installation::{
+    AppInstallation, AppInstallationAuth, InstallationTarget, InstallationTokenFormat,
+};
 pub use strategies::app::jwt::AppAuth;
 pub use strategies::app::key::PrivateKey;
 pub use strategies::app::manifest::{

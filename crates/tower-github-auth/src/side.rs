@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{ACCEPT, CONTENT_TYPE, DATE, USER_AGENT};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -274,10 +274,28 @@ impl Side {
         authorization: Option<&HeaderValue>,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, Error> {
+        self.rest_raw_with(exchange, method, path, authorization, body, &[])
+            .await
+    }
+
+    /// [`rest_raw`](Self::rest_raw) with `extra` headers (not secrets: never scrubbed), such
+    /// as `X-GitHub-Stateless-S2S-Token` on a mint.
+    pub(crate) async fn rest_raw_with(
+        &self,
+        exchange: Exchange,
+        method: Method,
+        path: &str,
+        authorization: Option<&HeaderValue>,
+        body: Option<&serde_json::Value>,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Result<Answer, Error> {
         let mut builder = Request::builder()
             .method(method)
             .uri(self.endpoints.api_url(path)?)
             .header(ACCEPT, GITHUB_JSON);
+        for (name, value) in extra {
+            builder = builder.header(name, value.clone());
+        }
         let mut secrets = Vec::with_capacity(2);
         if let Some(auth) = authorization {
             builder = builder.header(http::header::AUTHORIZATION, auth.clone());

@@ -9,7 +9,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Parser;
-use github_auth_emulator::{Config, EmulatorBuilder};
+use github_auth_emulator::{Config, EmulatorBuilder, TokenFormat};
 
 /// A loopback GitHub authentication server: App JWTs, installation tokens, OAuth web and
 /// device flows.
@@ -46,6 +46,10 @@ struct Args {
     /// Lifetime of installation tokens, in seconds.
     #[arg(long)]
     installation_token_ttl_secs: Option<u64>,
+    /// The format of installation tokens minted without an X-GitHub-Stateless-S2S-Token header:
+    /// `stateless` (`ghs_<app id>_<JWT>`, about 520 characters) or `classic` (40 characters).
+    #[arg(long, value_parser = ["stateless", "classic"])]
+    installation_token_format: Option<String>,
     /// Lifetime of expiring user tokens, in seconds.
     #[arg(long)]
     user_token_ttl_secs: Option<u64>,
@@ -112,6 +116,11 @@ impl Args {
         if let Some(offset) = self.clock_offset_secs {
             config.clock_offset_secs = offset;
         }
+        match self.installation_token_format.as_deref() {
+            Some("stateless") => config.installation_token_format = TokenFormat::Stateless,
+            Some("classic") => config.installation_token_format = TokenFormat::Classic,
+            _ => {}
+        }
         Ok(config)
     }
 }
@@ -164,8 +173,12 @@ mod tests {
             "60",
             "--expiring-user-tokens",
             "false",
+            "--installation-token-format",
+            "classic",
         ])
         .unwrap();
+        assert_eq!(config.installation_token_format, TokenFormat::Classic);
+        assert!(parse(&["--installation-token-format", "long"]).is_err());
         assert_eq!(config.app_id, 9);
         assert_eq!(config.clock_offset_secs, -5);
         assert_eq!(config.installation_token_ttl_secs, 60);

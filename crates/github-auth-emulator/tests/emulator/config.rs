@@ -15,6 +15,10 @@ fn example_config_parses() {
     let config: Config = toml::from_str(EXAMPLE).expect("emulator.example.toml must parse");
     assert_eq!(config.app_id, 1);
     assert_eq!(config.installation_token_ttl_secs, 3600);
+    assert_eq!(
+        config.installation_token_format,
+        github_auth_emulator::TokenFormat::Stateless
+    );
     assert_eq!(config.device_outcome, DeviceOutcome::ApproveAfter(2));
     assert_eq!(config.installations.len(), 2);
     assert_eq!(config.installations[1].account_type, AccountType::User);

@@ -14,3 +14,4 @@ mod oauth_web;
 mod openapi;
 mod refresh;
 mod rest;
+mod token_format;

@@ -429,6 +429,25 @@ async fn installation_tokens(
         &http.post_json(path, Some(&jwt), &foreign).await,
     );
     let auth = format!("Bearer {jwt}");
+    for (what, value) in [
+        ("stateless forced", "enabled"),
+        ("classic forced", "disabled"),
+        ("bad format header", "on"),
+    ] {
+        let answer = http
+            .send(
+                Method::POST,
+                path,
+                &[
+                    ("authorization", &auth),
+                    ("x-github-stateless-s2s-token", value),
+                ],
+                None,
+                true,
+            )
+            .await;
+        checker.check(op, what, &answer);
+    }
     let not_json = http
         .send(
             Method::POST,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use http::{Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_layer::Layer;
@@ -18,7 +18,7 @@ use crate::credential::{Mint, Minted};
 use crate::endpoints::{Endpoints, segment};
 use crate::error::{Error, Exchange};
 use crate::fleet::{Adopted, Fleet, Through, lock_life, store_key};
-use crate::headers::sensitive_header;
+use crate::headers::{STATELESS_TOKEN_HEADER, sensitive_header};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::side::{Answer, Side, decode_json, github_error};
@@ -57,6 +57,43 @@ impl fmt::Display for InstallationTarget {
             Self::Organization(org) => write!(f, "org:{org}"),
             Self::User(login) => write!(f, "user:{login}"),
             Self::Enterprise(slug) => write!(f, "enterprise:{slug}"),
+        }
+    }
+}
+
+/// Which format of installation token to ask GitHub for, with
+/// [`AppInstallationAuth::token_format`], during GitHub's rollout of stateless tokens.
+///
+/// Since April 2026 GitHub mints stateless installation tokens, `ghs_<APPID>_<JWT>`: about 520
+/// characters of `[A-Za-z0-9._-]`, of varying length (the classic ones were `ghs_` and 36
+/// letters and digits). The layer carries either unchanged, whatever its length, and never reads
+/// the JWT inside (it is GitHub's own). By default it asks for neither and GitHub chooses; this
+/// option sends `X-GitHub-Stateless-S2S-Token: enabled` or `disabled` on each mint, for those who
+/// must test their own code (length limits, redaction patterns) against one format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InstallationTokenFormat {
+    /// `ghs_<APPID>_<JWT>`, about 520 characters (`X-GitHub-Stateless-S2S-Token: enabled`).
+    Stateless,
+    /// `ghs_` and 36 characters (`X-GitHub-Stateless-S2S-Token: disabled`).
+    Classic,
+}
+
+impl InstallationTokenFormat {
+    /// The value of `X-GitHub-Stateless-S2S-Token` that asks for this format.
+    fn header_value(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Stateless => "enabled",
+            Self::Classic => "disabled",
+        })
+    }
+
+    /// How the format tells apart the cache key of a token (after the narrowing's JSON, which
+    /// ends with `}`: no narrowing can end like it).
+    fn key_suffix(self) -> &'static str {
+        match self {
+            Self::Stateless => " format=stateless",
+            Self::Classic => " format=classic",
         }
     }
 }
@@ -131,6 +168,8 @@ pub struct AppInstallationAuth {
     app: AppAuth,
     target: InstallationTarget,
     narrowing: Narrowing,
+    /// The format asked for on each mint; `None`: GitHub's choice, no header.
+    format: Option<InstallationTokenFormat>,
 }
 
 impl AppAuth {
@@ -354,6 +393,7 @@ impl AppInstallationAuth {
             app,
             target,
             narrowing: Narrowing::default(),
+            format: None,
         }
     }
 
@@ -418,6 +458,48 @@ impl AppInstallationAuth {
     /// Narrow the token to a permission level, such as `("contents", "read")`.
     pub fn permission(mut self, name: impl Into<String>, level: impl Into<String>) -> Self {
         self.narrowing.permissions.insert(name.into(), level.into());
+        self
+    }
+
+    /// Ask GitHub for installation tokens of this `format` (sending
+    /// `X-GitHub-Stateless-S2S-Token: enabled` or `disabled` on each mint), during GitHub's
+    /// rollout of stateless tokens. By default no header is sent and GitHub chooses; either
+    /// format is carried unchanged. Tokens of a forced format are cached apart from the others
+    /// (in a fleet's store too), so that two stacks of one installation asking for different
+    /// formats each get theirs.
+    ///
+    /// ```
+    /// use http_body_util::Full;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    /// use secrecy::ExposeSecret;
+    /// use tower_github_auth::{AppAuth, AppId, Endpoints, InstallationId, InstallationTokenFormat};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let github = github_auth_emulator::Emulator::builder().start().await?;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+    /// let app = AppAuth::from_pem(AppId(1), github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?
+    ///     .endpoints(Endpoints::single(&github.base_url())?);
+    ///
+    /// let classic = app
+    ///     .as_installation(InstallationId(1))
+    ///     .token_format(InstallationTokenFormat::Classic)
+    ///     .fetch_token(&client)
+    ///     .await?;
+    /// assert_eq!(classic.token.expose_secret().len(), 40);
+    /// let sent = github.last_access_token_request_header("x-github-stateless-s2s-token");
+    /// assert_eq!(sent.as_deref(), Some("disabled"));
+    ///
+    /// // GitHub's choice (the emulator, like GitHub since April 2026, mints stateless ones).
+    /// let chosen = app.as_installation(InstallationId(1)).fetch_token(&client).await?;
+    /// assert!(chosen.token.expose_secret().len() > 400);
+    /// assert_eq!(github.last_access_token_request_header("x-github-stateless-s2s-token"), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn token_format(mut self, format: InstallationTokenFormat) -> Self {
+        self.format = Some(format);
         self
     }
 
@@ -521,10 +603,7 @@ impl AppInstallationAuth {
                 InstallationTarget::Id(id) => KeyTarget::Id(id.0),
                 other => KeyTarget::Found(other.to_string().into_boxed_str()),
             },
-            narrowing: self
-                .narrowing
-                .body()
-                .map(|b| b.to_string().into_boxed_str()),
+            narrowing: self.key_text(),
         };
         let fleet = self.app.store.as_ref().map(|store| {
             Fleet::new(
@@ -549,9 +628,25 @@ impl AppInstallationAuth {
             app: self.app.clone(),
             target: self.target.clone(),
             narrowing: self.narrowing.clone(),
+            format: self.format,
             slot,
             fleet,
         }
+    }
+
+    /// What, beside the App and the installation, tells this token apart in the cache and the
+    /// fleet's store: the narrowing (canonical JSON) and the format asked for; `None` for
+    /// neither (no allocation).
+    fn key_text(&self) -> Option<Box<str>> {
+        let body = self.narrowing.body();
+        if body.is_none() && self.format.is_none() {
+            return None;
+        }
+        let mut text = body.map(|b| b.to_string()).unwrap_or_default();
+        if let Some(format) = self.format {
+            text.push_str(format.key_suffix());
+        }
+        Some(text.into_boxed_str())
     }
 }
 
@@ -576,6 +671,7 @@ struct InstallationCredential {
     app: AppAuth,
     target: InstallationTarget,
     narrowing: Narrowing,
+    format: Option<InstallationTokenFormat>,
     slot: Arc<Slot<TokenFacts>>,
     /// The store the fleet shares the token through, and its key there.
     fleet: Option<Fleet>,
@@ -701,6 +797,7 @@ impl InstallationCredential {
             app: self.app.clone(),
             target: self.target.clone(),
             narrowing: self.narrowing.clone(),
+            format: self.format,
             slot: Arc::clone(&self.slot),
             fleet: None,
         };
@@ -731,6 +828,11 @@ impl InstallationCredential {
         let app = self.app.clone();
         let target = self.target.clone();
         let body = self.narrowing.body();
+        let extra: Vec<_> = self
+            .format
+            .map(|format| (STATELESS_TOKEN_HEADER, format.header_value()))
+            .into_iter()
+            .collect();
         async move {
             let exchange = Exchange::InstallationToken;
             // A looked-up id can go stale (the App was uninstalled and installed again, the
@@ -741,7 +843,7 @@ impl InstallationCredential {
                 let path = format!("/app/installations/{id}/access_tokens");
                 tracing::debug!(installation = id, "minting an installation token");
                 let answer = app
-                    .jwt_request(&side, exchange, Method::POST, &path, body.as_ref())
+                    .jwt_request_with(&side, exchange, Method::POST, &path, body.as_ref(), &extra)
                     .await?;
                 if answer.status == StatusCode::NOT_FOUND && !looked_up_again {
                     tracing::info!(

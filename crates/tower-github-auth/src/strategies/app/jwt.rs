@@ -326,17 +326,32 @@ impl AppAuth {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, Error> {
+        self.jwt_request_with(side, exchange, method, path, body, &[])
+            .await
+    }
+
+    /// [`jwt_request`](Self::jwt_request) with `extra` headers.
+    pub(crate) async fn jwt_request_with(
+        &self,
+        side: &Side,
+        exchange: Exchange,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        extra: &[(http::HeaderName, http::HeaderValue)],
+    ) -> Result<Answer, Error> {
         let jwt = self.jwt_credential();
         let mut retried = false;
         loop {
             let entry = jwt.obtain().await?;
             let answer = side
-                .rest_raw(
+                .rest_raw_with(
                     exchange,
                     method.clone(),
                     path,
                     Some(entry.authorization.value()),
                     body,
+                    extra,
                 )
                 .await?;
             if answer.status == StatusCode::UNAUTHORIZED && !retried {
