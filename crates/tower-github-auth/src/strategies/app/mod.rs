@@ -6,5 +6,6 @@ pub(crate) mod installation;
 pub(crate) mod jwt;
 pub(crate) mod key;
 pub(crate) mod manifest;
+pub(crate) mod openssh;
 pub(crate) mod signer;
 pub(crate) mod token;
