@@ -15,6 +15,7 @@ use futures_util::future::BoxFuture;
 use zeroize::Zeroizing;
 
 use crate::error::{BoxError, Error};
+#[cfg(feature = "openssh")]
 use crate::strategies::app::openssh;
 use crate::strategies::app::signer::JwtSigner;
 
@@ -56,7 +57,8 @@ impl PrivateKey {
     /// - PKCS#1, `-----BEGIN RSA PRIVATE KEY-----`: the file GitHub generates for the App;
     /// - PKCS#8, `-----BEGIN PRIVATE KEY-----` (`openssl pkcs8 -topk8 -nocrypt` writes it);
     /// - OpenSSH's own format, `-----BEGIN OPENSSH PRIVATE KEY-----`, without a passphrase (what
-    ///   `ssh-keygen -p` writes by default when it rewrites a key).
+    ///   `ssh-keygen -p` writes by default when it rewrites a key), with the `openssh` feature
+    ///   (on by default).
     ///
     /// The three forms of one key are the same key: same [`fingerprint`](Self::fingerprint), same
     /// signatures. Anything else is an [`Error::InvalidPrivateKey`] saying what to do: a public
@@ -72,9 +74,11 @@ impl PrivateKey {
     ///
     /// let pkcs1 = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1)?;
     /// let pkcs8 = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS8)?;
-    /// let openssh = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_OPENSSH)?;
     /// assert_eq!(pkcs1.fingerprint(), pkcs8.fingerprint());
+    /// # #[cfg(feature = "openssh")] {
+    /// let openssh = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_OPENSSH)?;
     /// assert_eq!(pkcs1.fingerprint(), openssh.fingerprint());
+    /// # }
     ///
     /// let cut_short = &TEST_APP_PRIVATE_KEY_OPENSSH[..400];
     /// let err = PrivateKey::from_pem(cut_short).unwrap_err();
@@ -157,21 +161,20 @@ fn key_pair(pem: &str) -> Result<(RsaKeyPair, String), Cow<'static, str>> {
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with("-----"))
         .collect();
-    let openssh = pem.contains("BEGIN OPENSSH PRIVATE KEY");
-    let der = Zeroizing::new(STANDARD.decode(body).map_err(|_| {
-        if openssh {
-            openssh::DAMAGED
-        } else {
-            "the PEM body is not base64"
-        }
-    })?);
-    let pair = if openssh {
-        let pkcs1 = openssh::pkcs1_der(&der)?;
-        RsaKeyPair::from_der(pkcs1.as_bytes()).map_err(|_| openssh::NOT_A_KEY)?
-    } else if pem.contains("BEGIN RSA PRIVATE KEY") {
-        RsaKeyPair::from_der(&der).map_err(|_| "not an RSA private key in PEM")?
+    let pair = if pem.contains("BEGIN OPENSSH PRIVATE KEY") {
+        openssh_key_pair(&body)?
     } else {
-        RsaKeyPair::from_pkcs8(&der).map_err(|_| "not an RSA private key in PEM")?
+        let der = Zeroizing::new(
+            STANDARD
+                .decode(body)
+                .map_err(|_| "the PEM body is not base64")?,
+        );
+        if pem.contains("BEGIN RSA PRIVATE KEY") {
+            RsaKeyPair::from_der(&der)
+        } else {
+            RsaKeyPair::from_pkcs8(&der)
+        }
+        .map_err(|_| "not an RSA private key in PEM")?
     };
     let digest = digest::digest(&digest::SHA256, pair.public_key().as_ref());
     let mut hex = String::with_capacity(64);
@@ -182,19 +185,41 @@ fn key_pair(pem: &str) -> Result<(RsaKeyPair, String), Cow<'static, str>> {
     Ok((pair, hex))
 }
 
+/// The key pair of an OpenSSH key's base64 body.
+#[cfg(feature = "openssh")]
+fn openssh_key_pair(body: &str) -> Result<RsaKeyPair, Cow<'static, str>> {
+    let binary = Zeroizing::new(STANDARD.decode(body).map_err(|_| openssh::DAMAGED)?);
+    let pkcs1 = openssh::pkcs1_der(&binary)?;
+    RsaKeyPair::from_der(pkcs1.as_bytes()).map_err(|_| Cow::Borrowed(openssh::NOT_A_KEY))
+}
+
+/// Without the `openssh` feature, what to do with an OpenSSH key.
+#[cfg(not(feature = "openssh"))]
+fn openssh_key_pair(_body: &str) -> Result<RsaKeyPair, Cow<'static, str>> {
+    Err(Cow::Borrowed(
+        "this is an OpenSSH key, read only with tower-github-auth's `openssh` feature (on by \
+         default); turn it on, or rewrite a private copy of the key as PKCS#1 with \
+         `ssh-keygen -p -m PEM -N \"\" -f COPY`",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "openssh")]
     use futures_util::FutureExt as _;
     use github_auth_emulator::{
         TEST_APP_PRIVATE_KEY_OPENSSH, TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8,
         TEST_APP_PUBLIC_KEY,
     };
 
+    #[cfg(feature = "openssh")]
     /// The test App's key with a passphrase (`not-a-secret`, aes256-ctr, bcrypt KDF).
     const ENCRYPTED_OPENSSH: &str = include_str!("testdata/test-app-key.encrypted.openssh.pem");
+    #[cfg(feature = "openssh")]
     /// Keys GitHub never hands to an App, as `ssh-keygen -t ed25519` and `-t ecdsa` write them.
     const ED25519_OPENSSH: &str = include_str!("testdata/ed25519.openssh.pem");
+    #[cfg(feature = "openssh")]
     const ECDSA_OPENSSH: &str = include_str!("testdata/ecdsa-p256.openssh.pem");
 
     const OPENSSH_BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
@@ -218,6 +243,7 @@ mod tests {
         STANDARD.decode(body).unwrap()
     }
 
+    #[cfg(feature = "openssh")]
     /// Fails the test if the error shows any run of 16 characters of the key's body.
     fn assert_no_key_material(err: &Error, pem: &str) {
         let shown = format!("{err} {err:?}");
@@ -292,6 +318,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "openssh")]
     #[test]
     fn one_key_in_three_formats_signs_the_same_jwt() {
         let keys = [
@@ -316,6 +343,7 @@ mod tests {
         assert_eq!(keys[0].key_id(), keys[2].key_id());
     }
 
+    #[cfg(feature = "openssh")]
     #[test]
     fn openssh_keys_that_cannot_sign_for_an_app_fail_with_what_to_do() {
         let mut body = openssh_body();
@@ -355,6 +383,16 @@ mod tests {
             assert!(text.contains("OpenSSH"), "{text}");
             assert_no_key_material(&err, pem);
         }
+    }
+
+    #[cfg(not(feature = "openssh"))]
+    #[test]
+    fn without_the_feature_an_openssh_key_is_refused_with_what_to_do() {
+        let err = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_OPENSSH).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::InvalidPrivateKey { .. }), "{text}");
+        assert!(text.contains("`openssh` feature"), "{text}");
+        assert!(text.contains("ssh-keygen -p -m PEM"), "{text}");
     }
 
     #[test]
