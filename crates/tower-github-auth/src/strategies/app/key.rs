@@ -341,6 +341,10 @@ mod tests {
         assert_eq!(jwts[0], jwts[2]);
         assert_eq!(keys[0].fingerprint(), keys[2].fingerprint());
         assert_eq!(keys[0].key_id(), keys[2].key_id());
+        // As a Windows editor or a YAML block may leave it: CRLF line ends, indented lines.
+        let crlf = TEST_APP_PRIVATE_KEY_OPENSSH.replace('\n', "\r\n    ");
+        let key = PrivateKey::from_pem(crlf).unwrap();
+        assert_eq!(key.fingerprint(), keys[0].fingerprint());
     }
 
     #[cfg(feature = "openssh")]
