@@ -156,17 +156,18 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// The key pair and its public key's fingerprint, from the PEM's DER (or, for an OpenSSH key,
 /// the DER of its numbers).
 fn key_pair(pem: &str) -> Result<(RsaKeyPair, String), Cow<'static, str>> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
-        .collect();
+    let body: Zeroizing<String> = Zeroizing::new(
+        pem.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+            .collect(),
+    );
     let pair = if pem.contains("BEGIN OPENSSH PRIVATE KEY") {
         openssh_key_pair(&body)?
     } else {
         let der = Zeroizing::new(
             STANDARD
-                .decode(body)
+                .decode(body.as_bytes())
                 .map_err(|_| "the PEM body is not base64")?,
         );
         if pem.contains("BEGIN RSA PRIVATE KEY") {
