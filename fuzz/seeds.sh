@@ -31,6 +31,15 @@ openssl genrsa -traditional -out corpus/private_key/pkcs1.pem 2048 2>/dev/null \
     || openssl genrsa -out corpus/private_key/pkcs1.pem 2048 2>/dev/null
 openssl pkcs8 -topk8 -nocrypt -in corpus/private_key/pkcs1.pem -out corpus/private_key/pkcs8.pem
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out corpus/private_key/ec.pem
+# The same RSA key in OpenSSH's format (`ssh-keygen -p` rewrites it so), and an ed25519 key.
+if command -v ssh-keygen >/dev/null; then
+    cp corpus/private_key/pkcs1.pem corpus/private_key/openssh.pem
+    chmod 600 corpus/private_key/openssh.pem
+    ssh-keygen -q -p -N "" -f corpus/private_key/openssh.pem >/dev/null
+    rm -f corpus/private_key/ed25519.openssh
+    ssh-keygen -q -t ed25519 -N "" -C "" -f corpus/private_key/ed25519.openssh
+    rm -f corpus/private_key/ed25519.openssh.pub
+fi
 seed private_key empty_pem $'-----BEGIN RSA PRIVATE KEY-----\n-----END RSA PRIVATE KEY-----\n'
 seed private_key not_pem 'not a key'
 echo "seeds written to $(pwd)/corpus"

@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::{client, get, send, stack};
 use futures_util::future::join_all;
 use github_auth_emulator::{
-    DEFAULT_APP_CLIENT_ID, Emulator, EmulatorHandle, TEST_APP_PRIVATE_KEY_PKCS1,
-    TEST_APP_PRIVATE_KEY_PKCS8,
+    DEFAULT_APP_CLIENT_ID, Emulator, EmulatorHandle, TEST_APP_PRIVATE_KEY_OPENSSH,
+    TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8,
 };
 use http::StatusCode;
 use secrecy::ExposeSecret;
@@ -357,6 +357,23 @@ async fn client_id_as_issuer_and_pkcs8_keys() {
         assert_eq!(me["id"], 1);
     }
     assert_eq!(github.counters().jwts_verified, 2);
+}
+
+#[tokio::test]
+async fn an_openssh_key_mints_an_installation_token() {
+    let github = Emulator::builder().start().await.unwrap();
+    let key = PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_OPENSSH).unwrap();
+    let app = AppAuth::new(AppId(1), key).endpoints(Endpoints::single(&github.base_url()).unwrap());
+    let installation = app.as_installation(InstallationId(1));
+    let token = installation.fetch_token(&client()).await.unwrap();
+    assert!(token.token.expose_secret().starts_with("ghs_"));
+    let svc = stack(installation);
+    let (status, repo) = send(&svc, get("/repos/octo/one")).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(repo["emulator"]["credential"], "installation");
+    let counters = github.counters();
+    assert_eq!(counters.jwts_verified, 1);
+    assert_eq!(counters.installation_tokens_minted, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -223,6 +223,17 @@ fn installation_by_client_id_and_key_from_the_environment() {
 }
 
 #[test]
+fn installation_with_a_key_in_openssh_format() {
+    let world = world();
+    let key = world.dir.join("app.openssh");
+    std::fs::write(&key, github_auth_emulator::TEST_APP_PRIVATE_KEY_OPENSSH).expect("key");
+    let mut command = world.ghtoken(&["installation", "--app-id", "1", "--installation", "1"]);
+    command.arg("--private-key").arg(&key);
+    let (stdout, _) = ok(&mut command);
+    assert!(stdout.starts_with("ghs_"), "{stdout}");
+}
+
+#[test]
 fn owner_only_is_the_organization_installation() {
     let world = world();
     let (stdout, _) = ok(&mut world.installation(&["--owner", "octo", "--format", "json"]));

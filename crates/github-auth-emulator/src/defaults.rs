@@ -9,6 +9,10 @@ pub const TEST_APP_PRIVATE_KEY_PKCS1: &str = include_str!("../keys/test-app-key.
 /// The same private key as [`TEST_APP_PRIVATE_KEY_PKCS1`], PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
 pub const TEST_APP_PRIVATE_KEY_PKCS8: &str = include_str!("../keys/test-app-key.pkcs8.pem");
 
+/// The same private key as [`TEST_APP_PRIVATE_KEY_PKCS1`], in OpenSSH's own format
+/// (`-----BEGIN OPENSSH PRIVATE KEY-----`, no passphrase), as `ssh-keygen -p` rewrites a PEM key.
+pub const TEST_APP_PRIVATE_KEY_OPENSSH: &str = include_str!("../keys/test-app-key.openssh.pem");
+
 /// The public half of the test key (`-----BEGIN PUBLIC KEY-----`), the emulator's default.
 pub const TEST_APP_PUBLIC_KEY: &str = include_str!("../keys/test-app-key.pub.pem");
 

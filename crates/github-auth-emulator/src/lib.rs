@@ -57,7 +57,8 @@
 //! # Default world
 //! - GitHub App [`DEFAULT_APP_ID`], client id [`DEFAULT_APP_CLIENT_ID`], secret
 //!   [`DEFAULT_APP_CLIENT_SECRET`]; JWTs must be signed with the bundled test key
-//!   ([`TEST_APP_PRIVATE_KEY_PKCS1`] or [`TEST_APP_PRIVATE_KEY_PKCS8`]).
+//!   ([`TEST_APP_PRIVATE_KEY_PKCS1`], [`TEST_APP_PRIVATE_KEY_PKCS8`] or
+//!   [`TEST_APP_PRIVATE_KEY_OPENSSH`]).
 //! - Installation 1 on the organization `octo` (`octo/one` id 1000, `octo/two` id 1001) and
 //!   installation 2 on the user `monalisa` (`monalisa/hello` id 1002), both with
 //!   `contents: write`, `issues: write`, `metadata: read`; installation 100 on the enterprise
@@ -220,7 +221,7 @@ pub use config::{
 pub use counters::Counters;
 pub use defaults::{
     DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DEFAULT_APP_ID, DEFAULT_OAUTH_CLIENT_ID,
-    DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, TEST_APP_PRIVATE_KEY_PKCS1,
-    TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY,
+    DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, TEST_APP_PRIVATE_KEY_OPENSSH,
+    TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY,
 };
 pub use handle::EmulatorHandle;

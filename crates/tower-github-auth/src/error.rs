@@ -160,7 +160,9 @@ pub enum Error {
     /// The App's private key could not be used.
     #[error(
         "invalid GitHub App private key: {reason}. Give the PEM file GitHub generated for the app \
-         (PKCS#1, `-----BEGIN RSA PRIVATE KEY-----`) or a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`)"
+         (PKCS#1, `-----BEGIN RSA PRIVATE KEY-----`), a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) \
+         or that RSA key in OpenSSH's format without a passphrase \
+         (`-----BEGIN OPENSSH PRIVATE KEY-----`)"
     )]
     InvalidPrivateKey {
         /// What is wrong with it.

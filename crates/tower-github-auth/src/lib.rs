@@ -102,6 +102,10 @@
 //! its [`TokenCache`]. Each constructor says what it shares.
 //!
 //! # Features
+//! - `openssh` (on by default): [`PrivateKey::from_pem`] also reads an App key in OpenSSH's
+//!   format (`-----BEGIN OPENSSH PRIVATE KEY-----`, RSA, no passphrase). It adds 30 crates
+//!   (`ssh-key`, `crypto-bigint`, `pkcs1` and theirs); without it such a key is refused with an
+//!   error saying how to convert it.
 //! - `serde` (off by default): [`Serialize`](serde::Serialize) and
 //!   [`Deserialize`](serde::Deserialize) for [`TokenSet`] and [`InstallationToken`], to store
 //!   them (an `on_refresh` hook's token set, a token handed to another process). The tokens are

@@ -6,5 +6,7 @@ pub(crate) mod installation;
 pub(crate) mod jwt;
 pub(crate) mod key;
 pub(crate) mod manifest;
+#[cfg(feature = "openssh")]
+pub(crate) mod openssh;
 pub(crate) mod signer;
 pub(crate) mod token;
