@@ -62,7 +62,8 @@ where
     }
 }
 
-/// A request on its way with a cached credential, and what is needed to replay it after a 401.
+/// A request on its way with a cached credential, and what is needed to replay it after a 401
+/// (or a 403 on a token not replicated yet).
 pub(crate) struct Pending<S, B> {
     inner: S,
     auth: Arc<Auth<Minted>>,
@@ -181,7 +182,7 @@ pin_project! {
             fetch: BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>>,
             pending: Option<Pending<S, B>>,
         },
-        /// Waiting for the inner service, ready to react to a 401.
+        /// Waiting for the inner service, ready to react to a 401 or a 403.
         Calling { #[pin] fut: S::Future, pending: Option<Pending<S, B>> },
         /// Waiting for a fresh token to replicate, or for the inner service to be ready.
         Waiting { sleep: Option<Pin<Box<Sleep>>>, pending: Option<Pending<S, B>> },
