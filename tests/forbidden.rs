@@ -119,6 +119,46 @@ async fn a_403_long_after_the_mint_is_not_replayed() {
     assert_eq!(token(&installation), minted);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_token_narrowed_without_a_permission_is_refused_once() {
+    let github = Emulator::builder().start().await.unwrap();
+    let narrowed = AppAuth::new(
+        AppId(1),
+        PrivateKey::from_pem(TEST_APP_PRIVATE_KEY_PKCS1).unwrap(),
+    )
+    .endpoints(Endpoints::single(&github.base_url()).unwrap())
+    .installation_for_repository("octo", "one")
+    .permission("contents", "read");
+    let svc = stack(narrowed.clone());
+    // The token's first request, moments after the mint: GitHub names the permission it lacks.
+    let answer = svc
+        .clone()
+        .oneshot(get("/repos/octo/one/issues"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        answer.headers()["x-accepted-github-permissions"],
+        "issues=read"
+    );
+    let counters = github.counters();
+    // Sent once: a replay would have been refused again.
+    assert_eq!(
+        counters.refusals_for("missing_permission"),
+        1,
+        "{counters:?}"
+    );
+    let minted = token(&narrowed);
+    // The token is good for what it may do.
+    assert_eq!(
+        send(&svc, get("/repos/octo/one")).await.unwrap().0,
+        StatusCode::OK
+    );
+    let counters = github.counters();
+    assert_eq!(counters.installation_token_exchanges, 1, "{counters:?}");
+    assert_eq!(token(&narrowed), minted);
+}
+
 /// A request with a token minted for it, refused as `why` says: the answer reaches the caller
 /// as GitHub gave it (`status`, a header starting with the value given, where `{base}` stands for
 /// the emulator's URL), sent once, and the token stays cached for the next request.

@@ -1,5 +1,5 @@
-//! The REST routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}`, and the
-//! installation token's own `GET /installation/repositories` and `DELETE /installation/token`.
+//! The REST routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}` (and its
+//! `/issues`), and the installation token's own `GET /installation/repositories` and `DELETE /installation/token`.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +14,7 @@ use crate::{
     jwt::{self, NOT_DECODABLE},
     objects,
     paging::{Page, with_link},
-    state::{Mutable, Shared, TokenKind, random_alnum},
+    state::{Mutable, Shared, TokenKind, random_alnum, rank},
     wire::{Incoming, Presented, Refusal, json_response, no_content, requires_authentication},
 };
 
@@ -261,6 +261,45 @@ pub(crate) fn get_repo(shared: &Shared, req: &Incoming, owner: &str, repo: &str)
     let mut body = objects::repository(shared, &mut state, index);
     body["emulator"] = emulator;
     json_response(StatusCode::OK, &body)
+}
+
+/// `GET /repos/{owner}/{repo}/issues`: an empty list, for a caller that may read the issues; an
+/// installation token without `issues` (at least `read`) gets GitHub's 403 naming the permission
+/// in `X-Accepted-GitHub-Permissions`.
+pub(crate) fn list_issues(shared: &Shared, req: &Incoming, owner: &str, repo: &str) -> Response {
+    let mut state = shared.lock();
+    let caller = match resolve(shared, req, &mut state) {
+        Ok(Caller::Jwt) => return jwt_not_allowed().answer(&mut state),
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    let Some(index) = shared.repo_index(owner, repo) else {
+        return Refusal::not_found("repository_not_found").answer(&mut state);
+    };
+    if let Caller::Installation {
+        id,
+        repos,
+        permissions,
+        ..
+    } = caller
+    {
+        if !reach(&state, id, repos).contains(&index) {
+            return Refusal::not_found("repository_not_accessible").answer(&mut state);
+        }
+        let may_read = permissions
+            .get("issues")
+            .and_then(|level| rank(level))
+            .is_some_and(|level| Some(level) >= rank("read"));
+        if !may_read {
+            return forbidden(
+                shared,
+                shared.wall_at(state.knobs.clock_offset),
+                &Forbidden::MissingPermission("issues=read".to_owned()),
+            )
+            .answer(&mut state);
+        }
+    }
+    json_response(StatusCode::OK, &json!([]))
 }
 
 /// `GET /installation/repositories`: what an installation token reaches, a page at a time.

@@ -88,6 +88,7 @@
 //! | `GET /installation/repositories` | installation token | `{"total_count","repository_selection","repositories"}` of what the token reaches (its narrowing, else the installation's), paginated; 403 for user tokens and PATs |
 //! | `DELETE /installation/token` | installation token | 204: the token revokes itself and answers 401 from then on; 403 for user tokens and PATs |
 //! | `GET /repos/{owner}/{repo}` | any token, or none | the repository plus `"emulator":{"credential","login","installation_id"}`; 404 outside an installation token's reach |
+//! | `GET /repos/{owner}/{repo}/issues` | any token, or none | `[]`; 403 with `X-Accepted-GitHub-Permissions: issues=read` for an installation token without `issues` (refusal `missing_permission`); 404 outside an installation token's reach |
 //! | `GET /login/oauth/authorize` | none | approves at once as `octocat` (or a known `login`): 302 to `redirect_uri?code=...&state=...` |
 //! | `POST /login/oauth/access_token` | client id (+ secret) | code, `refresh_token` and device-code grants |
 //! | `POST /login/device/code` | client id | `{"device_code","user_code","verification_uri","expires_in","interval"}` |
@@ -163,7 +164,8 @@
 //! | `token_revoked` | a revoked token (by the handle, `DELETE /installation/token`, a deleted grant, or a reinstall), or an access token replaced by a refresh or reset (401) |
 //! | `replication_lag` | a fresh installation token's first use while the knob is on (401) |
 //! | `replication_lag_403` | a fresh installation token's first uses while the 403 knob is on (403, no header saying why) |
-//! | `missing_permission`, `sso_required`, `rate_limited`, `secondary_rate_limit`, `too_many_requests` | a refusal from [`EmulatorHandle::forbid_next`] (403 with `X-Accepted-GitHub-Permissions`; 403 with `X-GitHub-SSO`; 403 with `x-ratelimit-remaining: 0`; 403 with `Retry-After`; 429 with `Retry-After`) |
+//! | `missing_permission` | an installation token without `issues` on `GET /repos/{owner}/{repo}/issues`, or [`Forbidden::MissingPermission`] (403 with `X-Accepted-GitHub-Permissions`) |
+//! | `sso_required`, `rate_limited`, `secondary_rate_limit`, `too_many_requests` | a refusal from [`EmulatorHandle::forbid_next`] (403 with `X-GitHub-SSO`; 403 with `x-ratelimit-remaining: 0`; 403 with `Retry-After`; 429 with `Retry-After`) |
 //! | `resource_not_accessible` | an installation token on `/user` (403) |
 //! | `installation_token_required` | a user token or PAT on `/installation/repositories` or `DELETE /installation/token` (403) |
 //! | `injected_error` | a failure from [`EmulatorHandle::fail_next_exchanges`] (500) |
