@@ -1,7 +1,8 @@
-//! The REST routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}`, and the
-//! installation token's own `GET /installation/repositories` and `DELETE /installation/token`.
+//! The REST routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}` (and its
+//! `/issues`), and the installation token's own `GET /installation/repositories` and `DELETE /installation/token`.
 
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::response::Response;
 use http::StatusCode;
@@ -9,10 +10,11 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::{
+    forbidden::Forbidden,
     jwt::{self, NOT_DECODABLE},
     objects,
     paging::{Page, with_link},
-    state::{Mutable, Shared, TokenKind},
+    state::{Mutable, Shared, TokenKind, random_alnum, rank},
     wire::{Incoming, Presented, Refusal, json_response, no_content, requires_authentication},
 };
 
@@ -33,8 +35,78 @@ enum Caller {
 }
 
 /// Resolves the credential of a request to a non-`/app` route; consumes the replication-lag
-/// refusal of a fresh installation token.
+/// refusals of a fresh installation token, then one of the refusals
+/// [`EmulatorHandle::forbid_next`](crate::EmulatorHandle::forbid_next) asked for.
 fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Caller, Refusal> {
+    let caller = resolve_credential(shared, req, state)?;
+    if let Some((left, why)) = &mut state.knobs.forbid_next {
+        let now = shared.wall_at(state.knobs.clock_offset);
+        let refusal = forbidden(shared, now, why);
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            state.knobs.forbid_next = None;
+        }
+        return Err(refusal);
+    }
+    Ok(caller)
+}
+
+/// The answer GitHub gives a valid credential for `why`.
+/// `now` is the emulator's clock (the caller holds the lock).
+fn forbidden(shared: &Shared, now: SystemTime, why: &Forbidden) -> Refusal {
+    const SECONDARY: &str =
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
+    let reason = why.reason();
+    match why {
+        Forbidden::MissingPermission(permission) => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+            reason,
+        )
+        .with_header("x-accepted-github-permissions", permission),
+        Forbidden::SsoRequired { org } => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization.",
+            reason,
+        )
+        .with_header(
+            "x-github-sso",
+            &format!(
+                "required; url={}/orgs/{org}/sso?authorization_request={}",
+                shared.base_url,
+                random_alnum(20)
+            ),
+        ),
+        Forbidden::RateLimited => {
+            let reset = now
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                .saturating_add(3600);
+            Refusal::new(StatusCode::FORBIDDEN, "API rate limit exceeded.", reason)
+                .with_header("x-ratelimit-limit", "5000")
+                .with_header("x-ratelimit-remaining", "0")
+                .with_header("x-ratelimit-used", "5000")
+                .with_header("x-ratelimit-reset", &reset.to_string())
+                .with_header("x-ratelimit-resource", "core")
+        }
+        Forbidden::SecondaryRateLimit { retry_after } => {
+            Refusal::new(StatusCode::FORBIDDEN, SECONDARY, reason)
+                .with_header("retry-after", &retry_after.as_secs().to_string())
+        }
+        Forbidden::TooManyRequests { retry_after } => {
+            Refusal::new(StatusCode::TOO_MANY_REQUESTS, SECONDARY, reason)
+                .with_header("retry-after", &retry_after.as_secs().to_string())
+        }
+    }
+}
+
+/// Who presented the request's credential, if it is good.
+fn resolve_credential(
+    shared: &Shared,
+    req: &Incoming,
+    state: &mut Mutable,
+) -> Result<Caller, Refusal> {
     let token = match req.presented() {
         Presented::Nothing => return Ok(Caller::Anonymous),
         Presented::Basic { id, secret } => {
@@ -56,6 +128,15 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
         if record.lagging {
             record.lagging = false;
             return Err(Refusal::bad_credentials("replication_lag"));
+        }
+        if record.lagging_403 > 0 {
+            record.lagging_403 -= 1;
+            // What a refusal for a missing permission says, without the header that says which.
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by integration",
+                "replication_lag_403",
+            ));
         }
         return Ok(match &record.kind {
             TokenKind::Installation {
@@ -180,6 +261,45 @@ pub(crate) fn get_repo(shared: &Shared, req: &Incoming, owner: &str, repo: &str)
     let mut body = objects::repository(shared, &mut state, index);
     body["emulator"] = emulator;
     json_response(StatusCode::OK, &body)
+}
+
+/// `GET /repos/{owner}/{repo}/issues`: an empty list, for a caller that may read the issues; an
+/// installation token without `issues` (at least `read`) gets GitHub's 403 naming the permission
+/// in `X-Accepted-GitHub-Permissions`.
+pub(crate) fn list_issues(shared: &Shared, req: &Incoming, owner: &str, repo: &str) -> Response {
+    let mut state = shared.lock();
+    let caller = match resolve(shared, req, &mut state) {
+        Ok(Caller::Jwt) => return jwt_not_allowed().answer(&mut state),
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    let Some(index) = shared.repo_index(owner, repo) else {
+        return Refusal::not_found("repository_not_found").answer(&mut state);
+    };
+    if let Caller::Installation {
+        id,
+        repos,
+        permissions,
+        ..
+    } = caller
+    {
+        if !reach(&state, id, repos).contains(&index) {
+            return Refusal::not_found("repository_not_accessible").answer(&mut state);
+        }
+        let may_read = permissions
+            .get("issues")
+            .and_then(|level| rank(level))
+            .is_some_and(|level| Some(level) >= rank("read"));
+        if !may_read {
+            return forbidden(
+                shared,
+                shared.wall_at(state.knobs.clock_offset),
+                &Forbidden::MissingPermission("issues=read".to_owned()),
+            )
+            .answer(&mut state);
+        }
+    }
+    json_response(StatusCode::OK, &json!([]))
 }
 
 /// `GET /installation/repositories`: what an installation token reaches, a page at a time.

@@ -327,6 +327,7 @@ pub(crate) async fn access_tokens(shared: &Shared, req: &Incoming, id: &str) -> 
         expires_at: Some(expires_at),
         created_at: now,
         lagging: state.knobs.replication_lag,
+        lagging_403: state.knobs.replication_lag_403,
     };
     state.tokens.insert(token, record);
     state.counters.installation_tokens_minted += 1;

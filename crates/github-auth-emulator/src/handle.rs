@@ -7,6 +7,7 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     config::{DeviceOutcome, TokenFormat},
     counters::Counters,
+    forbidden::Forbidden,
     manifest,
     state::{CODE_LIFETIME, Code, Shared, random_alnum, rfc3339},
 };
@@ -84,6 +85,34 @@ impl EmulatorHandle {
     /// refusal `replication_lag`) at its first use, as GitHub does while a new token replicates.
     pub fn set_replication_lag(&self, on: bool) {
         self.shared().lock().knobs.replication_lag = on;
+    }
+
+    /// Every installation token minted from now on answers its first `uses` requests to the token
+    /// routes with 403 `Resource not accessible by integration` (refusal `replication_lag_403`),
+    /// without any header saying why, as GitHub may while a new token replicates; 0 turns it
+    /// off. With [`set_replication_lag`](Self::set_replication_lag) on too, the 401 comes first.
+    pub fn set_replication_lag_403(&self, uses: u32) {
+        self.shared().lock().knobs.replication_lag_403 = uses;
+    }
+
+    /// The next `n` requests to the routes that take tokens (`/user`, `/repos/...`,
+    /// `/installation/...`) whose credential is good are refused as `why` says: a 403 (or 429)
+    /// with the headers GitHub sends for that reason, counted under its refusal reason. Replaces
+    /// what an earlier call left; `n` = 0 turns it off.
+    ///
+    /// ```
+    /// use github_auth_emulator::{Emulator, Forbidden};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let github = Emulator::start().await?;
+    /// github.forbid_next(1, Forbidden::MissingPermission("contents=read".into()));
+    /// // The next request with a good token answers 403 with
+    /// // `X-Accepted-GitHub-Permissions: contents=read`, the one after it as usual.
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn forbid_next(&self, n: u32, why: Forbidden) {
+        self.shared().lock().knobs.forbid_next = (n > 0).then_some((n, why));
     }
 
     /// Lifetime of installation tokens minted from now on.

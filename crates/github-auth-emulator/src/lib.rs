@@ -44,7 +44,8 @@
 //! show which credential a request carried. It follows GitHub's documented behaviour (errors of
 //! the OAuth endpoints under HTTP 200, a `Date` header to correct clock skew from, 10-minute JWTs,
 //! rotating refresh tokens...) and adds knobs to provoke the awkward cases: clock skew, latency,
-//! server errors, replication lag, expiry, slow-down.
+//! server errors, replication lag (401 or 403), refusals of a valid token (permission, SSO, rate
+//! limits), expiry, slow-down.
 //!
 //! Start one per test with [`Emulator::builder()`]; [`EmulatorBuilder::start`] binds
 //! `127.0.0.1` on a free port and serves in a task of the current tokio runtime. The returned
@@ -88,6 +89,7 @@
 //! | `GET /installation/repositories` | installation token | `{"total_count","repository_selection","repositories"}` of what the token reaches (its narrowing, else the installation's), paginated; 403 for user tokens and PATs |
 //! | `DELETE /installation/token` | installation token | 204: the token revokes itself and answers 401 from then on; 403 for user tokens and PATs |
 //! | `GET /repos/{owner}/{repo}` | any token, or none | the repository plus `"emulator":{"credential","login","installation_id"}`; 404 outside an installation token's reach |
+//! | `GET /repos/{owner}/{repo}/issues` | any token, or none | `[]`; 403 with `X-Accepted-GitHub-Permissions: issues=read` for an installation token without `issues` (refusal `missing_permission`); 404 outside an installation token's reach |
 //! | `GET /login/oauth/authorize` | none | approves at once as `octocat` (or a known `login`): 302 to `redirect_uri?code=...&state=...` |
 //! | `POST /login/oauth/access_token` | client id (+ secret) | code, `refresh_token` and device-code grants |
 //! | `POST /login/device/code` | client id | `{"device_code","user_code","verification_uri","expires_in","interval"}` |
@@ -131,7 +133,10 @@
 //! On the builder, and at run time on the handle: clock offset
 //! ([`EmulatorHandle::set_clock_offset`]), latency of the token endpoints
 //! ([`EmulatorHandle::set_latency`]), injected 500s ([`EmulatorHandle::fail_next_exchanges`]),
-//! replication lag ([`EmulatorHandle::set_replication_lag`]), token lifetimes, the device-flow
+//! replication lag (401: [`EmulatorHandle::set_replication_lag`]; 403:
+//! [`EmulatorHandle::set_replication_lag_403`]), the 403s and 429 of a valid token
+//! ([`EmulatorHandle::forbid_next`] with a [`Forbidden`]: missing permission, SAML SSO, rate
+//! limits), token lifetimes, the device-flow
 //! outcome ([`DeviceOutcome`]) and forced `slow_down`s ([`EmulatorHandle::set_device_slow_down`]),
 //! fresh codes ([`EmulatorHandle::issue_web_flow_code`]), revocation
 //! ([`EmulatorHandle::revoke`]), the last token request body and headers
@@ -169,6 +174,9 @@
 //! | `token_expired` | an expired token (401) |
 //! | `token_revoked` | a revoked token (by the handle, `DELETE /installation/token`, a deleted grant, or a reinstall), or an access token replaced by a refresh or reset (401) |
 //! | `replication_lag` | a fresh installation token's first use while the knob is on (401) |
+//! | `replication_lag_403` | a fresh installation token's first uses while the 403 knob is on (403, no header saying why) |
+//! | `missing_permission` | an installation token without `issues` on `GET /repos/{owner}/{repo}/issues`, or [`Forbidden::MissingPermission`] (403 with `X-Accepted-GitHub-Permissions`) |
+//! | `sso_required`, `rate_limited`, `secondary_rate_limit`, `too_many_requests` | a refusal from [`EmulatorHandle::forbid_next`] (403 with `X-GitHub-SSO`; 403 with `x-ratelimit-remaining: 0`; 403 with `Retry-After`; 429 with `Retry-After`) |
 //! | `resource_not_accessible` | an installation token on `/user` (403) |
 //! | `installation_token_required` | a user token or PAT on `/installation/repositories` or `DELETE /installation/token` (403) |
 //! | `injected_error` | a failure from [`EmulatorHandle::fail_next_exchanges`] (500) |
@@ -194,7 +202,7 @@
 //!   library, what a test uses, needs neither.
 
 // Layers, each file importing only from those below it (`module-cycles` checks it):
-// defaults, counters, keys < config < state < wire, objects < paging, jwt < api, apps, manifest,
+// defaults, counters, forbidden, keys < config < state < wire, objects < paging, jwt < api, apps, manifest,
 // oauth < server < handle < builder. lib.rs only declares and re-exports.
 mod api;
 mod apps;
@@ -202,6 +210,7 @@ mod builder;
 mod config;
 mod counters;
 mod defaults;
+mod forbidden;
 mod handle;
 mod jwt;
 mod keys;
@@ -224,4 +233,5 @@ pub use defaults::{
     DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, TEST_APP_PRIVATE_KEY_OPENSSH,
     TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8, TEST_APP_PUBLIC_KEY,
 };
+pub use forbidden::Forbidden;
 pub use handle::EmulatorHandle;

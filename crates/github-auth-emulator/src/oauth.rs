@@ -524,6 +524,7 @@ fn issue_user_token(
         expires_at: expiry.map(|ttl| wall + ttl),
         created_at: wall,
         lagging: false,
+        lagging_403: 0,
     };
     state.tokens.insert(access, record);
     fields

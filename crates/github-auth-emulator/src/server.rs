@@ -106,6 +106,9 @@ async fn dispatch(shared: &Shared, req: Request) -> Response {
             api::installation_repositories(shared, &req)
         }
         (&Method::GET, ["repos", owner, repo]) => api::get_repo(shared, &req, owner, repo),
+        (&Method::GET, ["repos", owner, repo, "issues"]) => {
+            api::list_issues(shared, &req, owner, repo)
+        }
         (&Method::GET, ["login", "oauth", "authorize"]) => oauth::authorize(shared, &req),
         (&Method::POST, ["login", "oauth", "access_token"]) => {
             oauth::access_token(shared, &req).await

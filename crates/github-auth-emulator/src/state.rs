@@ -16,6 +16,7 @@ use crate::{
     },
     counters::Counters,
     defaults::DEFAULT_LOGIN,
+    forbidden::Forbidden,
 };
 
 /// How long an OAuth web-flow code stays valid.
@@ -133,6 +134,8 @@ pub(crate) struct Token {
     pub(crate) created_at: SystemTime,
     /// Refused once at its first use (replication-lag knob).
     pub(crate) lagging: bool,
+    /// Refused with 403 at this many of its next uses (the 403 replication-lag knob).
+    pub(crate) lagging_403: u32,
 }
 
 /// A refresh token.
@@ -177,6 +180,10 @@ pub(crate) struct Knobs {
     pub(crate) latency: Duration,
     pub(crate) fail_next: u32,
     pub(crate) replication_lag: bool,
+    /// Uses refused with 403 of each installation token minted from now on.
+    pub(crate) replication_lag_403: u32,
+    /// The next this many token-route requests are refused this way.
+    pub(crate) forbid_next: Option<(u32, Forbidden)>,
     pub(crate) installation_token_ttl: Duration,
     /// The format of installation tokens minted without the override header.
     pub(crate) installation_token_format: TokenFormat,
@@ -474,6 +481,8 @@ impl Shared {
                 latency: Duration::from_millis(config.latency_ms),
                 fail_next: 0,
                 replication_lag: false,
+                replication_lag_403: 0,
+                forbid_next: None,
                 installation_token_ttl: Duration::from_secs(config.installation_token_ttl_secs),
                 installation_token_format: config.installation_token_format,
                 user_token_ttl: Duration::from_secs(config.user_token_ttl_secs),

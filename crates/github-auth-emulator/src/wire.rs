@@ -6,7 +6,7 @@ use axum::{
     response::Response,
 };
 use base64::Engine as _;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::state::{Mutable, Shared};
@@ -88,11 +88,13 @@ impl Incoming {
     }
 }
 
-/// A REST refusal: status, GitHub's message, and the reason it is counted under.
+/// A REST refusal: status, GitHub's message, the reason it is counted under, and the headers
+/// that say why (a 403's `X-Accepted-GitHub-Permissions`, ...).
 pub(crate) struct Refusal {
     pub(crate) status: StatusCode,
     pub(crate) message: &'static str,
     pub(crate) reason: &'static str,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Refusal {
@@ -105,7 +107,16 @@ impl Refusal {
             status,
             message,
             reason,
+            headers: Vec::new(),
         }
+    }
+
+    /// The refusal, answered with `name: value` too (left out if `value` is no header value).
+    pub(crate) fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((HeaderName::from_static(name), value));
+        }
+        self
     }
 
     /// 401 `Bad credentials`.
@@ -121,7 +132,9 @@ impl Refusal {
     /// Counts the refusal (the caller holds the lock) and builds the answer.
     pub(crate) fn answer(self, state: &mut Mutable) -> Response {
         state.refuse(self.reason);
-        rest_error(self.status, self.message)
+        let mut response = rest_error(self.status, self.message);
+        response.headers_mut().extend(self.headers);
+        response
     }
 }
 

@@ -32,6 +32,7 @@ use http::{HeaderMap, HeaderValue};
 use crate::cache::{Fresh, Slot, Stamp};
 use crate::error::Error;
 use crate::headers::Authorization;
+use crate::refusal::Refusal;
 use crate::side::Side;
 
 /// A fresh token may be refused while it replicates inside GitHub: retry it this many times.
@@ -107,13 +108,16 @@ impl Minted {
     }
 }
 
-/// What to do after GitHub answered 401 to a request that carried a cached credential.
+/// What to do after GitHub refused (401, or a 403 that gives no reason) a request that carried
+/// a cached credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Rejected {
     /// The credential is fresh and probably not replicated yet: replay with it after a pause.
     Wait(Duration),
-    /// The credential was dropped: replay with a fresh one.
+    /// The credential was dropped (a 401): replay with a fresh one.
     Renew,
+    /// The answer goes to the caller; the credential stays (a 403: it says nothing against it).
+    Keep,
 }
 
 /// What the middleware asks of a minted credential.
@@ -129,9 +133,16 @@ pub(crate) trait Cached: fmt::Debug + Send + Sync + 'static {
     /// The cold path: wait for a usable credential.
     fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>>;
 
-    /// GitHub refused the credential stamped `stamp` with 401; `replays` is how many times this
-    /// request was already replayed with a fresh-token pause.
-    fn rejected(&self, stamp: Stamp, date: Option<&HeaderValue>, replays: u8) -> Rejected;
+    /// GitHub refused the credential stamped `stamp` as `refusal` says; `replays` is how many
+    /// times this request was already replayed with a fresh-token pause. The one place that
+    /// decides whether a refusal is replication lag.
+    fn rejected(
+        &self,
+        stamp: Stamp,
+        refusal: Refusal,
+        date: Option<&HeaderValue>,
+        replays: u8,
+    ) -> Rejected;
 }
 
 /// A credential minted by an exchange (or a signature) and kept in a [`Slot`]: what a minting
@@ -176,14 +187,31 @@ impl<M: Mint> Cached for M {
             .boxed()
     }
 
-    fn rejected(&self, stamp: Stamp, date: Option<&HeaderValue>, replays: u8) -> Rejected {
+    fn rejected(
+        &self,
+        stamp: Stamp,
+        refusal: Refusal,
+        date: Option<&HeaderValue>,
+        replays: u8,
+    ) -> Rejected {
+        // A token GitHub has not replicated yet is refused with 401 or with a 403 that gives no
+        // reason (a 403 naming one never gets here): the same pauses for both.
         if M::REPLICATES && stamp.age() < REPLICATION_WINDOW && replays < REPLICATION_RETRIES {
-            tracing::debug!("a fresh token was refused: waiting for GitHub to replicate it");
+            tracing::debug!(
+                ?refusal,
+                "a fresh token was refused: waiting for GitHub to replicate it"
+            );
             return Rejected::Wait(REPLICATION_PAUSE * u32::from(replays + 1));
         }
-        self.learn_from_rejection(date);
-        self.slot().invalidate(stamp);
-        Rejected::Renew
+        match refusal {
+            Refusal::Unauthorized => {
+                self.learn_from_rejection(date);
+                self.slot().invalidate(stamp);
+                Rejected::Renew
+            }
+            // GitHub keeps the credential out of this one resource: not a reason to drop it.
+            Refusal::Unexplained => Rejected::Keep,
+        }
     }
 }
 

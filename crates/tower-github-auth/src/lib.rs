@@ -60,7 +60,10 @@
 //!   refresh ends the old one at GitHub, are the exception: requests wait for that refresh),
 //!   backoff after a failure, GitHub's clock learned from its `Date` header, a 401 drops the
 //!   cached credential and the request is replayed once when its body can be cloned
-//!   (`Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str`, `()`).
+//!   (`Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str`, `()`); a
+//!   fresh installation token refused with 401, or with a 403 that gives no reason, is waited
+//!   for while GitHub replicates it; a 403 naming a missing permission, SAML SSO or a rate
+//!   limit reaches the caller and the credential stays.
 //! - Secrets are never shown by `Debug`, `Display` or logs, and headers carrying them are marked
 //!   sensitive.
 //!
@@ -128,6 +131,7 @@ pub mod fuzzing;
 mod headers;
 #[cfg(feature = "serde")]
 mod persist;
+mod refusal;
 mod service;
 mod side;
 mod store;

@@ -1,13 +1,14 @@
-//! The knobs: User-Agent, Date and clock offset, expiry, replication lag, injected failures,
+//! The knobs: User-Agent, Date and clock offset, expiry, replication lag (401 and 403), the
+//! refusals of a valid token (permission, SSO, rate limits), injected failures,
 //! latency, revocation, shutdown.
 
 use std::time::{Duration, SystemTime};
 
-use github_auth_emulator::{DEFAULT_PAT, Emulator};
+use github_auth_emulator::{DEFAULT_PAT, Emulator, Forbidden};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Http, app_jwt};
+use crate::common::{Answer, Http, app_jwt};
 
 #[tokio::test]
 async fn missing_user_agent_is_403() {
@@ -158,6 +159,165 @@ async fn replication_lag_refuses_a_fresh_token_once() {
         http.get("/repos/octo/one", Some(&calm)).await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn replication_lag_403_refuses_a_fresh_token_without_saying_why() {
+    let emulator = Emulator::start().await.unwrap();
+    emulator.set_replication_lag_403(2);
+    let http = Http::new(&emulator);
+    let token = http.installation_token(1, &Value::Null).await;
+    for _ in 0..2 {
+        let refused = http.get("/repos/octo/one", Some(&token)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(refused.message(), "Resource not accessible by integration");
+        for why in REFUSAL_HEADERS {
+            assert_eq!(refused.header(why), None, "{why}");
+        }
+    }
+    assert_eq!(
+        http.get("/repos/octo/one", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(emulator.counters().refusals_for("replication_lag_403"), 2);
+
+    // With the 401 knob on too, the 401 comes first; off, new tokens work at once.
+    emulator.set_replication_lag(true);
+    emulator.set_replication_lag_403(1);
+    let both = http.installation_token(1, &Value::Null).await;
+    let statuses = [
+        http.get("/repos/octo/one", Some(&both)).await.status,
+        http.get("/repos/octo/one", Some(&both)).await.status,
+        http.get("/repos/octo/one", Some(&both)).await.status,
+    ];
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::OK
+        ]
+    );
+    emulator.set_replication_lag(false);
+    emulator.set_replication_lag_403(0);
+    let calm = http.installation_token(1, &Value::Null).await;
+    assert_eq!(
+        http.get("/repos/octo/one", Some(&calm)).await.status,
+        StatusCode::OK
+    );
+    let counters = emulator.counters();
+    assert_eq!(counters.refusals_for("replication_lag"), 1);
+    assert_eq!(counters.refusals_for("replication_lag_403"), 3);
+}
+
+/// The headers by which a 403 says why GitHub refused a valid token.
+const REFUSAL_HEADERS: [&str; 3] = [
+    "x-accepted-github-permissions",
+    "x-github-sso",
+    "retry-after",
+];
+
+/// One request refused as `why` says, with a PAT; the request after it is answered as usual.
+async fn forbidden_once(why: Forbidden) -> (Answer, github_auth_emulator::Counters) {
+    let emulator = Emulator::start().await.unwrap();
+    let http = Http::new(&emulator);
+    emulator.forbid_next(1, why);
+    let refused = http.get("/repos/octo/one", Some(DEFAULT_PAT)).await;
+    assert_eq!(
+        http.get("/repos/octo/one", Some(DEFAULT_PAT)).await.status,
+        StatusCode::OK
+    );
+    (refused, emulator.counters())
+}
+
+#[tokio::test]
+async fn a_missing_permission_names_it() {
+    let (refused, counters) =
+        forbidden_once(Forbidden::MissingPermission("contents=read".into())).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.message(), "Resource not accessible by integration");
+    assert_eq!(
+        refused.header("x-accepted-github-permissions"),
+        Some("contents=read")
+    );
+    assert_eq!(counters.refusals_for("missing_permission"), 1);
+}
+
+#[tokio::test]
+async fn saml_sso_says_where_to_authorize() {
+    let (refused, counters) = forbidden_once(Forbidden::SsoRequired { org: "octo".into() }).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let sso = refused.header("x-github-sso").unwrap();
+    let url = sso.strip_prefix("required; url=http://127.0.0.1:").unwrap();
+    assert!(
+        url.contains("/orgs/octo/sso?authorization_request="),
+        "{sso}"
+    );
+    assert_eq!(counters.refusals_for("sso_required"), 1);
+}
+
+#[tokio::test]
+async fn a_spent_rate_limit_says_when_it_resets() {
+    let (refused, counters) = forbidden_once(Forbidden::RateLimited).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(refused.header("x-ratelimit-limit"), Some("5000"));
+    assert_eq!(refused.header("x-ratelimit-resource"), Some("core"));
+    let reset: u64 = refused
+        .header("x-ratelimit-reset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!((now + 3000..now + 4000).contains(&reset), "{reset}");
+    assert_eq!(counters.refusals_for("rate_limited"), 1);
+}
+
+#[tokio::test]
+async fn secondary_rate_limits_answer_403_or_429_with_retry_after() {
+    let retry_after = Duration::from_secs(60);
+    let (refused, counters) = forbidden_once(Forbidden::SecondaryRateLimit { retry_after }).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    assert!(refused.message().contains("secondary rate limit"));
+    assert_eq!(counters.refusals_for("secondary_rate_limit"), 1);
+
+    let (refused, counters) = forbidden_once(Forbidden::TooManyRequests { retry_after }).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    assert_eq!(counters.refusals_for("too_many_requests"), 1);
+}
+
+#[tokio::test]
+async fn forbid_next_counts_down_and_spares_bad_credentials() {
+    let emulator = Emulator::start().await.unwrap();
+    let http = Http::new(&emulator);
+    emulator.forbid_next(2, Forbidden::RateLimited);
+    // A bad token is refused for itself (401), and does not use up the knob.
+    assert_eq!(
+        http.get("/user", Some("ghp_unknown")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            http.get("/user", Some(DEFAULT_PAT)).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(
+        http.get("/user", Some(DEFAULT_PAT)).await.status,
+        StatusCode::OK
+    );
+    emulator.forbid_next(3, Forbidden::RateLimited);
+    emulator.forbid_next(0, Forbidden::RateLimited);
+    assert_eq!(
+        http.get("/user", Some(DEFAULT_PAT)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(emulator.counters().refusals_for("rate_limited"), 2);
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! `GET /user` and `GET /repos/{owner}/{repo}` with every kind of credential.
+//! `GET /user`, `GET /repos/{owner}/{repo}` and its `/issues` with every kind of credential.
 
 use github_auth_emulator::{DEFAULT_PAT, DEFAULT_WEB_FLOW_CODE, Emulator};
 use http::{Method, StatusCode};
@@ -145,6 +145,39 @@ async fn repo_outside_the_narrowing_is_404() {
     );
     assert_eq!(
         http.get("/repos/octo/one", Some(&token)).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn issues_need_the_issues_permission() {
+    let emulator = Emulator::start().await.unwrap();
+    let http = Http::new(&emulator);
+    let narrowed = http
+        .installation_token(1, &json!({ "permissions": { "contents": "read" } }))
+        .await;
+    let refused = http.get("/repos/octo/one/issues", Some(&narrowed)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.message(), "Resource not accessible by integration");
+    assert_eq!(
+        refused.header("x-accepted-github-permissions"),
+        Some("issues=read")
+    );
+    assert_eq!(emulator.counters().refusals_for("missing_permission"), 1);
+
+    let reader = http
+        .installation_token(1, &json!({ "permissions": { "issues": "read" } }))
+        .await;
+    let full = http.installation_token(1, &Value::Null).await;
+    for token in [reader.as_str(), full.as_str(), DEFAULT_PAT] {
+        let answer = http.get("/repos/octo/one/issues", Some(token)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json(), json!([]));
+    }
+    assert_eq!(
+        http.get("/repos/monalisa/hello/issues", Some(&full))
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
 }

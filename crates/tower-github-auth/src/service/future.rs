@@ -14,7 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use futures_util::future::BoxFuture;
 use http::header::DATE;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
@@ -24,6 +24,7 @@ use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::credential::{Minted, Rejected};
 use crate::error::{BoxError, Error};
 use crate::headers::Authorization;
+use crate::refusal::Refusal;
 use crate::service::auth::Auth;
 use crate::service::replay::Replay;
 
@@ -61,7 +62,8 @@ where
     }
 }
 
-/// A request on its way with a cached credential, and what is needed to replay it after a 401.
+/// A request on its way with a cached credential, and what is needed to replay it after a 401
+/// (or a 403 on a token not replicated yet).
 pub(crate) struct Pending<S, B> {
     inner: S,
     auth: Arc<Auth<Minted>>,
@@ -180,7 +182,7 @@ pin_project! {
             fetch: BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>>,
             pending: Option<Pending<S, B>>,
         },
-        /// Waiting for the inner service, ready to react to a 401.
+        /// Waiting for the inner service, ready to react to a 401 or a 403.
         Calling { #[pin] fut: S::Future, pending: Option<Pending<S, B>> },
         /// Waiting for a fresh token to replicate, or for the inner service to be ready.
         Waiting { sleep: Option<Pin<Box<Sleep>>>, pending: Option<Pending<S, B>> },
@@ -260,11 +262,12 @@ where
                 }
                 StateProj::Calling { fut, pending } => {
                     let response = ready!(fut.poll(cx)).map_err(Error::inner)?;
-                    if response.status() != StatusCode::UNAUTHORIZED {
+                    // A success costs one comparison; only a 403's headers are read.
+                    let Some(refusal) = Refusal::of(response.status(), response.headers()) else {
                         return Poll::Ready(Ok(response));
-                    }
+                    };
                     let p = pending.take().expect("polled after completion");
-                    let Some(next) = after_unauthorized(p, &response) else {
+                    let Some(next) = after_refusal(p, refusal, &response) else {
                         return Poll::Ready(Ok(response));
                     };
                     next
@@ -275,9 +278,11 @@ where
     }
 }
 
-/// GitHub refused the credential: drop it (or wait for it to replicate), and decide on a replay.
-fn after_unauthorized<S, B, RB>(
+/// GitHub refused the credential: drop it (or wait for it to replicate, or keep it), and decide
+/// on a replay; `None`: the answer goes to the caller.
+fn after_refusal<S, B, RB>(
     mut p: Pending<S, B>,
+    refusal: Refusal,
     response: &Response<RB>,
 ) -> Option<State<S, B>>
 where
@@ -286,12 +291,12 @@ where
     RB: ResponseBody,
 {
     let stamp = p.stamp.take()?;
-    let decision = p
-        .auth
-        .credential
-        .get()
-        .rejected(stamp, response.headers().get(DATE), p.replays);
-    // Without a copy the 401 goes to the caller; the cache has already learned from it.
+    let decision =
+        p.auth
+            .credential
+            .get()
+            .rejected(stamp, refusal, response.headers().get(DATE), p.replays);
+    // Without a copy the answer goes to the caller; the cache has already learned from it.
     p.req.as_ref()?;
     match decision {
         Rejected::Wait(pause) => {
@@ -310,6 +315,6 @@ where
                 pending: Some(p),
             })
         }
-        Rejected::Renew => None,
+        Rejected::Renew | Rejected::Keep => None,
     }
 }

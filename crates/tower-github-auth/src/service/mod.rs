@@ -58,7 +58,11 @@ use crate::service::future::{FixedResponseFuture, Pending, ResponseFuture};
 /// strategy's credential is inserted (warm: a lock-free read of the cache and one copy of the
 /// headers prepared with the credential; cold: the request waits on the single exchange in
 /// flight). A 401 on a cached credential drops it and, when the request can be replayed, sends
-/// it once more with a fresh one.
+/// it once more with a fresh one. An installation token minted less than 10 s ago that GitHub
+/// refuses with 401, or with a 403 that names no reason (no `X-Accepted-GitHub-Permissions`,
+/// `X-GitHub-SSO`, `Retry-After` or `x-ratelimit-remaining: 0`), is presumed not replicated
+/// yet: the request is sent again with it after a pause, up to three times. Any other 403, and
+/// a 429, reaches the caller as GitHub gave it, and the credential stays cached.
 ///
 /// A warm request with an absolute URI and no headers of its own allocates what inserting one
 /// header into an empty map does (the map's storage): the state kept for a 401 lives in the
