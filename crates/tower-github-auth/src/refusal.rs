@@ -23,7 +23,10 @@ pub(crate) enum Refusal {
     /// 401: the credential is not good, or a fresh token is not replicated yet.
     Unauthorized,
     /// 403 that says nothing of a permission, SSO or rate limit: a fresh token may not be
-    /// replicated yet; an older one is refused for a reason that is not ours to judge.
+    /// replicated yet; an older one is refused for a reason that is not ours to judge. A guess:
+    /// GitHub may also send a secondary rate limit's 403 without `Retry-After` (its docs: then
+    /// wait a minute); a fresh token's request meeting one is replayed within the same bounds
+    /// as a lag 401 (three pauses, 3 s in all) before the 403 reaches the caller.
     Unexplained,
 }
 

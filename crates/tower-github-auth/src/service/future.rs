@@ -262,7 +262,7 @@ where
                 }
                 StateProj::Calling { fut, pending } => {
                     let response = ready!(fut.poll(cx)).map_err(Error::inner)?;
-                    // A success costs one comparison; only a 403's headers are read.
+                    // A success costs two status comparisons; only a 403's headers are read.
                     let Some(refusal) = Refusal::of(response.status(), response.headers()) else {
                         return Poll::Ready(Ok(response));
                     };

@@ -199,10 +199,12 @@ impl AppAuth {
         self
     }
 
-    /// Whether a request refused with 401 is replayed once with a fresh token (default: yes, when
-    /// its body is `Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str`
-    /// or `()`). Keeping the copy (taken before this crate's headers go in) costs about 55 ns per
-    /// request; without it, the 401 still drops the token, and reaches the caller.
+    /// Whether a refused request is replayed (default: yes, when its body is `Full<Bytes>`,
+    /// `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str` or `()`): once with a fresh
+    /// token after a 401, and, for a token minted moments ago, after a pause while GitHub
+    /// replicates it (a 401, or a 403 that names no reason). Keeping the copy (taken before this
+    /// crate's headers go in) costs about 55 ns per request; without it, the refusal reaches the
+    /// caller (a 401 past the replication window still drops the token).
     pub fn replay_unauthorized(mut self, replay: bool) -> Self {
         self.replay.on = replay;
         self

@@ -156,12 +156,15 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// The key pair and its public key's fingerprint, from the PEM's DER (or, for an OpenSSH key,
 /// the DER of its numbers).
 fn key_pair(pem: &str) -> Result<(RsaKeyPair, String), Cow<'static, str>> {
-    let body: Zeroizing<String> = Zeroizing::new(
-        pem.lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with("-----"))
-            .collect(),
-    );
+    // Sized once: a growing string would leave parts of the key in the buffers it freed.
+    let mut body = Zeroizing::new(String::with_capacity(pem.len()));
+    for line in pem
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+    {
+        body.push_str(line);
+    }
     let pair = if pem.contains("BEGIN OPENSSH PRIVATE KEY") {
         openssh_key_pair(&body)?
     } else {

@@ -115,9 +115,11 @@ fn crt_exponent(d: &[u8], prime: &[u8]) -> Result<Zeroizing<Box<[u8]>>, String> 
         return Err(NOT_A_KEY.to_owned());
     }
     let one = BoxedUint::one_with_precision(prime.bits_precision());
-    let below = NonZero::new(prime.wrapping_sub(&one))
-        .into_option()
-        .ok_or_else(|| NOT_A_KEY.to_owned())?;
+    let below = Zeroizing::new(
+        NonZero::new(prime.wrapping_sub(&one))
+            .into_option()
+            .ok_or_else(|| NOT_A_KEY.to_owned())?,
+    );
     let exponent = Zeroizing::new(d.rem(&below));
     Ok(Zeroizing::new(exponent.to_be_bytes()))
 }
