@@ -240,7 +240,7 @@ pub(crate) fn upload_release_asset(
         .to_owned();
     state.counters.release_assets_uploaded += 1;
     let id = state.token_id();
-    let now = rfc3339(shared.now_wall());
+    let now = rfc3339(shared.wall_at(state.knobs.clock_offset));
     let base = &shared.base_url;
     let full_name = &shared.repos[index].full_name;
     let body = json!({
