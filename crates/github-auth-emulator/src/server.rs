@@ -97,12 +97,11 @@ async fn dispatch(shared: &Shared, host: Host, req: Request) -> Response {
         body,
     };
 
-    if uploads_only || uploads_here {
-        if let (&Method::POST, ["repos", owner, repo, "releases", id, "assets"]) =
+    if (uploads_only || uploads_here)
+        && let (&Method::POST, ["repos", owner, repo, "releases", id, "assets"]) =
             (&req.method, segments.as_slice())
-        {
-            return api::upload_release_asset(shared, &req, owner, repo, id);
-        }
+    {
+        return api::upload_release_asset(shared, &req, owner, repo, id);
     }
     if uploads_only {
         shared.lock().refuse("unknown_route");
