@@ -881,6 +881,28 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// On a GitHub Enterprise Server, whatever the path: the credential goes exactly to
+        /// `/api/v3` and `/api/uploads` and below, and to `/api/graphql` itself, and its path is
+        /// the one below the prefix.
+        #[test]
+        fn the_ghes_pin_is_exact(path in "(/(api|v3|uploads|graphql|v3x|x|)){0,4}") {
+            let e = Endpoints::enterprise("https://ghe.example.com").unwrap();
+            let got = pinned(&e, &format!("https://ghe.example.com{path}"));
+            let below = |prefix: &str| {
+                path.strip_prefix(prefix)
+                    .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+                    .map(str::to_owned)
+            };
+            let expected = below("/api/v3")
+                .or_else(|| (path.trim_end_matches('/') == "/api/graphql").then(|| "/graphql".to_owned()))
+                .or_else(|| below("/api/uploads"));
+            proptest::prop_assert_eq!(got, expected);
+            let elsewhere = format!("https://ghe.example.org{path}");
+            proptest::prop_assert_eq!(pinned(&e, &elsewhere), None);
+        }
+    }
+
     #[test]
     fn bad_urls_are_refused() {
         for bad in ["", "api.github.com", "ftp://x", "https://x/?q=1"] {
