@@ -64,8 +64,6 @@ pub struct Endpoints {
 struct Base {
     /// The URL as text, without a trailing slash.
     text: Arc<str>,
-    /// The same, parsed.
-    uri: Uri,
     scheme: Scheme,
     authority: Authority,
     port: u16,
@@ -95,7 +93,6 @@ impl Base {
         let path = uri.path().trim_end_matches('/').into();
         Ok(Self {
             text: trimmed.into(),
-            uri,
             scheme,
             authority,
             port,
@@ -158,6 +155,21 @@ impl Base {
             .path_and_query(pq)
             .build()
             .map_err(|_| invalid())
+    }
+
+    /// This base as a URI (`/` for an empty path).
+    fn to_uri(&self) -> Uri {
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()
+            .expect("the parts of a URL parsed before")
     }
 
     /// `scheme://authority` followed by `path`.
@@ -476,7 +488,7 @@ impl Endpoints {
     /// # }
     /// ```
     pub fn graphql_url(&self) -> Uri {
-        self.graphql.uri.clone()
+        self.graphql.to_uri()
     }
 
     /// The absolute URL of an API path such as `/repos/octo/one`; [`Error::InvalidPath`] for
