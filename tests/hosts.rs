@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use common::{SignIn, client, echo_server, get, send, stack};
 use github_auth_emulator::{
@@ -12,6 +14,9 @@ use github_auth_emulator::{
 };
 use http::{Request, StatusCode};
 use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{HttpConnector, dns::Name};
+use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tower_github_auth::{
     AppAuth, AppId, AppInstallationAuth, ClientCredentials, Endpoints, InstallationId,
@@ -193,4 +198,55 @@ async fn two_deployments_in_one_process_never_share_a_cached_token() {
         assert_eq!(counters.graphql_queries, 3);
     }
     assert_eq!(cache.len(), 2);
+}
+
+#[tokio::test]
+async fn a_ghe_com_host_pins_its_api_and_uploads_names_and_no_other() {
+    let github = Emulator::builder().start().await.unwrap();
+    let port = github.addr().port();
+    let endpoints = Endpoints::from_api_url(&format!("http://api.octo.ghe.com:{port}")).unwrap();
+    assert_eq!(endpoints.web_base(), format!("http://octo.ghe.com:{port}"));
+    assert_eq!(
+        endpoints.uploads_base(),
+        format!("http://uploads.octo.ghe.com:{port}")
+    );
+    // A client whose resolver sends every `*.ghe.com` name to the loopback address: the GHE.com
+    // host shapes (`api.`, `uploads.`, other subdomains) end to end against one emulator.
+    let loopback = tower::service_fn(|name: Name| async move {
+        if name.as_str().ends_with(".ghe.com") {
+            // The connector puts the URI's port on the address.
+            Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0))))
+        } else {
+            Err(std::io::Error::other(format!("no test address for {name}")))
+        }
+    });
+    let client = Client::builder(TokioExecutor::new())
+        .build::<_, Full<Bytes>>(HttpConnector::new_with_resolver(loopback));
+    let svc = tower::Layer::layer(&installation(endpoints.clone()), client);
+
+    let (status, repo) = send(&svc, get("/repos/octo/one")).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{repo}");
+    assert_eq!(repo["emulator"]["credential"], "installation");
+    let asset = endpoints.uploads_url(ASSET).unwrap().to_string();
+    let (status, answer) = send(&svc, upload(&asset)).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["emulator"]["credential"], "installation");
+    let query = endpoints.graphql_url().to_string();
+    let (status, answer) = send(&svc, graphql(&query)).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["data"]["viewer"]["login"], "emulator-app[bot]");
+
+    // Same emulator, other names: untouched (no token, not even a User-Agent, so 403).
+    for foreign in [
+        format!("http://uploads.other.ghe.com:{port}{ASSET}"),
+        format!("http://octo.ghe.com:{port}{ASSET}"),
+        format!("http://api.octo.ghe.com.evil.ghe.com:{port}{ASSET}"),
+    ] {
+        let (status, _) = send(&svc, upload(&foreign)).await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{foreign}");
+    }
+    let counters = github.counters();
+    assert_eq!(counters.release_assets_uploaded, 1);
+    assert_eq!(counters.requests_without_user_agent, 3);
+    assert_eq!(counters.installation_tokens_minted, 1);
 }

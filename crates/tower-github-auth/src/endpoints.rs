@@ -172,6 +172,14 @@ impl Base {
             .expect("the parts of a URL parsed before")
     }
 
+    /// `:PORT` when the URL names a port, else nothing.
+    fn port_suffix(&self) -> String {
+        self.authority
+            .port()
+            .map(|port| format!(":{port}"))
+            .unwrap_or_default()
+    }
+
     /// `scheme://authority` followed by `path`.
     fn origin_with(&self, path: &str) -> String {
         format!("{}://{}{path}", self.scheme, self.authority)
@@ -281,14 +289,9 @@ impl Endpoints {
         } else if api.path.is_empty()
             && (name == "api.github.com" || ghe_com_subdomain(&name, "api.").is_some())
         {
-            let port = api
-                .authority
-                .port()
-                .map(|p| format!(":{p}"))
-                .unwrap_or_default();
             let domain = name.strip_prefix("api.").unwrap_or(&name);
             (
-                format!("{}://uploads.{domain}{port}", api.scheme),
+                format!("{}://uploads.{domain}{}", api.scheme, api.port_suffix()),
                 format!("{}/graphql", api.text),
             )
         } else {
@@ -431,7 +434,7 @@ impl Endpoints {
         if api.path.is_empty()
             && let Some(subdomain) = ghe_com_subdomain(&host, "api.")
         {
-            let web = format!("{}://{subdomain}.ghe.com", api.scheme);
+            let web = format!("{}://{subdomain}.ghe.com{}", api.scheme, api.port_suffix());
             return Self::new(&api.text, &web);
         }
         if api.path.ends_with("/api/v3") {
@@ -878,6 +881,10 @@ mod tests {
             loopback,
             Endpoints::single("http://127.0.0.1:8787").unwrap()
         );
+        // A port (a proxy, a test resolver) stays on the bases found from it.
+        let ported = Endpoints::from_api_url("http://api.octo.ghe.com:8080").unwrap();
+        assert_eq!(ported.web_base(), "http://octo.ghe.com:8080");
+        assert_eq!(ported.uploads_base(), "http://uploads.octo.ghe.com:8080");
         // Not GHE.com: a host only ending like it, or a deeper one.
         for url in [
             "https://api.ghe.com",
