@@ -1,5 +1,6 @@
-//! The REST routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}` (and its
-//! `/issues`), and the installation token's own `GET /installation/repositories` and `DELETE /installation/token`.
+//! The routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}` (and its `/issues`),
+//! the installation token's own `GET /installation/repositories` and `DELETE /installation/token`,
+//! a release asset upload (on the uploads host) and a minimal `POST /graphql`.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +15,7 @@ use crate::{
     jwt::{self, NOT_DECODABLE},
     objects,
     paging::{Page, with_link},
-    state::{Mutable, Shared, TokenKind, random_alnum, rank},
+    state::{APP_SLUG, Mutable, Shared, TokenKind, random_alnum, rank, rfc3339},
     wire::{Incoming, Presented, Refusal, json_response, no_content, requires_authentication},
 };
 
@@ -234,15 +235,27 @@ pub(crate) fn get_repo(shared: &Shared, req: &Incoming, owner: &str, repo: &str)
     let Some(index) = shared.repo_index(owner, repo) else {
         return Refusal::not_found("repository_not_found").answer(&mut state);
     };
-    let emulator = match caller {
+    let emulator = match reaching(&state, caller, index) {
+        Ok(emulator) => emulator,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    let mut body = objects::repository(shared, &mut state, index);
+    body["emulator"] = emulator;
+    json_response(StatusCode::OK, &body)
+}
+
+/// The `"emulator"` object of an answer (which credential the request carried), or 404 when
+/// an installation token does not reach the repository `index`.
+fn reaching(state: &Mutable, caller: Caller, index: usize) -> Result<Value, Refusal> {
+    Ok(match caller {
         Caller::Installation {
             id,
             repos,
             permissions,
             ..
         } => {
-            if !reach(&state, id, repos).contains(&index) {
-                return Refusal::not_found("repository_not_accessible").answer(&mut state);
+            if !reach(state, id, repos).contains(&index) {
+                return Err(Refusal::not_found("repository_not_accessible"));
             }
             json!({
                 "credential": "installation",
@@ -257,9 +270,125 @@ pub(crate) fn get_repo(shared: &Shared, req: &Incoming, owner: &str, repo: &str)
         Caller::Anonymous | Caller::Jwt => {
             json!({ "credential": "none", "login": null, "installation_id": null })
         }
+    })
+}
+
+/// `POST /repos/{owner}/{repo}/releases/{release_id}/assets?name=...` on the uploads host: 201
+/// with the `release-asset` (its `size` the body's length) plus the `"emulator"` object; any
+/// release id of a repository the token reaches is taken. A token is required.
+pub(crate) fn upload_release_asset(
+    shared: &Shared,
+    req: &Incoming,
+    owner: &str,
+    repo: &str,
+    release_id: &str,
+) -> Response {
+    let mut state = shared.lock();
+    let caller = match resolve(shared, req, &mut state) {
+        Ok(Caller::Jwt) => return jwt_not_allowed().answer(&mut state),
+        Ok(Caller::Anonymous) => return requires_authentication().answer(&mut state),
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.answer(&mut state),
     };
-    let mut body = objects::repository(shared, &mut state, index);
-    body["emulator"] = emulator;
+    let (Some(index), Ok(release_id)) = (shared.repo_index(owner, repo), release_id.parse::<u64>())
+    else {
+        return Refusal::not_found("repository_not_found").answer(&mut state);
+    };
+    let emulator = match reaching(&state, caller, index) {
+        Ok(emulator) => emulator,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    let name = req
+        .query
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "name"))
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty());
+    let Some(name) = name else {
+        return Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed",
+            "validation_failed",
+        )
+        .answer(&mut state);
+    };
+    let content_type = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    state.counters.release_assets_uploaded += 1;
+    let id = state.token_id();
+    let now = rfc3339(shared.wall_at(state.knobs.clock_offset));
+    let base = &shared.base_url;
+    let full_name = &shared.repos[index].full_name;
+    let body = json!({
+        "url": format!("{base}/repos/{full_name}/releases/assets/{id}"),
+        "browser_download_url": format!("{base}/{full_name}/releases/download/{release_id}/{name}"),
+        "id": id,
+        "node_id": format!("RA_emulator{id}"),
+        "name": name,
+        "label": null,
+        "state": "uploaded",
+        "content_type": content_type,
+        "size": req.body.len(),
+        "digest": null,
+        "download_count": 0,
+        "created_at": now,
+        "updated_at": now,
+        "uploader": null,
+        "emulator": emulator,
+    });
+    json_response(StatusCode::CREATED, &body)
+}
+
+/// `POST /graphql` (GitHub Enterprise Server: `/api/graphql`): answers the query
+/// `{ viewer { login } }` with the caller's login (`SLUG[bot]` for an installation token);
+/// any other query gets a GraphQL error under 200. A token is required.
+pub(crate) fn graphql(shared: &Shared, req: &Incoming) -> Response {
+    let mut state = shared.lock();
+    let login = match resolve(shared, req, &mut state) {
+        Ok(Caller::User { login, .. }) => login,
+        Ok(Caller::Installation { id, .. }) => {
+            let slug = state
+                .installation(id)
+                .and_then(|inst| state.app(inst.app_id))
+                .map_or(APP_SLUG, |app| app.slug.as_str());
+            format!("{slug}[bot]")
+        }
+        Ok(Caller::Jwt) => return jwt_not_allowed().answer(&mut state),
+        Ok(Caller::Anonymous) => {
+            return Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "This endpoint requires you to be authenticated.",
+                "no_credentials",
+            )
+            .answer(&mut state);
+        }
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    let query = serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|body| body.get("query")?.as_str().map(str::to_owned));
+    let Some(query) = query else {
+        return Refusal::new(StatusCode::BAD_REQUEST, "Problems parsing JSON", "bad_json")
+            .answer(&mut state);
+    };
+    state.counters.graphql_queries += 1;
+    let words: Vec<&str> = query
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let body = if words == ["query", "viewer", "login"] || words == ["viewer", "login"] {
+        json!({ "data": { "viewer": { "login": login } } })
+    } else {
+        json!({ "errors": [{
+            "type": "UNSUPPORTED",
+            "message": "the emulator answers only `{ viewer { login } }`",
+        }] })
+    };
     json_response(StatusCode::OK, &body)
 }
 

@@ -41,6 +41,8 @@ pub struct EmulatorBuilder {
     config: Config,
     /// Whether [`installation`](Self::installation) adds (true) or first clears the list.
     installations_replaced: bool,
+    /// Whether a second listener plays the uploads host.
+    uploads_host: bool,
 }
 
 impl EmulatorBuilder {
@@ -50,6 +52,7 @@ impl EmulatorBuilder {
         Self {
             config,
             installations_replaced: true,
+            uploads_host: false,
         }
     }
 
@@ -207,8 +210,21 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Binds `127.0.0.1` (port 0 unless configured) and serves in a task of the current tokio
-    /// runtime. Fails if the port is taken or the public key is not an RSA PEM.
+    /// Whether a second listener (`127.0.0.1`, another free port) plays the uploads host, as
+    /// `uploads.github.com` does beside `api.github.com` (default false).
+    ///
+    /// On: release assets are uploaded only there
+    /// ([`EmulatorHandle::uploads_url`](crate::EmulatorHandle::uploads_url)), and the main
+    /// listener refuses them (404), except under GitHub Enterprise Server's `/api/uploads`.
+    /// Off: the main listener takes them at both spellings.
+    pub fn separate_uploads_host(mut self, on: bool) -> Self {
+        self.uploads_host = on;
+        self
+    }
+
+    /// Binds `127.0.0.1` (port 0 unless configured; another free port for the uploads host when
+    /// [`separate_uploads_host`](Self::separate_uploads_host) is on) and serves in a task of the
+    /// current tokio runtime. Fails if the port is taken or the public key is not an RSA PEM.
     pub async fn start(self) -> std::io::Result<EmulatorHandle> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((
             Ipv4Addr::LOCALHOST,
@@ -216,10 +232,33 @@ impl EmulatorBuilder {
         )))
         .await?;
         let addr = listener.local_addr()?;
+        let uploads = if self.uploads_host {
+            let listener =
+                tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+            Some(listener)
+        } else {
+            None
+        };
+        let uploads_url = match &uploads {
+            Some(listener) => format!("http://{}", listener.local_addr()?),
+            None => format!("http://{addr}"),
+        };
         let shared = Arc::new(Shared::new(&self.config, format!("http://{addr}"))?);
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(server::serve(listener, Arc::clone(&shared), stopped));
-        tracing::debug!(%addr, "github-auth-emulator started");
-        Ok(EmulatorHandle::new(shared, addr, stop))
+        let main = server::Host::Main {
+            uploads_elsewhere: uploads.is_some(),
+        };
+        if let Some(listener) = uploads {
+            let serving = server::serve(
+                listener,
+                Arc::clone(&shared),
+                server::Host::Uploads,
+                stopped.clone(),
+            );
+            tokio::spawn(serving);
+        }
+        tokio::spawn(server::serve(listener, Arc::clone(&shared), main, stopped));
+        tracing::debug!(%addr, %uploads_url, "github-auth-emulator started");
+        Ok(EmulatorHandle::new(shared, addr, uploads_url, stop))
     }
 }

@@ -43,6 +43,10 @@ pub struct Counters {
     pub distinct_jwts: u64,
     /// Requests refused for want of a `User-Agent` header.
     pub requests_without_user_agent: u64,
+    /// Release assets uploaded (201 answers of the uploads route).
+    pub release_assets_uploaded: u64,
+    /// GraphQL queries answered (`POST /graphql` with a credential and a `query`).
+    pub graphql_queries: u64,
     /// Refusals by reason, e.g. `"jwt_expired"` → 2.
     pub refusals: BTreeMap<String, u64>,
 }

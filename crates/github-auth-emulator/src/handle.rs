@@ -22,6 +22,7 @@ pub struct EmulatorHandle {
 struct HandleInner {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    uploads_url: String,
     stop: watch::Sender<bool>,
 }
 
@@ -40,9 +41,19 @@ impl fmt::Debug for EmulatorHandle {
 }
 
 impl EmulatorHandle {
-    pub(crate) fn new(shared: Arc<Shared>, addr: SocketAddr, stop: watch::Sender<bool>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        addr: SocketAddr,
+        uploads_url: String,
+        stop: watch::Sender<bool>,
+    ) -> Self {
         Self {
-            inner: Arc::new(HandleInner { shared, addr, stop }),
+            inner: Arc::new(HandleInner {
+                shared,
+                addr,
+                uploads_url,
+                stop,
+            }),
         }
     }
 
@@ -53,6 +64,14 @@ impl EmulatorHandle {
     /// `http://127.0.0.1:PORT`: both the REST API base and the web (OAuth) base.
     pub fn base_url(&self) -> String {
         self.shared().base_url.clone()
+    }
+
+    /// `http://127.0.0.1:PORT` of the uploads host, where release assets are uploaded
+    /// (`POST /repos/{owner}/{repo}/releases/{id}/assets?name=...`): its own port with
+    /// [`EmulatorBuilder::separate_uploads_host`](crate::EmulatorBuilder::separate_uploads_host),
+    /// else the [`base_url`](Self::base_url).
+    pub fn uploads_url(&self) -> String {
+        self.inner.uploads_url.clone()
     }
 
     /// The address the emulator listens on.

@@ -74,7 +74,8 @@
 //! `Bearer X` or `token X`. Every answer carries a `Date` from the emulator's clock. REST
 //! errors are `{"message","documentation_url","status"}`; unknown routes answer 404
 //! `{"message":"Not Found",...}`. The REST routes also answer under a `/api/v3` prefix, as on
-//! GitHub Enterprise Server.
+//! GitHub Enterprise Server. The uploads host is the main listener, or a listener of its own with
+//! [`EmulatorBuilder::separate_uploads_host`] (as `uploads.github.com` is beside `api.github.com`).
 //!
 //! | route | credential | answer |
 //! | --- | --- | --- |
@@ -90,6 +91,8 @@
 //! | `DELETE /installation/token` | installation token | 204: the token revokes itself and answers 401 from then on; 403 for user tokens and PATs |
 //! | `GET /repos/{owner}/{repo}` | any token, or none | the repository plus `"emulator":{"credential","login","installation_id"}`; 404 outside an installation token's reach |
 //! | `GET /repos/{owner}/{repo}/issues` | any token, or none | `[]`; 403 with `X-Accepted-GitHub-Permissions: issues=read` for an installation token without `issues` (refusal `missing_permission`); 404 outside an installation token's reach |
+//! | `POST /repos/{owner}/{repo}/releases/{id}/assets?name=...` | any token | on the uploads host ([`EmulatorHandle::uploads_url`]; GitHub Enterprise Server's `/api/uploads` prefix): 201 the `release-asset` (`size` the body's length) plus `"emulator"` as above; 401 without a token or with a JWT; 404 outside an installation token's reach; 422 without `name` |
+//! | `POST /graphql` (`/api/graphql`) | any token | `{"data":{"viewer":{"login"}}}` for the query `{ viewer { login } }` (`emulator-app[bot]` for an installation token), a GraphQL `errors` answer for any other; 401 without a token or with a JWT; 400 without a JSON `query` |
 //! | `GET /login/oauth/authorize` | none | approves at once as `octocat` (or a known `login`): 302 to `redirect_uri?code=...&state=...` |
 //! | `POST /login/oauth/access_token` | client id (+ secret) | code, `refresh_token` and device-code grants |
 //! | `POST /login/device/code` | client id | `{"device_code","user_code","verification_uri","expires_in","interval"}` |

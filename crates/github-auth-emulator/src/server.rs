@@ -19,13 +19,24 @@ use crate::{
 /// Largest request body read.
 const BODY_LIMIT: usize = 1 << 20;
 
+/// Which host a listener plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Host {
+    /// The API and web host; `uploads_elsewhere` when a separate listener plays the uploads
+    /// host (then asset uploads are refused here, except under GHES's `/api/uploads`).
+    Main { uploads_elsewhere: bool },
+    /// The uploads host (`uploads.github.com`): the asset upload route only.
+    Uploads,
+}
+
 /// Serves until the stop signal turns true or its sender is dropped.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    host: Host,
     mut stop: watch::Receiver<bool>,
 ) {
-    let router = Router::new().fallback(entry).with_state(shared);
+    let router = Router::new().fallback(entry).with_state((shared, host));
     let signal = async move {
         // An error means the handle is gone: stop as well.
         let _ = stop.wait_for(|stopped| *stopped).await;
@@ -39,8 +50,8 @@ pub(crate) async fn serve(
 }
 
 /// Every request: dispatch, then stamp the emulator's `Date`.
-async fn entry(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let mut response = dispatch(&shared, req).await;
+async fn entry(State((shared, host)): State<(Arc<Shared>, Host)>, req: Request) -> Response {
+    let mut response = dispatch(&shared, host, req).await;
     let date = httpdate::fmt_http_date(shared.now_wall());
     if let Ok(value) = HeaderValue::from_str(&date) {
         response.headers_mut().insert(header::DATE, value);
@@ -48,7 +59,7 @@ async fn entry(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     response
 }
 
-async fn dispatch(shared: &Shared, req: Request) -> Response {
+async fn dispatch(shared: &Shared, host: Host, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     {
         let mut state = shared.lock();
@@ -66,9 +77,17 @@ async fn dispatch(shared: &Shared, req: Request) -> Response {
     };
     let path = parts.uri.path().to_owned();
     let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    // GitHub Enterprise Server's API lives under /api/v3: accept that spelling too.
+    // GitHub Enterprise Server's API lives under /api/v3 and its uploads under /api/uploads:
+    // accept those spellings too. The uploads host (or prefix) has the upload route only.
+    let (mut uploads_only, uploads_here) = match host {
+        Host::Main { uploads_elsewhere } => (false, !uploads_elsewhere),
+        Host::Uploads => (true, true),
+    };
     if segments.starts_with(&["api", "v3"]) {
         segments.drain(..2);
+    } else if !uploads_only && segments.starts_with(&["api", "uploads"]) {
+        segments.drain(..2);
+        uploads_only = true;
     }
     let req = Incoming {
         method: parts.method,
@@ -78,7 +97,21 @@ async fn dispatch(shared: &Shared, req: Request) -> Response {
         body,
     };
 
+    if (uploads_only || uploads_here)
+        && let (&Method::POST, ["repos", owner, repo, "releases", id, "assets"]) =
+            (&req.method, segments.as_slice())
+    {
+        return api::upload_release_asset(shared, &req, owner, repo, id);
+    }
+    if uploads_only {
+        shared.lock().refuse("unknown_route");
+        return not_found();
+    }
     match (&req.method, segments.as_slice()) {
+        (&Method::POST, ["graphql"]) if req.path.trim_end_matches('/') != "/api/v3/graphql" => {
+            api::graphql(shared, &req)
+        }
+        (&Method::POST, ["api", "graphql"]) => api::graphql(shared, &req),
         (&Method::GET, ["app"]) => apps::get_app(shared, &req),
         (&Method::GET, ["app", "installations"]) => apps::list_installations(shared, &req),
         (&Method::GET, ["app", "installations", id]) => apps::get_installation(shared, &req, id),

@@ -48,8 +48,9 @@
 //! | [`OAuthTokenAuth`] | a user token you have, refreshed ahead of expiry (rotating refresh tokens, `on_refresh` hook) |
 //!
 //! # What every strategy does
-//! - **Host pinning**: a credential is added only to requests for the configured API base
-//!   (scheme, host and port); any other request passes through untouched.
+//! - **Host pinning**: a credential is added only to requests for the configured API base, uploads
+//!   base (release assets) and GraphQL endpoint (scheme, host, port and path prefix:
+//!   [`Endpoints::is_pinned`]); any other request passes through untouched.
 //! - A bare path (`/repos/octo/one`) is resolved against the API base.
 //! - `User-Agent`, `Accept: application/vnd.github+json` and `X-GitHub-Api-Version: 2022-11-28` are
 //!   added where the request has none.

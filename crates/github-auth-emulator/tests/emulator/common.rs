@@ -70,6 +70,14 @@ impl Http {
         }
     }
 
+    /// A client of another of the emulator's hosts (its uploads host).
+    pub(crate) fn at(base: String) -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base,
+        }
+    }
+
     /// Sends a request; adds a `User-Agent` when `user_agent`.
     pub(crate) async fn send(
         &self,

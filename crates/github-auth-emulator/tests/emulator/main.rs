@@ -5,6 +5,7 @@ mod applications;
 mod common;
 mod config;
 mod device;
+mod hosts;
 mod installation_token;
 mod installations;
 mod jwt;

@@ -142,7 +142,7 @@ where
         let auth = &self.auth;
         auth.endpoints.resolve(req.uri_mut());
         // Host pin: a request to any other host carries no GitHub credential, and is untouched.
-        if let Some(path) = auth.endpoints.api_path(req.uri()) {
+        if let Some(path) = auth.endpoints.credential_path(req.uri()) {
             let authorization = auth.credential.authorization_for(path);
             auth.dress(req.headers_mut());
             match authorization {
@@ -172,7 +172,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let auth = &self.auth;
         auth.endpoints.resolve(req.uri_mut());
-        let Some(path) = auth.endpoints.api_path(req.uri()) else {
+        let Some(path) = auth.endpoints.credential_path(req.uri()) else {
             // Host pin: a request to any other host carries no GitHub credential, and is untouched.
             return ResponseFuture::passthrough(self.inner.call(req));
         };

@@ -156,7 +156,7 @@ impl<S> Layer<S> for TokenAuth {
 /// The token GitHub Actions gives a workflow step.
 ///
 /// Read from `GITHUB_TOKEN`, else `INPUT_GITHUB_TOKEN` (a `github_token` input); the API base from
-/// `GITHUB_API_URL` and the web base from `GITHUB_SERVER_URL`, as
+/// `GITHUB_API_URL`, the web base from `GITHUB_SERVER_URL` and GraphQL from `GITHUB_GRAPHQL_URL`, as
 /// [`Endpoints::from_env`] reads them (github.com when neither is set).
 ///
 /// ```
