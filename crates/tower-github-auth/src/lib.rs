@@ -142,6 +142,7 @@ pub use client::{HttpClient, RequestBody, ResponseBody};
 pub use credential::{Fixed, Minted};
 pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
+pub use refusal::{Permission, Refused};
 pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};
 pub use store::{Lease, Saved, StoredCredential, TokenStore};
