@@ -1,7 +1,8 @@
 //! 403 after a mint: a fresh installation token GitHub answers with a 403 that gives no reason
 //! is waiting to replicate, and is replayed as a 401 would be; a 403 that names its reason (a
 //! missing permission, SAML SSO, a spent rate limit) and a 429 reach the caller untouched, and
-//! the token stays cached.
+//! the token stays cached. Each refusal is also read, typed, with [`Refused::of`] from the
+//! answer the caller gets.
 
 mod common;
 
@@ -10,10 +11,12 @@ use std::time::Duration;
 use common::{get, send, stack};
 use github_auth_emulator::{Emulator, EmulatorHandle, Forbidden, TEST_APP_PRIVATE_KEY_PKCS1};
 use http::StatusCode;
+use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
 use tower::ServiceExt;
 use tower_github_auth::{
-    AppAuth, AppId, AppInstallationAuth, Endpoints, InstallationId, PrivateKey,
+    AppAuth, AppId, AppInstallationAuth, Endpoints, InstallationId, Permission, PrivateKey,
+    Refused, TokenAuth,
 };
 
 fn installation(github: &EmulatorHandle) -> AppInstallationAuth {
@@ -105,8 +108,11 @@ async fn a_403_long_after_the_mint_is_not_replayed() {
     tokio::time::advance(Duration::from_secs(60)).await;
     // An installation token on `/user`: 403 `Resource not accessible by integration`, no header
     // naming a reason.
-    let (status, body) = send(&svc, get("/user")).await.unwrap();
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let answer = svc.clone().oneshot(get("/user")).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert_eq!(Refused::of(&answer), Some(Refused::Unexplained));
+    let body = answer.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["message"], "Resource not accessible by integration");
     let counters = github.counters();
     assert_eq!(
@@ -141,6 +147,12 @@ async fn a_token_narrowed_without_a_permission_is_refused_once() {
         answer.headers()["x-accepted-github-permissions"],
         "issues=read"
     );
+    assert_eq!(
+        Refused::of(&answer),
+        Some(Refused::MissingPermissions(vec![Permission::new(
+            "issues", "read"
+        )]))
+    );
     let counters = github.counters();
     // Sent once: a replay would have been refused again.
     assert_eq!(
@@ -161,8 +173,13 @@ async fn a_token_narrowed_without_a_permission_is_refused_once() {
 
 /// A request with a token minted for it, refused as `why` says: the answer reaches the caller
 /// as GitHub gave it (`status`, a header starting with the value given, where `{base}` stands for
-/// the emulator's URL), sent once, and the token stays cached for the next request.
-async fn refused_untouched(why: Forbidden, status: StatusCode, header: (&str, &str)) {
+/// the emulator's URL), sent once, and the token stays cached for the next request. What
+/// [`Refused::of`] reads from that answer, and the emulator's URL.
+async fn refused_untouched(
+    why: Forbidden,
+    status: StatusCode,
+    header: (&str, &str),
+) -> (Option<Refused>, String) {
     let github = Emulator::builder().start().await.unwrap();
     let reason = match &why {
         Forbidden::MissingPermission(_) => "missing_permission",
@@ -182,6 +199,7 @@ async fn refused_untouched(why: Forbidden, status: StatusCode, header: (&str, &s
     let expected = header.1.replace("{base}", &github.base_url());
     let got = answer.headers()[header.0].to_str().unwrap();
     assert!(got.starts_with(&expected), "{got} is not {expected}...");
+    let reading = Refused::of(&answer);
     let counters = github.counters();
     assert_eq!(counters.refusals_for(reason), 1, "{counters:?}");
     assert_eq!(counters.requests, 2, "one mint, one request: {counters:?}");
@@ -193,21 +211,29 @@ async fn refused_untouched(why: Forbidden, status: StatusCode, header: (&str, &s
     assert_eq!(counters.installation_token_exchanges, 1, "{counters:?}");
     assert_eq!(counters.requests, 3, "{counters:?}");
     assert_eq!(token(&installation), minted);
+    (reading, github.base_url())
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_403_for_a_missing_permission_reaches_the_caller() {
-    refused_untouched(
-        Forbidden::MissingPermission("contents=read".into()),
+    let (reading, _) = refused_untouched(
+        Forbidden::MissingPermission("contents=read, metadata=read".into()),
         StatusCode::FORBIDDEN,
         ("x-accepted-github-permissions", "contents=read"),
     )
     .await;
+    assert_eq!(
+        reading,
+        Some(Refused::MissingPermissions(vec![
+            Permission::new("contents", "read"),
+            Permission::new("metadata", "read"),
+        ]))
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_403_for_saml_sso_reaches_the_caller() {
-    refused_untouched(
+    let (reading, base) = refused_untouched(
         Forbidden::SsoRequired { org: "octo".into() },
         StatusCode::FORBIDDEN,
         (
@@ -216,21 +242,41 @@ async fn a_403_for_saml_sso_reaches_the_caller() {
         ),
     )
     .await;
+    let Some(Refused::SsoRequired { url: Some(url), .. }) = reading else {
+        panic!("{reading:?} is not SSO required with a URL");
+    };
+    let expected = format!("{base}/orgs/octo/sso?authorization_request=");
+    assert!(url.starts_with(&expected), "{url} is not {expected}...");
+    assert!(url.len() > expected.len(), "{url} has no request id");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_403_for_a_spent_rate_limit_reaches_the_caller() {
-    refused_untouched(
+    let (reading, _) = refused_untouched(
         Forbidden::RateLimited,
         StatusCode::FORBIDDEN,
         ("x-ratelimit-remaining", "0"),
     )
     .await;
+    let Some(Refused::RateLimited {
+        reset: Some(reset),
+        resource: Some(resource),
+        ..
+    }) = reading
+    else {
+        panic!("{reading:?} is not a spent rate limit with its reset and resource");
+    };
+    assert_eq!(resource, "core");
+    // The emulator resets the budget an hour after its own clock's now.
+    let ahead = reset
+        .duration_since(std::time::SystemTime::now())
+        .expect("a reset ahead");
+    assert!(ahead <= Duration::from_secs(3600), "{ahead:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_403_for_a_secondary_rate_limit_reaches_the_caller() {
-    refused_untouched(
+    let (reading, _) = refused_untouched(
         Forbidden::SecondaryRateLimit {
             retry_after: Duration::from_secs(60),
         },
@@ -238,11 +284,19 @@ async fn a_403_for_a_secondary_rate_limit_reaches_the_caller() {
         ("retry-after", "60"),
     )
     .await;
+    assert!(
+        matches!(
+            reading,
+            Some(Refused::SecondaryRateLimit { retry_after: Some(wait), .. })
+                if wait == Duration::from_secs(60)
+        ),
+        "{reading:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_429_reaches_the_caller() {
-    refused_untouched(
+    let (reading, _) = refused_untouched(
         Forbidden::TooManyRequests {
             retry_after: Duration::from_secs(30),
         },
@@ -250,4 +304,25 @@ async fn a_429_reaches_the_caller() {
         ("retry-after", "30"),
     )
     .await;
+    assert!(
+        matches!(
+            reading,
+            Some(Refused::SecondaryRateLimit { retry_after: Some(wait), .. })
+                if wait == Duration::from_secs(30)
+        ),
+        "{reading:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_github_does_not_take_is_bad_credentials() {
+    let github = Emulator::builder().start().await.unwrap();
+    let svc = stack(
+        TokenAuth::new("ghp_not_a_token_the_emulator_knows")
+            .unwrap()
+            .endpoints(Endpoints::single(&github.base_url()).unwrap()),
+    );
+    let answer = svc.oneshot(get("/repos/octo/one")).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(Refused::of(&answer), Some(Refused::BadCredentials));
 }
