@@ -328,9 +328,8 @@ enum Sso {
 /// `X-GitHub-SSO`'s kind and the parameters after its first `;`. Any value but
 /// `partial-results` is taken as `required` (the header is there: SSO is the reason).
 fn sso(headers: &HeaderMap) -> Option<(Sso, &str)> {
-    let value = match headers.get(SSO)?.to_str() {
-        Ok(value) => value,
-        Err(_) => return Some((Sso::Required, "")),
+    let Ok(value) = headers.get(SSO)?.to_str() else {
+        return Some((Sso::Required, ""));
     };
     let (which, params) = value.split_once(';').unwrap_or((value, ""));
     let which = if which.trim().eq_ignore_ascii_case("partial-results") {
