@@ -64,7 +64,8 @@
 //!   (`Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str`, `()`); a
 //!   fresh installation token refused with 401, or with a 403 that gives no reason, is waited
 //!   for while GitHub replicates it; a 403 naming a missing permission, SAML SSO or a rate
-//!   limit reaches the caller and the credential stays.
+//!   limit reaches the caller and the credential stays. [`Refused::of`] reads why GitHub
+//!   refused an answer, typed (permissions, SSO, OAuth scopes, rate limits, bad credentials).
 //! - Secrets are never shown by `Debug`, `Display` or logs, and headers carrying them are marked
 //!   sensitive.
 //!
