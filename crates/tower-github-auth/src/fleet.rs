@@ -91,6 +91,12 @@ pub(crate) fn lock_life(deadline: Duration, tries: u32) -> Duration {
 /// The pause before trying a failed lock or read again, when it matters.
 const LOCK_AGAIN: Duration = Duration::from_millis(50);
 
+/// Store failures in a row after which a replica whose credential is at its end exchanges
+/// alone (about a quarter of a second of tries): fewer are a store that fails now and then while
+/// another replica holds the lock and its result is coming, not an outage (seen: three random
+/// failures in a row, 60 ms after the lock holder stored the newer set).
+const FAILURES_TO_GO_ALONE: u32 = 6;
+
 /// How many answers without a newer credential end a wait for one (about two seconds of reads).
 const READS_TO_SETTLE: u32 = 10;
 
@@ -490,13 +496,14 @@ impl<T: Shareable + Clone> Through<'_, T> {
     }
 
     /// After `failures` store failures in a row: whether to try the store again
-    /// ([`LOCK_AGAIN`] later) rather than exchange alone. A moment's failures (fewer than three
-    /// in a row, even once the credential held here nears its end) are tried past,
-    /// and, unless a refresh was asked for (`force`), so is a store that fails while the
-    /// credential held here leaves room for an exchange alone later.
+    /// ([`LOCK_AGAIN`] later) rather than exchange alone. A moment's failures (fewer than
+    /// [`FAILURES_TO_GO_ALONE`] in a row, three for a refresh asked for, even once the
+    /// credential held here nears its end) are tried past, and, unless a refresh was asked for
+    /// (`force`), so is a store that fails while the credential held here leaves room for an
+    /// exchange alone later.
     fn try_again(&self, failures: u32, force: bool) -> bool {
         let now = self.clock.github_now();
-        failures < 3
+        failures < if force { 3 } else { FAILURES_TO_GO_ALONE }
             || (!force
                 && self
                     .held_now()
