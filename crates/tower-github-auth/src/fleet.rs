@@ -25,8 +25,9 @@
 //! - a replica that cannot take the lock keeps serving the credential it holds while it is
 //!   usable, and tries the lock again 250 ms later; once that credential would otherwise expire
 //!   (its last eighth of life before the unusable margin, at most an exchange deadline) it tries
-//!   the store every 50 ms for half of that room, and only then (after a last read of the
-//!   store, which may hold a newer set by now) exchanges on its own;
+//!   the store every 50 ms for half of that room (six failures in a row at least), and only
+//!   then (after a last read of the store, which may hold a newer set by now) exchanges on its
+//!   own;
 //! - a user's rotated pair that could not be saved stays pending: it is saved again in the
 //!   background (after 100 ms, then every 250 ms at most) until the store takes it or holds a
 //!   newer set, so that the fleet learns it as soon as the store is back;
