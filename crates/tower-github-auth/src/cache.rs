@@ -10,8 +10,9 @@
 //!   (unless minting ends the current credential, as a user-token refresh does: then requests wait
 //!   for it, see [`Policy::refresh_revokes`]);
 //! - **backoff**: a failed exchange is reported to everyone who waited on it, and the next attempt
-//!   is not made before an exponential backoff has passed (requests in between get
-//!   [`Error::Backoff`] at once);
+//!   is not made before an exponential backoff has passed, nor before GitHub's `Retry-After` or
+//!   rate-limit reset (capped at [`MAX_SERVER_WAIT`]), plus up to 20% jitter (requests in between
+//!   get [`Error::Backoff`] at once);
 //! - expiry is measured from the `expires_at` GitHub returned, on GitHub's clock.
 //!
 //! The slot is generic: it knows nothing of GitHub's credentials. The App's
