@@ -33,7 +33,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::clock::{Clock, Rfc3339};
+use crate::clock::{Clock, Rfc3339, jitter};
 use crate::error::Error;
 use crate::headers::Authorization;
 
@@ -146,19 +146,6 @@ struct State<T> {
 /// answer saying "in ten years" (hostile, or a broken clock) parks the credential for one hour,
 /// then it is asked again.
 pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(60 * 60);
-
-/// A random extra of up to a fifth of `wait`, so that a fleet whose exchanges failed together
-/// (or that GitHub told the same reset) does not try again together. Zero if the system's
-/// random source fails (the wait itself is kept).
-fn jitter(wait: Duration) -> Duration {
-    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-    let most = u64::try_from((wait / 5).as_nanos()).unwrap_or(u64::MAX);
-    let mut bytes = [0u8; 8];
-    if most == 0 || SystemRandom::new().fill(&mut bytes).is_err() {
-        return Duration::ZERO;
-    }
-    Duration::from_nanos(u64::from_le_bytes(bytes) % most.saturating_add(1))
-}
 
 /// Failed exchanges in a row: the backoff in force and the error that caused it.
 struct Failed {
@@ -917,17 +904,6 @@ mod tests {
         let wait = wait_in_force(&slot).await;
         assert!(wait >= MAX_SERVER_WAIT, "{wait:?}");
         assert!(wait <= MAX_SERVER_WAIT + MAX_SERVER_WAIT / 5, "{wait:?}");
-    }
-
-    /// The jitter adds at most 20% of the wait, and is not always zero.
-    #[test]
-    fn jitter_stays_within_bounds() {
-        let wait = Duration::from_secs(30);
-        let extras: Vec<Duration> = (0..64).map(|_| jitter(wait)).collect();
-        assert!(extras.iter().all(|extra| *extra <= wait / 5), "{extras:?}");
-        assert!(extras.iter().any(|extra| !extra.is_zero()), "{extras:?}");
-        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
-        assert!(jitter(Duration::MAX) <= Duration::MAX / 5);
     }
 
     fn unreachable_fetch() -> BoxFuture<'static, Result<Fresh<u32>, Error>> {

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::client::{HttpClient, RequestBody, ResponseBody};
-use crate::clock::Clock;
+use crate::clock::{Clock, jitter};
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange, SharedError};
 use crate::headers::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VALUE};
@@ -35,7 +35,8 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// hundreds of repositories is answered with each one's full object (several KiB each).
 pub(crate) const DEFAULT_MAX_ANSWER: usize = 32 * 1024 * 1024;
 /// The pauses before each new try of a side request GitHub answered with a server error (or that
-/// could not be sent): four tries in all, within the request's one deadline.
+/// could not be sent), each plus up to 20% jitter: four tries in all, within the request's one
+/// deadline.
 const RETRY_PAUSES: [Duration; 3] = [
     Duration::from_millis(50),
     Duration::from_millis(100),
@@ -250,8 +251,12 @@ impl Side {
             let room = |pause: Duration| {
                 after.saturating_sub(started.elapsed()) > pause.saturating_add(took)
             };
-            match pauses.next() {
-                Some(&pause) if transient && room(pause) => {
+            // Jittered, so that a fleet whose exchanges failed together does not retry together.
+            match pauses
+                .next()
+                .map(|&pause| pause.saturating_add(jitter(pause)))
+            {
+                Some(pause) if transient && room(pause) => {
                     match result {
                         Ok(response) => {
                             tracing::debug!(%exchange, status = %response.status(), ?pause, "side request failed: trying again");
@@ -813,7 +818,12 @@ mod tests {
             .expect("GitHub answered");
         assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
-        assert_eq!(started.elapsed(), Duration::from_millis(8_050));
+        // Two tries of 4 s and one pause of 50 ms plus at most 20% jitter.
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(8_050) && took <= Duration::from_millis(8_060),
+            "{took:?}"
+        );
     }
 
     /// A deadline shorter than the pauses: 500s answered at once are still what the caller gets,
