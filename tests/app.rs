@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{client, get, send, stack};
 use futures_util::future::join_all;
 use github_auth_emulator::{
-    DEFAULT_APP_CLIENT_ID, Emulator, EmulatorHandle, TEST_APP_PRIVATE_KEY_OPENSSH,
+    DEFAULT_APP_CLIENT_ID, Emulator, EmulatorHandle, Forbidden, TEST_APP_PRIVATE_KEY_OPENSSH,
     TEST_APP_PRIVATE_KEY_PKCS1, TEST_APP_PRIVATE_KEY_PKCS8,
 };
 use http::StatusCode;
@@ -148,7 +148,8 @@ async fn failed_exchanges_are_typed_and_backed_off() {
     let mut attempts = 1;
     let mut backoff = Duration::from_secs(1);
     loop {
-        tokio::time::advance(backoff).await;
+        // The backoff plus at most 20% jitter.
+        tokio::time::advance(backoff * 6 / 5).await;
         attempts += 1;
         match send(&svc, get("/repos/octo/one")).await {
             Ok((status, _)) => {
@@ -164,6 +165,71 @@ async fn failed_exchanges_are_typed_and_backed_off() {
         github.counters().installation_token_exchanges,
         3 * TRIES + 1
     );
+}
+
+/// Issue 20 §5: a mint GitHub refuses with 429 + `Retry-After: 30` carries GitHub's request id
+/// and the wait, and is not asked again before the wait (plus jitter) is over.
+#[tokio::test(start_paused = true)]
+async fn a_mint_refused_with_retry_after_waits_and_names_the_request() {
+    let github = Emulator::builder().start().await.unwrap();
+    github.refuse_next_exchanges(
+        1,
+        Forbidden::TooManyRequests {
+            retry_after: Duration::from_secs(30),
+        },
+    );
+    let svc = stack(app(&github).as_installation(InstallationId(1)));
+
+    let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    let id = err.request_id().expect("GitHub's request id").to_owned();
+    assert!(err.to_string().contains(&id), "{err}");
+    let Error::GitHub {
+        documentation_url, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(documentation_url.is_some(), "{err:?}");
+    assert_eq!(github.counters().refusals_for("too_many_requests"), 1);
+
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let during = send(&svc, get("/repos/octo/one")).await.unwrap_err();
+    assert!(
+        matches!(during, Error::Backoff { failures: 1, .. }),
+        "{during}"
+    );
+    assert_eq!(during.request_id(), Some(id.as_str()));
+    assert_eq!(github.counters().installation_token_exchanges, 1);
+
+    // 30 s plus at most 20% jitter.
+    tokio::time::advance(Duration::from_secs(27)).await;
+    let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(github.counters().installation_token_exchanges, 2);
+}
+
+/// A mint refused because the rate limit is spent (reset an hour ahead) is not asked again
+/// before the reset.
+#[tokio::test(start_paused = true)]
+async fn a_mint_refused_for_a_spent_rate_limit_waits_for_the_reset() {
+    let github = Emulator::builder().start().await.unwrap();
+    github.refuse_next_exchanges(1, Forbidden::RateLimited);
+    let svc = stack(app(&github).as_installation(InstallationId(1)));
+
+    let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    assert!(err.rate_limit_reset().is_some(), "{err:?}");
+    tokio::time::advance(Duration::from_secs(30 * 60)).await;
+    let during = send(&svc, get("/repos/octo/one")).await.unwrap_err();
+    assert!(matches!(during, Error::Backoff { .. }), "{during}");
+    assert_eq!(github.counters().installation_token_exchanges, 1);
+    // The reset (an hour) is the cap; plus at most 20% jitter.
+    tokio::time::advance(Duration::from_secs(43 * 60)).await;
+    let (status, _) = send(&svc, get("/repos/octo/one")).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(github.counters().installation_token_exchanges, 2);
 }
 
 async fn survives_clock_offset(offset: i64, refusal: &str) {

@@ -231,8 +231,9 @@ async fn a_failing_signer_fails_every_waiting_request_once_then_backs_off() {
     assert!(matches!(app.fetch_jwt().await, Err(Error::Backoff { .. })));
     assert_eq!(signer.calls(), 1);
 
-    // After the backoff (1 s, then doubling), the next request signs anew.
-    tokio::time::advance(Duration::from_secs(1)).await;
+    // After the backoff (1 s, then doubling, plus at most 20% jitter), the next request signs
+    // anew.
+    tokio::time::advance(Duration::from_millis(1200)).await;
     assert!(matches!(
         send(&svc, get("/app")).await,
         Err(Error::Signer { .. })
@@ -244,7 +245,7 @@ async fn a_failing_signer_fails_every_waiting_request_once_then_backs_off() {
         Err(Error::Backoff { failures: 2, .. })
     ));
     signer.set(Behaviour::Sign);
-    tokio::time::advance(Duration::from_secs(1)).await;
+    tokio::time::advance(Duration::from_millis(1400)).await;
     let (status, me) = send(&svc, get("/app")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["id"], 1);
@@ -301,7 +302,7 @@ async fn a_signer_that_never_answers_fails_at_the_exchange_deadline() {
         Err(Error::Backoff { failures: 1, .. })
     ));
     signer.set(Behaviour::Sign);
-    tokio::time::advance(Duration::from_secs(1)).await;
+    tokio::time::advance(Duration::from_millis(1200)).await;
     assert_eq!(send(&svc, get("/app")).await.unwrap().0, StatusCode::OK);
     assert_eq!(signer.calls(), 2);
 }

@@ -3,7 +3,6 @@
 //! a release asset upload (on the uploads host) and a minimal `POST /graphql`.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::response::Response;
 use http::StatusCode;
@@ -15,8 +14,10 @@ use crate::{
     jwt::{self, NOT_DECODABLE},
     objects,
     paging::{Page, with_link},
-    state::{APP_SLUG, Mutable, Shared, TokenKind, random_alnum, rank, rfc3339},
-    wire::{Incoming, Presented, Refusal, json_response, no_content, requires_authentication},
+    state::{APP_SLUG, Mutable, Shared, TokenKind, rank, rfc3339},
+    wire::{
+        Incoming, Presented, Refusal, forbidden, json_response, no_content, requires_authentication,
+    },
 };
 
 /// Who is calling a non-`/app` route.
@@ -50,56 +51,6 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
         return Err(refusal);
     }
     Ok(caller)
-}
-
-/// The answer GitHub gives a valid credential for `why`.
-/// `now` is the emulator's clock (the caller holds the lock).
-fn forbidden(shared: &Shared, now: SystemTime, why: &Forbidden) -> Refusal {
-    const SECONDARY: &str =
-        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
-    let reason = why.reason();
-    match why {
-        Forbidden::MissingPermission(permission) => Refusal::new(
-            StatusCode::FORBIDDEN,
-            "Resource not accessible by integration",
-            reason,
-        )
-        .with_header("x-accepted-github-permissions", permission),
-        Forbidden::SsoRequired { org } => Refusal::new(
-            StatusCode::FORBIDDEN,
-            "Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization.",
-            reason,
-        )
-        .with_header(
-            "x-github-sso",
-            &format!(
-                "required; url={}/orgs/{org}/sso?authorization_request={}",
-                shared.base_url,
-                random_alnum(20)
-            ),
-        ),
-        Forbidden::RateLimited => {
-            let reset = now
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs()
-                .saturating_add(3600);
-            Refusal::new(StatusCode::FORBIDDEN, "API rate limit exceeded.", reason)
-                .with_header("x-ratelimit-limit", "5000")
-                .with_header("x-ratelimit-remaining", "0")
-                .with_header("x-ratelimit-used", "5000")
-                .with_header("x-ratelimit-reset", &reset.to_string())
-                .with_header("x-ratelimit-resource", "core")
-        }
-        Forbidden::SecondaryRateLimit { retry_after } => {
-            Refusal::new(StatusCode::FORBIDDEN, SECONDARY, reason)
-                .with_header("retry-after", &retry_after.as_secs().to_string())
-        }
-        Forbidden::TooManyRequests { retry_after } => {
-            Refusal::new(StatusCode::TOO_MANY_REQUESTS, SECONDARY, reason)
-                .with_header("retry-after", &retry_after.as_secs().to_string())
-        }
-    }
 }
 
 /// Who presented the request's credential, if it is good.

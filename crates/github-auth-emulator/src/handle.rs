@@ -100,6 +100,29 @@ impl EmulatorHandle {
         self.shared().lock().knobs.fail_next = n;
     }
 
+    /// The next `n` requests to the token endpoints (an installation token's mint, an OAuth
+    /// exchange or refresh) are refused as `why` says, with the headers GitHub sends for it
+    /// (`Retry-After`, `x-ratelimit-reset`, ...), counted under its refusal reason. Replaces what
+    /// an earlier call left; `n` = 0 turns it off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use github_auth_emulator::{Emulator, Forbidden};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let github = Emulator::start().await?;
+    /// github.refuse_next_exchanges(
+    ///     1,
+    ///     Forbidden::TooManyRequests { retry_after: Duration::from_secs(30) },
+    /// );
+    /// // The next mint answers 429 with `Retry-After: 30`, the one after it as usual.
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn refuse_next_exchanges(&self, n: u32, why: Forbidden) {
+        self.shared().lock().knobs.refuse_next_exchanges = (n > 0).then_some((n, why));
+    }
+
     /// While on, every installation token minted is refused once (401 Bad credentials,
     /// refusal `replication_lag`) at its first use, as GitHub does while a new token replicates.
     pub fn set_replication_lag(&self, on: bool) {

@@ -132,6 +132,8 @@
 //! tokens (`gho_`) never expire. A refresh spends the refresh token and ends the old access
 //! token; tokens from the device flow refresh without the client secret.
 //!
+//! Every answer carries an `x-github-request-id`, unique per answer, as GitHub's do.
+//!
 //! # Knobs
 //! On the builder, and at run time on the handle: clock offset
 //! ([`EmulatorHandle::set_clock_offset`]), latency of the token endpoints
@@ -139,7 +141,8 @@
 //! replication lag (401: [`EmulatorHandle::set_replication_lag`]; 403:
 //! [`EmulatorHandle::set_replication_lag_403`]), the 403s and 429 of a valid token
 //! ([`EmulatorHandle::forbid_next`] with a [`Forbidden`]: missing permission, SAML SSO, rate
-//! limits), token lifetimes, the device-flow
+//! limits), the same refusals of the token endpoints themselves
+//! ([`EmulatorHandle::refuse_next_exchanges`]), token lifetimes, the device-flow
 //! outcome ([`DeviceOutcome`]) and forced `slow_down`s ([`EmulatorHandle::set_device_slow_down`]),
 //! fresh codes ([`EmulatorHandle::issue_web_flow_code`]), revocation
 //! ([`EmulatorHandle::revoke`]), the last token request body and headers
@@ -179,7 +182,7 @@
 //! | `replication_lag` | a fresh installation token's first use while the knob is on (401) |
 //! | `replication_lag_403` | a fresh installation token's first uses while the 403 knob is on (403, no header saying why) |
 //! | `missing_permission` | an installation token without `issues` on `GET /repos/{owner}/{repo}/issues`, or [`Forbidden::MissingPermission`] (403 with `X-Accepted-GitHub-Permissions`) |
-//! | `sso_required`, `rate_limited`, `secondary_rate_limit`, `too_many_requests` | a refusal from [`EmulatorHandle::forbid_next`] (403 with `X-GitHub-SSO`; 403 with `x-ratelimit-remaining: 0`; 403 with `Retry-After`; 429 with `Retry-After`) |
+//! | `sso_required`, `rate_limited`, `secondary_rate_limit`, `too_many_requests` | a refusal from [`EmulatorHandle::forbid_next`] or [`EmulatorHandle::refuse_next_exchanges`] (403 with `X-GitHub-SSO`; 403 with `x-ratelimit-remaining: 0`; 403 with `Retry-After`; 429 with `Retry-After`) |
 //! | `resource_not_accessible` | an installation token on `/user` (403) |
 //! | `installation_token_required` | a user token or PAT on `/installation/repositories` or `DELETE /installation/token` (403) |
 //! | `injected_error` | a failure from [`EmulatorHandle::fail_next_exchanges`] (500) |

@@ -184,6 +184,8 @@ pub(crate) struct Knobs {
     pub(crate) replication_lag_403: u32,
     /// The next this many token-route requests are refused this way.
     pub(crate) forbid_next: Option<(u32, Forbidden)>,
+    /// The next this many token-endpoint requests (mints, OAuth exchanges) are refused this way.
+    pub(crate) refuse_next_exchanges: Option<(u32, Forbidden)>,
     pub(crate) installation_token_ttl: Duration,
     /// The format of installation tokens minted without the override header.
     pub(crate) installation_token_format: TokenFormat,
@@ -483,6 +485,7 @@ impl Shared {
                 replication_lag: false,
                 replication_lag_403: 0,
                 forbid_next: None,
+                refuse_next_exchanges: None,
                 installation_token_ttl: Duration::from_secs(config.installation_token_ttl_secs),
                 installation_token_format: config.installation_token_format,
                 user_token_ttl: Duration::from_secs(config.user_token_ttl_secs),

@@ -1,6 +1,8 @@
 //! What every route shares: the request read whole, its credential, REST refusals and JSON
 //! answers, and the gate of the token endpoints.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use axum::{
     body::{Body, Bytes},
     response::Response,
@@ -9,7 +11,8 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::state::{Mutable, Shared};
+use crate::forbidden::Forbidden;
+use crate::state::{Mutable, Shared, random_alnum};
 
 /// Where GitHub's REST error answers point.
 pub(crate) const REST_DOCS: &str = "https://docs.github.com/rest";
@@ -203,8 +206,59 @@ pub(crate) fn injected_error() -> Response {
     )
 }
 
+/// The answer GitHub gives a valid credential for `why`.
+/// `now` is the emulator's clock (the caller holds the lock).
+pub(crate) fn forbidden(shared: &Shared, now: SystemTime, why: &Forbidden) -> Refusal {
+    const SECONDARY: &str =
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
+    let reason = why.reason();
+    match why {
+        Forbidden::MissingPermission(permission) => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+            reason,
+        )
+        .with_header("x-accepted-github-permissions", permission),
+        Forbidden::SsoRequired { org } => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization.",
+            reason,
+        )
+        .with_header(
+            "x-github-sso",
+            &format!(
+                "required; url={}/orgs/{org}/sso?authorization_request={}",
+                shared.base_url,
+                random_alnum(20)
+            ),
+        ),
+        Forbidden::RateLimited => {
+            let reset = now
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                .saturating_add(3600);
+            Refusal::new(StatusCode::FORBIDDEN, "API rate limit exceeded.", reason)
+                .with_header("x-ratelimit-limit", "5000")
+                .with_header("x-ratelimit-remaining", "0")
+                .with_header("x-ratelimit-used", "5000")
+                .with_header("x-ratelimit-reset", &reset.to_string())
+                .with_header("x-ratelimit-resource", "core")
+        }
+        Forbidden::SecondaryRateLimit { retry_after } => {
+            Refusal::new(StatusCode::FORBIDDEN, SECONDARY, reason)
+                .with_header("retry-after", &retry_after.as_secs().to_string())
+        }
+        Forbidden::TooManyRequests { retry_after } => {
+            Refusal::new(StatusCode::TOO_MANY_REQUESTS, SECONDARY, reason)
+                .with_header("retry-after", &retry_after.as_secs().to_string())
+        }
+    }
+}
+
 /// What every token endpoint does once the request is counted: wait out the latency, then maybe
-/// fail on purpose. `Some` is the answer to give instead of the real one.
+/// fail on purpose (a 500, or a refusal such as a 429 with `Retry-After`). `Some` is the answer
+/// to give instead of the real one.
 pub(crate) async fn token_endpoint_gate(shared: &Shared) -> Option<Response> {
     let latency = shared.lock().knobs.latency;
     if !latency.is_zero() {
@@ -215,6 +269,15 @@ pub(crate) async fn token_endpoint_gate(shared: &Shared) -> Option<Response> {
         state.knobs.fail_next -= 1;
         state.refuse("injected_error");
         return Some(injected_error());
+    }
+    let now = shared.wall_at(state.knobs.clock_offset);
+    if let Some((left, why)) = &mut state.knobs.refuse_next_exchanges {
+        let refusal = forbidden(shared, now, why);
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            state.knobs.refuse_next_exchanges = None;
+        }
+        return Some(refusal.answer(&mut state));
     }
     None
 }

@@ -10,8 +10,9 @@
 //!   (unless minting ends the current credential, as a user-token refresh does: then requests wait
 //!   for it, see [`Policy::refresh_revokes`]);
 //! - **backoff**: a failed exchange is reported to everyone who waited on it, and the next attempt
-//!   is not made before an exponential backoff has passed (requests in between get
-//!   [`Error::Backoff`] at once);
+//!   is not made before an exponential backoff has passed, nor before GitHub's `Retry-After` or
+//!   rate-limit reset (capped at [`MAX_SERVER_WAIT`]), plus up to 20% jitter (requests in between
+//!   get [`Error::Backoff`] at once);
 //! - expiry is measured from the `expires_at` GitHub returned, on GitHub's clock.
 //!
 //! The slot is generic: it knows nothing of GitHub's credentials. The App's
@@ -32,7 +33,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::clock::{Clock, Rfc3339};
+use crate::clock::{Clock, Rfc3339, jitter};
 use crate::error::Error;
 use crate::headers::Authorization;
 
@@ -140,6 +141,11 @@ struct State<T> {
     failed: Option<Box<Failed>>,
     generation: u64,
 }
+
+/// The longest GitHub can make an exchange wait (its `Retry-After` or rate-limit reset): an
+/// answer saying "in ten years" (hostile, or a broken clock) parks the credential for one hour,
+/// then it is asked again.
+pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(60 * 60);
 
 /// Failed exchanges in a row: the backoff in force and the error that caused it.
 struct Failed {
@@ -447,14 +453,19 @@ impl<T: Send + Sync + 'static> Slot<T> {
                     .failed
                     .as_ref()
                     .map_or(1, |f| f.failures.saturating_add(1));
-                let backoff = st
+                let exponential = st
                     .policy
                     .backoff_base
                     .saturating_mul(1 << (failures - 1).min(16))
                     .min(st.policy.backoff_max);
+                // Never sooner than GitHub asked (capped: a hostile answer cannot park the
+                // credential for good), and jittered so that a fleet does not retry in step.
+                let asked = self.server_wait(&err, now).min(MAX_SERVER_WAIT);
+                let wait = exponential.max(asked);
+                let backoff = wait.saturating_add(jitter(wait));
                 st.failed = Some(Box::new(Failed {
                     failures,
-                    retry_at: now + backoff,
+                    retry_at: now.checked_add(backoff).unwrap_or(now + MAX_SERVER_WAIT),
                     last_error: err.clone(),
                 }));
                 if self.refresh_revokes && matches!(err, Error::Hook(_)) {
@@ -508,6 +519,17 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
     fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// How long GitHub asked to wait after `err`, from `now`: the longer of its `Retry-After`
+    /// and the time until its rate-limit reset (on GitHub's clock). Uncapped.
+    fn server_wait(&self, err: &Error, now: Instant) -> Duration {
+        let until_reset = err.rate_limit_reset().map_or(Duration::ZERO, |reset| {
+            self.clock()
+                .instant_of(reset)
+                .saturating_duration_since(now)
+        });
+        err.retry_after().unwrap_or_default().max(until_reset)
     }
 }
 
@@ -675,11 +697,12 @@ mod tests {
         // A failed refresh did not end it: the waiters get the old token, during the backoff too.
         let failed = slot.obtain(|| {
             async {
-                Err(Error::GitHub {
-                    exchange: crate::error::Exchange::Refresh,
-                    status: http::StatusCode::BAD_GATEWAY,
-                    message: "down".into(),
-                })
+                Err(refused(
+                    crate::error::Exchange::Refresh,
+                    http::StatusCode::BAD_GATEWAY,
+                    None,
+                    None,
+                ))
             }
             .boxed()
         });
@@ -784,6 +807,105 @@ mod tests {
         }
     }
 
+    /// GitHub's refusal of `exchange` with `status`, asking to wait `retry_after` or until
+    /// `reset`.
+    fn refused(
+        exchange: crate::error::Exchange,
+        status: http::StatusCode,
+        retry_after: Option<Duration>,
+        reset: Option<SystemTime>,
+    ) -> Error {
+        Error::GitHub {
+            exchange,
+            status,
+            message: "down".into(),
+            request_id: None,
+            documentation_url: None,
+            retry_after,
+            rate_limit_reset: reset,
+        }
+    }
+
+    /// A mint GitHub refuses with 429, asking to wait `retry_after` or until `reset`.
+    fn limited(
+        retry_after: Option<Duration>,
+        reset: Option<SystemTime>,
+    ) -> impl Fn() -> BoxFuture<'static, Result<Fresh<u32>, Error>> {
+        move || {
+            async move {
+                Err(refused(
+                    crate::error::Exchange::InstallationToken,
+                    http::StatusCode::TOO_MANY_REQUESTS,
+                    retry_after,
+                    reset,
+                ))
+            }
+            .boxed()
+        }
+    }
+
+    /// The wait in force after a failure (`Error::Backoff`'s `retry_in`).
+    async fn wait_in_force(slot: &Arc<Slot<u32>>) -> Duration {
+        match slot
+            .obtain(|| panic!("no attempt during the backoff"))
+            .await
+        {
+            Err(Error::Backoff { retry_in, .. }) => retry_in,
+            other => panic!("expected a backoff, got {other:?}"),
+        }
+    }
+
+    /// Issue 20 §5: GitHub's `Retry-After: 30` is honoured: no mint before 30 s (plus at most
+    /// 20% jitter), where the exponential backoff alone would have tried again after 1 s.
+    #[tokio::test(start_paused = true)]
+    async fn backoff_honours_retry_after() {
+        let (slot, clock) = slot();
+        let err = slot
+            .obtain(limited(Some(Duration::from_secs(30)), None))
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let wait = wait_in_force(&slot).await;
+        assert!(wait >= Duration::from_secs(20), "{wait:?}");
+        // 30 s plus at most 20% jitter have passed.
+        tokio::time::advance(Duration::from_secs(27)).await;
+        let token = slot
+            .obtain(minting(1, Duration::from_secs(3600), &clock))
+            .await
+            .expect("exchanges once Retry-After has passed");
+        assert_eq!(token.value, 1);
+    }
+
+    /// A rate-limit reset 120 s ahead is honoured: no mint before it.
+    #[tokio::test(start_paused = true)]
+    async fn backoff_honours_the_rate_limit_reset() {
+        let (slot, clock) = slot();
+        let reset = clock.github_now() + Duration::from_secs(120);
+        slot.obtain(limited(None, Some(reset))).await.unwrap_err();
+        tokio::time::advance(Duration::from_secs(100)).await;
+        let wait = wait_in_force(&slot).await;
+        assert!(wait >= Duration::from_secs(19), "{wait:?}");
+        tokio::time::advance(Duration::from_secs(45)).await;
+        slot.obtain(minting(1, Duration::from_secs(3600), &clock))
+            .await
+            .expect("exchanges once the reset has passed");
+    }
+
+    /// A reset 10 years ahead (a hostile or broken answer) parks the credential for the cap
+    /// (plus jitter), not for 10 years.
+    #[tokio::test(start_paused = true)]
+    async fn backoff_caps_a_far_reset() {
+        let (slot, clock) = slot();
+        let reset = clock.github_now() + Duration::from_secs(10 * 365 * 24 * 3600);
+        slot.obtain(limited(Some(Duration::from_secs(u64::MAX)), Some(reset)))
+            .await
+            .unwrap_err();
+        let wait = wait_in_force(&slot).await;
+        assert!(wait >= MAX_SERVER_WAIT, "{wait:?}");
+        assert!(wait <= MAX_SERVER_WAIT + MAX_SERVER_WAIT / 5, "{wait:?}");
+    }
+
     fn unreachable_fetch() -> BoxFuture<'static, Result<Fresh<u32>, Error>> {
         async { Err(Error::TaskFailed) }.boxed()
     }
@@ -793,11 +915,12 @@ mod tests {
         let (slot, _clock) = slot();
         let failing = || {
             async {
-                Err(Error::GitHub {
-                    exchange: crate::error::Exchange::InstallationToken,
-                    status: http::StatusCode::BAD_GATEWAY,
-                    message: "down".into(),
-                })
+                Err(refused(
+                    crate::error::Exchange::InstallationToken,
+                    http::StatusCode::BAD_GATEWAY,
+                    None,
+                    None,
+                ))
             }
             .boxed()
         };
@@ -807,7 +930,8 @@ mod tests {
             .obtain(|| panic!("no attempt during the backoff"))
             .await;
         assert!(matches!(during, Err(Error::Backoff { failures: 1, .. })));
-        tokio::time::advance(Duration::from_secs(1)).await;
+        // 1 s plus at most 20% jitter.
+        tokio::time::advance(Duration::from_millis(1200)).await;
         assert!(slot.obtain(failing).await.is_err());
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(matches!(

@@ -152,9 +152,33 @@ fn shift(time: SystemTime, offset_ms: i64) -> SystemTime {
     shifted.unwrap_or(time)
 }
 
+/// A random extra of up to a fifth of `wait`, so that a fleet whose exchanges failed together
+/// (or that GitHub told the same reset) does not try again together. Zero if the system's
+/// random source fails (the wait itself is kept).
+pub(crate) fn jitter(wait: Duration) -> Duration {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let most = u64::try_from((wait / 5).as_nanos()).unwrap_or(u64::MAX);
+    let mut bytes = [0u8; 8];
+    if most == 0 || SystemRandom::new().fill(&mut bytes).is_err() {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(u64::from_le_bytes(bytes) % most.saturating_add(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The jitter adds at most 20% of the wait, and is not always zero.
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let wait = Duration::from_secs(30);
+        let extras: Vec<Duration> = (0..64).map(|_| jitter(wait)).collect();
+        assert!(extras.iter().all(|extra| *extra <= wait / 5), "{extras:?}");
+        assert!(extras.iter().any(|extra| !extra.is_zero()), "{extras:?}");
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
+        assert!(jitter(Duration::MAX) <= Duration::MAX / 5);
+    }
 
     fn date(t: SystemTime) -> http::HeaderValue {
         http::HeaderValue::from_str(&httpdate::fmt_http_date(t)).unwrap()

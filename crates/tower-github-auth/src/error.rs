@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
@@ -188,7 +188,12 @@ pub enum Error {
     MissingActionsToken,
 
     /// GitHub answered a side request with an error status.
-    #[error("GitHub refused the {exchange} with HTTP {status}: {message}")]
+    ///
+    /// The message names GitHub's request id when GitHub sent one: give it to GitHub support.
+    #[error(
+        "GitHub refused the {exchange} with HTTP {status}: {message}{}",
+        request_id.as_deref().map(|id| format!(" (GitHub request id {id})")).unwrap_or_default()
+    )]
     GitHub {
         /// The side request.
         exchange: Exchange,
@@ -196,6 +201,16 @@ pub enum Error {
         status: StatusCode,
         /// GitHub's `message`, or the start of the body.
         message: String,
+        /// GitHub's `x-github-request-id`, which GitHub support asks for.
+        request_id: Option<String>,
+        /// The `documentation_url` of GitHub's JSON error body.
+        documentation_url: Option<String>,
+        /// GitHub's `Retry-After`: wait this long before asking again. The exchange backoff
+        /// never tries sooner.
+        retry_after: Option<Duration>,
+        /// GitHub's `x-ratelimit-reset` (GitHub's clock): when the spent rate limit comes back.
+        /// The exchange backoff never tries sooner.
+        rate_limit_reset: Option<SystemTime>,
     },
 
     /// GitHub answered an OAuth request with an `error` field (often under HTTP 200).
@@ -321,6 +336,38 @@ impl Error {
         }
     }
 
+    /// GitHub's `x-github-request-id` for a refused side request (of the last attempt, for
+    /// [`Error::Backoff`]): quote it to GitHub support.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::GitHub { request_id, .. } => request_id.as_deref(),
+            Self::Backoff { last, .. } => last.request_id(),
+            _ => None,
+        }
+    }
+
+    /// How long GitHub asked to wait (`Retry-After`) before its refused side request is sent
+    /// again (of the last attempt, for [`Error::Backoff`], whose `retry_in` is the wait in force).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::GitHub { retry_after, .. } => *retry_after,
+            Self::Backoff { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// When GitHub said the spent rate limit comes back (`x-ratelimit-reset`, GitHub's clock), for
+    /// a refused side request (of the last attempt, for [`Error::Backoff`]).
+    pub fn rate_limit_reset(&self) -> Option<SystemTime> {
+        match self {
+            Self::GitHub {
+                rate_limit_reset, ..
+            } => *rate_limit_reset,
+            Self::Backoff { last, .. } => last.rate_limit_reset(),
+            _ => None,
+        }
+    }
+
     /// GitHub's OAuth `error` code, such as `bad_refresh_token`.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
@@ -369,9 +416,26 @@ mod tests {
                 exchange: Exchange::InstallationToken,
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 message: "boom".into(),
+                request_id: Some("C0DE:1234:5678AB:9ABCDE:6750A1B2".into()),
+                documentation_url: None,
+                retry_after: Some(Duration::from_secs(30)),
+                rate_limit_reset: None,
             }),
         };
         assert_eq!(backoff.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+        assert_eq!(backoff.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            backoff.request_id(),
+            Some("C0DE:1234:5678AB:9ABCDE:6750A1B2")
+        );
+        let Error::Backoff { last, .. } = &backoff else {
+            unreachable!()
+        };
+        let shown = last.to_string();
+        assert!(
+            shown.contains("C0DE:1234:5678AB:9ABCDE:6750A1B2") && !shown.contains('\n'),
+            "{shown}"
+        );
         assert!(
             Error::MissingActionsToken
                 .to_string()

@@ -59,7 +59,8 @@
 //! - Minted credentials live in one token cache: one exchange however many requests arrive at
 //!   once, a background refresh before expiry (a warm request never waits; user tokens, whose
 //!   refresh ends the old one at GitHub, are the exception: requests wait for that refresh),
-//!   backoff after a failure, GitHub's clock learned from its `Date` header, a 401 drops the
+//!   backoff after a failure (never sooner than GitHub's `Retry-After` or rate-limit reset,
+//!   with jitter), GitHub's clock learned from its `Date` header, a 401 drops the
 //!   cached credential and the request is replayed once when its body can be cloned
 //!   (`Full<Bytes>`, `Empty<Bytes>`, `String`, `Bytes`, `Vec<u8>`, `&'static str`, `()`); a
 //!   fresh installation token refused with 401, or with a 403 that gives no reason, is waited

@@ -242,18 +242,14 @@ impl Refused {
         Some(match Kind::of(status, headers)? {
             Kind::BadCredentials => Self::BadCredentials,
             Kind::RateLimited => Self::RateLimited {
-                reset: first(headers, &RATE_LIMIT_RESET)
-                    .and_then(|reset| reset.trim().parse::<u64>().ok())
-                    .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))),
+                reset: rate_limit_reset(headers),
                 resource: first(headers, &RATE_LIMIT_RESOURCE)
                     .map(str::trim)
                     .filter(|resource| !resource.is_empty())
                     .map(str::to_owned),
             },
             Kind::SecondaryRateLimit => Self::SecondaryRateLimit {
-                retry_after: first(headers, &RETRY_AFTER)
-                    .and_then(|wait| wait.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
+                retry_after: retry_after(headers),
             },
             Kind::SsoRequired => Self::SsoRequired {
                 url: sso(headers)
@@ -286,6 +282,22 @@ impl Refused {
             Kind::Unexplained => Self::Unexplained,
         })
     }
+}
+
+/// `Retry-After` in seconds (GitHub sends seconds, never an HTTP date); `None` when absent or
+/// not a number.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    first(headers, &RETRY_AFTER)
+        .and_then(|wait| wait.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// `x-ratelimit-reset` (epoch seconds, GitHub's clock); `None` when absent, not a number, or
+/// past what a `SystemTime` holds.
+pub(crate) fn rate_limit_reset(headers: &HeaderMap) -> Option<SystemTime> {
+    first(headers, &RATE_LIMIT_RESET)
+        .and_then(|reset| reset.trim().parse::<u64>().ok())
+        .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
 }
 
 /// The text values of a header (values that are not visible ASCII are left out).

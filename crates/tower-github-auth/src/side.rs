@@ -17,16 +17,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{ACCEPT, CONTENT_TYPE, DATE, USER_AGENT};
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::client::{HttpClient, RequestBody, ResponseBody};
-use crate::clock::Clock;
+use crate::clock::{Clock, jitter};
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange, SharedError};
 use crate::headers::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VALUE};
+use crate::refusal;
 
 /// How long a side request may take, answer read, unless configured otherwise.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +35,8 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// hundreds of repositories is answered with each one's full object (several KiB each).
 pub(crate) const DEFAULT_MAX_ANSWER: usize = 32 * 1024 * 1024;
 /// The pauses before each new try of a side request GitHub answered with a server error (or that
-/// could not be sent): four tries in all, within the request's one deadline.
+/// could not be sent), each plus up to 20% jitter: four tries in all, within the request's one
+/// deadline.
 const RETRY_PAUSES: [Duration; 3] = [
     Duration::from_millis(50),
     Duration::from_millis(100),
@@ -100,6 +102,9 @@ impl std::fmt::Debug for Side {
 /// The answer to a side request, body read.
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
+    /// GitHub's answer headers (only read for what an error carries: request id, Retry-After,
+    /// rate-limit reset).
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// The secrets the request carried: scrubbed from any text of the answer kept in an error.
     pub(crate) secrets: Vec<String>,
@@ -111,6 +116,7 @@ impl Answer {
     pub(crate) fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
         Self {
             status,
+            headers: HeaderMap::new(),
             body: body.into(),
             secrets: Vec::new(),
         }
@@ -189,13 +195,16 @@ impl Side {
             tracing::warn!(%exchange, %status, "GitHub answered an exchange with a redirect");
             return Ok(Answer {
                 status,
+                headers: HeaderMap::new(),
                 body: Bytes::new(),
                 secrets: Vec::new(),
             });
         }
+        let (parts, body) = response.into_parts();
         Ok(Answer {
             status,
-            body: response.into_body(),
+            headers: parts.headers,
+            body,
             secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
         })
     }
@@ -242,8 +251,12 @@ impl Side {
             let room = |pause: Duration| {
                 after.saturating_sub(started.elapsed()) > pause.saturating_add(took)
             };
-            match pauses.next() {
-                Some(&pause) if transient && room(pause) => {
+            // Jittered, so that a fleet whose exchanges failed together does not retry together.
+            match pauses
+                .next()
+                .map(|&pause| pause.saturating_add(jitter(pause)))
+            {
+                Some(pause) if transient && room(pause) => {
                     match result {
                         Ok(response) => {
                             tracing::debug!(%exchange, status = %response.status(), ?pause, "side request failed: trying again");
@@ -448,23 +461,44 @@ pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
     #[derive(serde::Deserialize)]
     struct Message {
         message: String,
+        #[serde(default)]
+        documentation_url: Option<String>,
     }
     if let Some(err) = oauth_error(exchange, answer) {
         return err;
     }
     let body = answer.scrubbed();
-    let message = serde_json::from_slice::<Message>(&body).map_or_else(
+    let (message, documentation_url) = serde_json::from_slice::<Message>(&body).map_or_else(
         |_| {
             let text = String::from_utf8_lossy(&body);
-            text.chars().take(200).collect()
+            (text.chars().take(200).collect(), None)
         },
-        |m| m.message,
+        |m| (m.message, m.documentation_url.map(|url| bounded(&url))),
     );
+    let request_id = answer
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(bounded);
     Error::GitHub {
         exchange,
         status: answer.status,
         message,
+        request_id,
+        documentation_url,
+        retry_after: refusal::retry_after(&answer.headers),
+        rate_limit_reset: refusal::rate_limit_reset(&answer.headers),
     }
+}
+
+/// GitHub's id of a request, which its support asks for.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-github-request-id");
+
+/// At most 200 characters of a text from GitHub kept in an error.
+fn bounded(text: &str) -> String {
+    text.chars().take(200).collect()
 }
 
 /// The OAuth `error` field of a JSON or form-encoded answer, if any.
@@ -653,6 +687,56 @@ mod tests {
         let e = github_error(Exchange::InstallationToken, &answer);
         assert_eq!(e.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
         assert!(e.to_string().contains("does not exist"));
+        assert_eq!(e.request_id(), None);
+    }
+
+    /// Issue 20 §5: the request id, documentation URL, `Retry-After` and rate-limit reset GitHub
+    /// sent are kept; values that are not numbers are left out, never a panic.
+    #[test]
+    fn github_errors_carry_what_github_sent() {
+        let mut answer = Answer::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            Bytes::from_static(
+                br#"{"message":"You have exceeded a secondary rate limit.","documentation_url":"https://docs.github.com/rest/rate-limit"}"#,
+            ),
+        );
+        for (name, value) in [
+            ("x-github-request-id", "C0DE:1234:5678AB:9ABCDE:6750A1B2"),
+            ("retry-after", "30"),
+            ("x-ratelimit-reset", "1700000000"),
+        ] {
+            answer.headers.insert(name, HeaderValue::from_static(value));
+        }
+        let e = github_error(Exchange::InstallationToken, &answer);
+        assert_eq!(e.request_id(), Some("C0DE:1234:5678AB:9ABCDE:6750A1B2"));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            e.rate_limit_reset(),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        let Error::GitHub {
+            documentation_url, ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            documentation_url.as_deref(),
+            Some("https://docs.github.com/rest/rate-limit")
+        );
+        assert!(e.to_string().contains("C0DE:1234:5678AB:9ABCDE:6750A1B2"));
+
+        answer.headers.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
+        );
+        answer.headers.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("99999999999999999999999"),
+        );
+        let e = github_error(Exchange::InstallationToken, &answer);
+        assert_eq!(e.retry_after(), None);
+        assert_eq!(e.rate_limit_reset(), None);
     }
 
     fn side_over<F, Fut>(answer: F, limits: Limits) -> Side
@@ -734,7 +818,12 @@ mod tests {
             .expect("GitHub answered");
         assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
-        assert_eq!(started.elapsed(), Duration::from_millis(8_050));
+        // Two tries of 4 s and one pause of 50 ms plus at most 20% jitter.
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(8_050) && took <= Duration::from_millis(8_060),
+            "{took:?}"
+        );
     }
 
     /// A deadline shorter than the pauses: 500s answered at once are still what the caller gets,
