@@ -14,7 +14,10 @@ use github_auth_emulator::{
 use http::StatusCode;
 use secrecy::ExposeSecret;
 use tower::ServiceBuilder;
-use tower_github_auth::{AppAuth, AppId, AppIssuer, Endpoints, Error, InstallationId, PrivateKey};
+use tower_github_auth::{
+    AppAuth, AppId, AppIssuer, Endpoints, Error, Exchange, InstallationId, InstallationTarget,
+    PrivateKey, Subject,
+};
 
 fn app(github: &EmulatorHandle) -> AppAuth {
     AppAuth::new(
@@ -193,6 +196,20 @@ async fn a_mint_refused_with_retry_after_waits_and_names_the_request() {
     };
     assert!(documentation_url.is_some(), "{err:?}");
     assert_eq!(github.counters().refusals_for("too_many_requests"), 1);
+    // Who the exchange was for, and what kind of failure it is.
+    let installation_1 = Subject::Installation {
+        app: AppIssuer::Id(AppId(1)),
+        installation: InstallationTarget::Id(InstallationId(1)),
+        narrowing: None,
+    };
+    assert_eq!(err.subject(), Some(&installation_1));
+    assert!(
+        err.to_string()
+            .contains("installation token exchange for installation id:1 of App 1"),
+        "{err}"
+    );
+    assert!(err.is_rate_limited() && !err.is_timeout());
+    assert_eq!(err.exchange(), Some(Exchange::InstallationToken));
 
     tokio::time::advance(Duration::from_secs(10)).await;
     let during = send(&svc, get("/repos/octo/one")).await.unwrap_err();
@@ -201,6 +218,10 @@ async fn a_mint_refused_with_retry_after_waits_and_names_the_request() {
         "{during}"
     );
     assert_eq!(during.request_id(), Some(id.as_str()));
+    // The backoff reads through to the last attempt's error.
+    assert_eq!(during.subject(), Some(&installation_1));
+    assert!(during.is_rate_limited());
+    assert!(matches!(during.root(), Error::GitHub { .. }), "{during:?}");
     assert_eq!(github.counters().installation_token_exchanges, 1);
 
     // 30 s plus at most 20% jitter.
@@ -221,6 +242,7 @@ async fn a_mint_refused_for_a_spent_rate_limit_waits_for_the_reset() {
     let err = send(&svc, get("/repos/octo/one")).await.unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
     assert!(err.rate_limit_reset().is_some(), "{err:?}");
+    assert!(err.is_rate_limited(), "{err:?}");
     tokio::time::advance(Duration::from_secs(30 * 60)).await;
     let during = send(&svc, get("/repos/octo/one")).await.unwrap_err();
     assert!(matches!(during, Error::Backoff { .. }), "{during}");

@@ -281,7 +281,7 @@ async fn a_signer_that_never_answers_fails_at_the_exchange_deadline() {
         assert!(
             matches!(
                 err,
-                Error::Timeout { exchange: Exchange::JwtSigning, after }
+                Error::Timeout { exchange: Exchange::JwtSigning, after, .. }
                     if after == Duration::from_secs(5)
             ),
             "{err:?}"

@@ -56,7 +56,7 @@ async fn a_hung_token_endpoint_fails_every_waiting_request_at_the_deadline_then_
     for answer in answers {
         let err = answer.unwrap_err();
         assert!(
-            matches!(err, Error::Timeout { exchange: Exchange::InstallationToken, after }
+            matches!(err, Error::Timeout { exchange: Exchange::InstallationToken, after, .. }
                 if after == Duration::from_secs(10)),
             "{err}"
         );

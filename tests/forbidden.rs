@@ -15,8 +15,8 @@ use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
 use tower::ServiceExt;
 use tower_github_auth::{
-    AppAuth, AppId, AppInstallationAuth, Endpoints, InstallationId, Permission, PrivateKey,
-    Refused, TokenAuth,
+    AppAuth, AppId, AppInstallationAuth, AppIssuer, Endpoints, InstallationId, InstallationTarget,
+    Permission, PrivateKey, Refused, Subject, TokenAuth,
 };
 
 fn installation(github: &EmulatorHandle) -> AppInstallationAuth {
@@ -153,6 +153,23 @@ async fn a_token_narrowed_without_a_permission_is_refused_once() {
             "issues", "read"
         )]))
     );
+    // Which credential GitHub refused: the narrowed token of that installation.
+    let Some(Subject::Installation {
+        installation,
+        narrowing: Some(narrowing),
+        ..
+    }) = Subject::of(&answer)
+    else {
+        panic!("no narrowed installation named: {:?}", Subject::of(&answer))
+    };
+    assert_eq!(
+        *installation,
+        InstallationTarget::Repository {
+            owner: "octo".into(),
+            repo: "one".into()
+        }
+    );
+    assert_eq!(narrowing.permissions["contents"], "read");
     let counters = github.counters();
     // Sent once: a replay would have been refused again.
     assert_eq!(
@@ -200,6 +217,14 @@ async fn refused_untouched(
     let got = answer.headers()[header.0].to_str().unwrap();
     assert!(got.starts_with(&expected), "{got} is not {expected}...");
     let reading = Refused::of(&answer);
+    assert_eq!(
+        Subject::of(&answer),
+        Some(&Subject::Installation {
+            app: AppIssuer::Id(AppId(1)),
+            installation: InstallationTarget::Id(InstallationId(1)),
+            narrowing: None,
+        })
+    );
     let counters = github.counters();
     assert_eq!(counters.refusals_for(reason), 1, "{counters:?}");
     assert_eq!(counters.requests, 2, "one mint, one request: {counters:?}");

@@ -23,7 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tower::ServiceBuilder;
 use tower_github_auth::{
     AppAuth, AppId, ClientCredentials, DeviceCode, Endpoints, Error, Exchange, OAuthAppAuth,
-    OAuthDeviceAuth, OAuthTokenAuth, TokenSet,
+    OAuthDeviceAuth, OAuthTokenAuth, Subject, TokenSet,
 };
 
 fn endpoints(github: &EmulatorHandle) -> Endpoints {
@@ -192,16 +192,19 @@ async fn a_reused_code_is_bad_verification_code() {
     let again = app.as_web_user(code.clone()).sign_in(&client()).await;
     let err = again.unwrap_err();
     assert!(
-        matches!(&err, Error::OAuth { exchange: Exchange::CodeExchange, error, description, uri }
+        matches!(&err, Error::OAuth { exchange: Exchange::CodeExchange, error, description, uri, .. }
             if error == "bad_verification_code" && description.is_some() && uri.is_some()),
         "{err}"
     );
     // Through the layer, every request that waited on the exchange gets the same error.
     let svc = stack(app.as_web_user(code).build());
     for answer in join_all((0..5).map(|_| send(&svc, get("/user")))).await {
-        assert_eq!(
-            answer.unwrap_err().oauth_error(),
-            Some("bad_verification_code")
+        let err = answer.unwrap_err();
+        assert_eq!(err.oauth_error(), Some("bad_verification_code"));
+        // Named: the user of that client (no store, so no user key).
+        assert!(
+            matches!(err.subject(), Some(Subject::User { client_id, user: None }) if *client_id == app.client_id()),
+            "{err:?}"
         );
     }
     assert_eq!(github.counters().refusals_for("bad_verification_code"), 2);

@@ -823,6 +823,7 @@ mod tests {
             documentation_url: None,
             retry_after,
             rate_limit_reset: reset,
+            subject: None,
         }
     }
 

@@ -34,6 +34,7 @@ use crate::error::Error;
 use crate::headers::Authorization;
 use crate::refusal::Refusal;
 use crate::side::Side;
+use crate::subject::Subject;
 
 /// A fresh token may be refused while it replicates inside GitHub: retry it this many times.
 pub(crate) const REPLICATION_RETRIES: u8 = 3;
@@ -143,6 +144,9 @@ pub(crate) trait Cached: fmt::Debug + Send + Sync + 'static {
         date: Option<&HeaderValue>,
         replays: u8,
     ) -> Rejected;
+
+    /// Who the credential speaks for (built on demand: a refusal or a failed exchange).
+    fn subject(&self) -> Subject;
 }
 
 /// A credential minted by an exchange (or a signature) and kept in a [`Slot`]: what a minting
@@ -160,6 +164,10 @@ pub(crate) trait Mint: fmt::Debug + Send + Sync + 'static {
     /// Mints a fresh credential, through `side` when it needs GitHub.
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<Self::Value>, Error>>;
 
+    /// Who the credential speaks for: named in the errors of its exchanges and on GitHub's
+    /// refusals of the requests that carried it.
+    fn subject(&self) -> Subject;
+
     /// Whether the credential goes on a request to this path.
     fn applies_to(&self, _api_path: &str) -> bool {
         true
@@ -169,20 +177,32 @@ pub(crate) trait Mint: fmt::Debug + Send + Sync + 'static {
     fn learn_from_rejection(&self, _date: Option<&HeaderValue>) {}
 }
 
+/// `mint`'s exchange, its errors naming who it was for.
+fn minted<M: Mint>(mint: &M, side: Side) -> BoxFuture<'static, Result<Fresh<M::Value>, Error>> {
+    let subject = mint.subject();
+    mint.mint(side)
+        .map(move |minted| minted.map_err(|e| e.with_subject(|| subject)))
+        .boxed()
+}
+
 impl<M: Mint> Cached for M {
+    fn subject(&self) -> Subject {
+        Mint::subject(self)
+    }
+
     fn applies_to(&self, api_path: &str) -> bool {
         Mint::applies_to(self, api_path)
     }
 
     fn apply(&self, headers: &mut HeaderMap, side: &dyn Fn() -> Side) -> Option<Stamp> {
-        let entry = self.slot().lookup(|| self.mint(side()))?;
+        let entry = self.slot().lookup(|| minted(self, side()))?;
         entry.authorization.apply(headers);
         Some(entry.stamp())
     }
 
     fn fetch(&self, side: Side) -> BoxFuture<'static, Result<(Arc<Authorization>, Stamp), Error>> {
         self.slot()
-            .obtain(|| self.mint(side))
+            .obtain(|| minted(self, side))
             .map(|entry| entry.map(|e| (Arc::clone(&e.authorization), e.stamp())))
             .boxed()
     }

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
+use crate::subject::Subject;
+
 /// A boxed error, as tower services commonly return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -191,7 +193,8 @@ pub enum Error {
     ///
     /// The message names GitHub's request id when GitHub sent one: give it to GitHub support.
     #[error(
-        "GitHub refused the {exchange} with HTTP {status}: {message}{}",
+        "GitHub refused the {exchange}{} with HTTP {status}: {message}{}",
+        for_subject(subject.as_deref()),
         request_id.as_deref().map(|id| format!(" (GitHub request id {id})")).unwrap_or_default()
     )]
     GitHub {
@@ -209,12 +212,19 @@ pub enum Error {
         /// never tries sooner.
         retry_after: Option<Duration>,
         /// GitHub's `x-ratelimit-reset` (GitHub's clock): when the spent rate limit comes back.
-        /// The exchange backoff never tries sooner.
+        /// The exchange backoff never tries sooner. Only when GitHub said the budget is spent
+        /// (`x-ratelimit-remaining: 0`): it sends the header on every answer.
         rate_limit_reset: Option<SystemTime>,
+        /// Who the exchange was for: [`Error::subject`].
+        subject: Option<Box<Subject>>,
     },
 
     /// GitHub answered an OAuth request with an `error` field (often under HTTP 200).
-    #[error("GitHub refused the {exchange}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error(
+        "GitHub refused the {exchange}{}: {error}{}",
+        for_subject(subject.as_deref()),
+        description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+    )]
     OAuth {
         /// The side request.
         exchange: Exchange,
@@ -224,32 +234,42 @@ pub enum Error {
         description: Option<String>,
         /// GitHub's `error_uri`.
         uri: Option<String>,
+        /// Who the exchange was for: [`Error::subject`].
+        subject: Option<Box<Subject>>,
     },
 
     /// A side request could not be sent, or its answer not received.
-    #[error("the {exchange} could not reach GitHub: {source}")]
+    #[error("the {exchange}{} could not reach GitHub: {source}", for_subject(subject.as_deref()))]
     Transport {
         /// The side request.
         exchange: Exchange,
         /// What the inner service reported.
         #[source]
         source: SharedError,
+        /// Who the exchange was for: [`Error::subject`].
+        subject: Option<Box<Subject>>,
     },
 
     /// GitHub's answer to a side request could not be understood.
-    #[error("GitHub's answer to the {exchange} could not be read: {reason}")]
+    #[error(
+        "GitHub's answer to the {exchange}{} could not be read: {reason}",
+        for_subject(subject.as_deref())
+    )]
     InvalidResponse {
         /// The side request.
         exchange: Exchange,
         /// What was wrong with it.
         reason: String,
+        /// Who the exchange was for: [`Error::subject`].
+        subject: Option<Box<Subject>>,
     },
 
     /// GitHub did not answer a side request (answer read) within the exchange deadline, or the
     /// JWT signer did not sign within it ([`Exchange::JwtSigning`]).
     #[error(
-        "the {exchange} got no complete answer within {after:?}; {} is slow or hung: the next \
-         attempt is a new exchange (raise `exchange_timeout` if it is just slow)",
+        "the {exchange}{} got no complete answer within {after:?}; {} is slow or hung: the \
+         next attempt is a new exchange (raise `exchange_timeout` if it is just slow)",
+        for_subject(subject.as_deref()),
         exchange.counterpart()
     )]
     Timeout {
@@ -257,6 +277,8 @@ pub enum Error {
         exchange: Exchange,
         /// The deadline that passed.
         after: Duration,
+        /// Who the exchange was for: [`Error::subject`].
+        subject: Option<Box<Subject>>,
     },
 
     /// The App's [`JwtSigner`](crate::JwtSigner) failed to sign a JWT (a KMS refused, was
@@ -283,6 +305,10 @@ pub enum Error {
     NoRuntime,
 
     /// The last exchange failed and the next attempt waits for a backoff; this request was not sent.
+    ///
+    /// [`Error::root`] is the last attempt's error (its message is also part of this one's, so
+    /// it is not this error's `source`, which would print it twice); the accessors
+    /// ([`Error::status`], [`Error::subject`], [`Error::is_rate_limited`], ...) read through.
     #[error(
         "not retrying yet after {failures} failed attempt(s); the next one is allowed in {retry_in:?}; \
          last error: {last}"
@@ -326,7 +352,114 @@ pub enum Error {
     TaskFailed,
 }
 
+/// ` for installation 42 of App 1` in a message, when the subject is known.
+fn for_subject(subject: Option<&Subject>) -> String {
+    subject.map(|s| format!(" for {s}")).unwrap_or_default()
+}
+
 impl Error {
+    /// The error behind a [`Backoff`](Self::Backoff): the last attempt's (through nested
+    /// backoffs); any other error is its own root.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_github_auth::{Error, Exchange};
+    ///
+    /// # fn handle(err: Error) {
+    /// match err.root() {
+    ///     Error::Timeout { .. } => eprintln!("GitHub is slow: {err}"),
+    ///     root => eprintln!("{root}"),
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn root(&self) -> &Error {
+        match self {
+            Self::Backoff { last, .. } => last.root(),
+            other => other,
+        }
+    }
+
+    /// Which side request failed (of the last attempt, for [`Error::Backoff`]); `None` for an
+    /// error that is not about an exchange ([`Error::Inner`], a configuration error, ...).
+    #[must_use]
+    pub fn exchange(&self) -> Option<Exchange> {
+        match self.root() {
+            Self::GitHub { exchange, .. }
+            | Self::OAuth { exchange, .. }
+            | Self::Transport { exchange, .. }
+            | Self::InvalidResponse { exchange, .. }
+            | Self::Timeout { exchange, .. } => Some(*exchange),
+            Self::Signer { .. } => Some(Exchange::JwtSigning),
+            _ => None,
+        }
+    }
+
+    /// Who the failed exchange was for: the App, the installation (and its narrowing) or the
+    /// user. Set by the layers on every exchange error they return; `None` for errors that are
+    /// not about an exchange, and for an exchange called directly (e.g.
+    /// [`AppAuth::installations`](crate::AppAuth::installations)).
+    #[must_use]
+    pub fn subject(&self) -> Option<&Subject> {
+        match self.root() {
+            Self::GitHub { subject, .. }
+            | Self::OAuth { subject, .. }
+            | Self::Transport { subject, .. }
+            | Self::InvalidResponse { subject, .. }
+            | Self::Timeout { subject, .. } => subject.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether GitHub (or the JWT signer) did not answer an exchange within its deadline (the
+    /// last attempt, for [`Error::Backoff`]).
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.root(), Self::Timeout { .. })
+    }
+
+    /// Whether GitHub refused an exchange for a rate limit: HTTP 429, or a 403 with
+    /// `Retry-After` (a secondary limit) or with the budget spent (`x-ratelimit-remaining: 0`).
+    /// [`Error::retry_after`] and [`Error::rate_limit_reset`] say when to ask again.
+    #[must_use]
+    pub fn is_rate_limited(&self) -> bool {
+        match self.root() {
+            Self::GitHub {
+                status,
+                retry_after,
+                rate_limit_reset,
+                ..
+            } => {
+                *status == StatusCode::TOO_MANY_REQUESTS
+                    || (*status == StatusCode::FORBIDDEN
+                        && (retry_after.is_some() || rate_limit_reset.is_some()))
+            }
+            _ => false,
+        }
+    }
+
+    /// Names who the exchange was for, on an exchange error that does not say yet (and on the
+    /// last error of a backoff); `subject` runs only then.
+    pub(crate) fn with_subject(mut self, subject: impl FnOnce() -> Subject) -> Self {
+        match &mut self {
+            Self::GitHub { subject: s, .. }
+            | Self::OAuth { subject: s, .. }
+            | Self::Transport { subject: s, .. }
+            | Self::InvalidResponse { subject: s, .. }
+            | Self::Timeout { subject: s, .. }
+                if s.is_none() =>
+            {
+                *s = Some(Box::new(subject()));
+            }
+            Self::Backoff { last, .. } => {
+                let inner = std::mem::replace(&mut **last, Self::TaskFailed);
+                **last = inner.with_subject(subject);
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// GitHub's HTTP status, when GitHub refused a side request.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
@@ -406,6 +539,7 @@ mod tests {
             error: "bad_refresh_token".into(),
             description: Some("The refresh token passed is incorrect or expired.".into()),
             uri: None,
+            subject: None,
         };
         assert_eq!(e.oauth_error(), Some("bad_refresh_token"));
         assert!(e.to_string().contains("user token refresh"));
@@ -420,6 +554,7 @@ mod tests {
                 documentation_url: None,
                 retry_after: Some(Duration::from_secs(30)),
                 rate_limit_reset: None,
+                subject: None,
             }),
         };
         assert_eq!(backoff.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));

@@ -139,6 +139,7 @@ mod service;
 mod side;
 mod store;
 mod strategies;
+mod subject;
 
 pub use client::{HttpClient, RequestBody, ResponseBody};
 pub use credential::{Fixed, Minted};
@@ -149,9 +150,9 @@ pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};
 pub use store::{Lease, Saved, StoredCredential, TokenStore};
 pub use strategies::app::cache::TokenCache;
-pub use strategies::app::ids::{AppId, AppIssuer, InstallationId};
+pub use strategies::app::ids::{AppId, AppIssuer, InstallationId, InstallationTarget};
 pub use strategies::app::installation::{
-    AppInstallation, AppInstallationAuth, InstallationTarget, InstallationTokenFormat,
+    AppInstallation, AppInstallationAuth, InstallationTokenFormat,
 };
 pub use strategies::app::jwt::AppAuth;
 pub use strategies::app::key::PrivateKey;
@@ -169,6 +170,7 @@ pub use strategies::oauth::grant::TokenSet;
 pub use strategies::oauth::user_token::{OAuthTokenAuth, UserAuthBuilder};
 pub use strategies::oauth::web::{CodeGrant, OAuthWebAuth};
 pub use strategies::token::{ActionAuth, TokenAuth, Unauthenticated};
+pub use subject::{Narrowing, Subject};
 
 /// Re-exported so that users name secrets the same way this crate does.
 pub use secrecy;

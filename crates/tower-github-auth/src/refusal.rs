@@ -206,24 +206,22 @@ impl Kind {
             return matches!(sso, Some((Sso::PartialResults, _)))
                 .then_some(Self::SsoPartialResults);
         }
-        Some(
-            if values(headers, &RATE_LIMIT_REMAINING).any(|left| left.trim() == "0") {
-                Self::RateLimited
-            } else if status == StatusCode::TOO_MANY_REQUESTS || headers.contains_key(RETRY_AFTER) {
-                Self::SecondaryRateLimit
-            } else if let Some((which, _)) = sso {
-                match which {
-                    Sso::PartialResults => Self::SsoPartialResults,
-                    Sso::Required => Self::SsoRequired,
-                }
-            } else if headers.contains_key(ACCEPTED_PERMISSIONS) {
-                Self::MissingPermissions
-            } else if lacks_scope(headers) {
-                Self::OAuthScopes
-            } else {
-                Self::Unexplained
-            },
-        )
+        Some(if budget_spent(headers) {
+            Self::RateLimited
+        } else if status == StatusCode::TOO_MANY_REQUESTS || headers.contains_key(RETRY_AFTER) {
+            Self::SecondaryRateLimit
+        } else if let Some((which, _)) = sso {
+            match which {
+                Sso::PartialResults => Self::SsoPartialResults,
+                Sso::Required => Self::SsoRequired,
+            }
+        } else if headers.contains_key(ACCEPTED_PERMISSIONS) {
+            Self::MissingPermissions
+        } else if lacks_scope(headers) {
+            Self::OAuthScopes
+        } else {
+            Self::Unexplained
+        })
     }
 }
 
@@ -298,6 +296,19 @@ pub(crate) fn rate_limit_reset(headers: &HeaderMap) -> Option<SystemTime> {
     first(headers, &RATE_LIMIT_RESET)
         .and_then(|reset| reset.trim().parse::<u64>().ok())
         .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
+}
+
+/// [`rate_limit_reset`] when the budget is spent (`x-ratelimit-remaining: 0`): GitHub sends the
+/// reset on every answer, and it says when to ask again only then.
+pub(crate) fn spent_rate_limit_reset(headers: &HeaderMap) -> Option<SystemTime> {
+    budget_spent(headers)
+        .then(|| rate_limit_reset(headers))
+        .flatten()
+}
+
+/// Whether `x-ratelimit-remaining` says the budget is spent.
+fn budget_spent(headers: &HeaderMap) -> bool {
+    values(headers, &RATE_LIMIT_REMAINING).any(|left| left.trim() == "0")
 }
 
 /// The text values of a header (values that are not visible ASCII are left out).

@@ -235,7 +235,11 @@ impl Side {
             let left = after.saturating_sub(started.elapsed());
             let send = (self.send)(Request::from_parts(parts.clone(), body.clone()));
             let Ok(result) = tokio::time::timeout(left, send).await else {
-                return server_error.ok_or(Error::Timeout { exchange, after });
+                return server_error.ok_or(Error::Timeout {
+                    exchange,
+                    after,
+                    subject: None,
+                });
             };
             if let Ok(response) = &result
                 && let Some(date) = response.headers().get(DATE)
@@ -272,6 +276,7 @@ impl Side {
                     return result.map_err(|failure| Error::Transport {
                         exchange,
                         source: failure.into_source(),
+                        subject: None,
                     });
                 }
             }
@@ -329,6 +334,7 @@ impl Side {
         let req = builder.body(body).map_err(|e| Error::InvalidResponse {
             exchange,
             reason: format!("could not build the request: {e}"),
+            subject: None,
         })?;
         self.send(exchange, req, &secrets).await
     }
@@ -363,6 +369,7 @@ impl Side {
         let body = serde_urlencoded::to_string(form).map_err(|e| Error::InvalidResponse {
             exchange,
             reason: format!("could not encode the form: {e}"),
+            subject: None,
         })?;
         let req = Request::builder()
             .method(Method::POST)
@@ -452,7 +459,11 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
                 || format!("{:?} error at line {}", e.classify(), e.line()),
                 |e| e.to_string(),
             );
-        Error::InvalidResponse { exchange, reason }
+        Error::InvalidResponse {
+            exchange,
+            reason,
+            subject: None,
+        }
     })
 }
 
@@ -489,7 +500,8 @@ pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
         request_id,
         documentation_url,
         retry_after: refusal::retry_after(&answer.headers),
-        rate_limit_reset: refusal::rate_limit_reset(&answer.headers),
+        rate_limit_reset: refusal::spent_rate_limit_reset(&answer.headers),
+        subject: None,
     }
 }
 
@@ -529,6 +541,7 @@ fn oauth_error_in(exchange: Exchange, body: &[u8]) -> Option<Error> {
         error: parsed.error,
         description: parsed.error_description,
         uri: parsed.error_uri,
+        subject: None,
     })
 }
 
@@ -703,6 +716,7 @@ mod tests {
         for (name, value) in [
             ("x-github-request-id", "C0DE:1234:5678AB:9ABCDE:6750A1B2"),
             ("retry-after", "30"),
+            ("x-ratelimit-remaining", "0"),
             ("x-ratelimit-reset", "1700000000"),
         ] {
             answer.headers.insert(name, HeaderValue::from_static(value));
@@ -739,6 +753,35 @@ mod tests {
         assert_eq!(e.rate_limit_reset(), None);
     }
 
+    /// GitHub sends `x-ratelimit-reset` on every answer: on an error while the budget is not
+    /// spent it says nothing about when to ask again (a 500 must not wait for the hour's reset).
+    #[test]
+    fn the_rate_limit_reset_counts_only_when_the_budget_is_spent() {
+        let mut answer = Answer::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Bytes::from_static(br#"{"message":"Server Error"}"#),
+        );
+        for (name, value) in [
+            ("x-ratelimit-remaining", "4999"),
+            ("x-ratelimit-reset", "1700000000"),
+        ] {
+            answer.headers.insert(name, HeaderValue::from_static(value));
+        }
+        let e = github_error(Exchange::InstallationToken, &answer);
+        assert_eq!(e.rate_limit_reset(), None);
+        assert!(!e.is_rate_limited());
+        answer.status = StatusCode::FORBIDDEN;
+        answer
+            .headers
+            .insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        let e = github_error(Exchange::InstallationToken, &answer);
+        assert_eq!(
+            e.rate_limit_reset(),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        assert!(e.is_rate_limited());
+    }
+
     fn side_over<F, Fut>(answer: F, limits: Limits) -> Side
     where
         F: Fn(Request<Bytes>) -> Fut + Clone + Send + 'static,
@@ -770,7 +813,7 @@ mod tests {
             .err()
             .expect("no answer");
         assert!(
-            matches!(err, Error::Timeout { exchange: Exchange::InstallationToken, after } if after == Duration::from_secs(3)),
+            matches!(err, Error::Timeout { exchange: Exchange::InstallationToken, after, .. } if after == Duration::from_secs(3)),
             "{err}"
         );
         assert_eq!(started.elapsed(), Duration::from_secs(3));

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use futures_util::future::BoxFuture;
 use http::header::DATE;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
@@ -261,13 +261,19 @@ where
                     pending.send(req, given).state
                 }
                 StateProj::Calling { fut, pending } => {
-                    let response = ready!(fut.poll(cx)).map_err(Error::inner)?;
-                    // A success costs two status comparisons; only a 403's headers are read.
+                    let mut response = ready!(fut.poll(cx)).map_err(Error::inner)?;
+                    // A success costs three status comparisons; only a 403's headers are read.
                     let Some(refusal) = Refusal::of(response.status(), response.headers()) else {
+                        if response.status().is_client_error() {
+                            name_subject(&mut response, pending.as_ref());
+                        }
                         return Poll::Ready(Ok(response));
                     };
                     let p = pending.take().expect("polled after completion");
+                    // Which credential GitHub refused, for the caller (built only on a refusal).
+                    let subject = p.auth.credential.get().subject();
                     let Some(next) = after_refusal(p, refusal, &response) else {
+                        response.extensions_mut().insert(subject);
                         return Poll::Ready(Ok(response));
                     };
                     next
@@ -275,6 +281,20 @@ where
             };
             self.as_mut().project().state.set(next);
         }
+    }
+}
+
+/// Names the credential a refusal (401, 403, 429) answered, in the response's extensions.
+#[cold]
+fn name_subject<S, B, RB>(response: &mut Response<RB>, pending: Option<&Pending<S, B>>) {
+    let refused = matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    );
+    if let (true, Some(p)) = (refused, pending) {
+        response
+            .extensions_mut()
+            .insert(p.auth.credential.get().subject());
     }
 }
 

@@ -80,6 +80,39 @@ impl Serialize for AppIssuer {
     }
 }
 
+/// Which installation: by id, or found through what it is installed on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InstallationTarget {
+    /// A known installation id.
+    Id(InstallationId),
+    /// The installation that covers a repository.
+    Repository {
+        /// The repository's owner.
+        owner: String,
+        /// The repository's name.
+        repo: String,
+    },
+    /// The installation on an organisation.
+    Organization(String),
+    /// The installation on a user account.
+    User(String),
+    /// The installation on an enterprise (GitHub Enterprise Cloud), by its slug.
+    Enterprise(String),
+}
+
+impl fmt::Display for InstallationTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "id:{id}"),
+            Self::Repository { owner, repo } => write!(f, "repo:{owner}/{repo}"),
+            Self::Organization(org) => write!(f, "org:{org}"),
+            Self::User(login) => write!(f, "user:{login}"),
+            Self::Enterprise(slug) => write!(f, "enterprise:{slug}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! [`AppInstallationAuth`]: acting as one installation of a GitHub App.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -23,43 +22,11 @@ use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::side::{Answer, Side, decode_json, github_error};
 use crate::strategies::app::cache::{InstallationKey, KeyTarget};
-use crate::strategies::app::ids::{AppIssuer, InstallationId};
+use crate::strategies::app::ids::{AppIssuer, InstallationId, InstallationTarget};
 use crate::strategies::app::jwt::AppAuth;
 use crate::strategies::app::key::PrivateKey;
 use crate::strategies::app::token::{InstallationToken, TokenFacts, revoke_token};
-
-/// Which installation: by id, or found through what it is installed on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum InstallationTarget {
-    /// A known installation id.
-    Id(InstallationId),
-    /// The installation that covers a repository.
-    Repository {
-        /// The repository's owner.
-        owner: String,
-        /// The repository's name.
-        repo: String,
-    },
-    /// The installation on an organisation.
-    Organization(String),
-    /// The installation on a user account.
-    User(String),
-    /// The installation on an enterprise (GitHub Enterprise Cloud), by its slug.
-    Enterprise(String),
-}
-
-impl fmt::Display for InstallationTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Id(id) => write!(f, "id:{id}"),
-            Self::Repository { owner, repo } => write!(f, "repo:{owner}/{repo}"),
-            Self::Organization(org) => write!(f, "org:{org}"),
-            Self::User(login) => write!(f, "user:{login}"),
-            Self::Enterprise(slug) => write!(f, "enterprise:{slug}"),
-        }
-    }
-}
+use crate::subject::{Narrowing as SubjectNarrowing, Subject};
 
 /// Which format of installation token to ask GitHub for, with
 /// [`AppInstallationAuth::token_format`], during GitHub's rollout of stateless tokens.
@@ -321,6 +288,7 @@ impl AppAuth {
                  installations); the list would be incomplete",
                 all.len()
             ),
+            subject: None,
         })
     }
 }
@@ -707,6 +675,7 @@ pub(crate) fn read_minted(
         humantime::parse_rfc3339_weak(&minted.expires_at).map_err(|e| Error::InvalidResponse {
             exchange,
             reason: format!("`expires_at` is not a timestamp ({e})"),
+            subject: None,
         })?;
     if expires_at <= now {
         // Used as is, it would be minted again on every request.
@@ -716,6 +685,7 @@ pub(crate) fn read_minted(
                 "the new token's `expires_at` ({}) has already passed",
                 minted.expires_at
             ),
+            subject: None,
         });
     }
     let token = SecretString::from(minted.token);
@@ -752,6 +722,21 @@ impl Mint for InstallationCredential {
 
     fn slot(&self) -> &Arc<Slot<TokenFacts>> {
         &self.slot
+    }
+
+    fn subject(&self) -> Subject {
+        let n = &self.narrowing;
+        let narrowed =
+            !(n.repositories.is_empty() && n.repository_ids.is_empty() && n.permissions.is_empty());
+        Subject::Installation {
+            app: self.app.shared.issuer.clone(),
+            installation: self.target.clone(),
+            narrowing: narrowed.then(|| SubjectNarrowing {
+                repositories: n.repositories.iter().cloned().collect(),
+                repository_ids: n.repository_ids.iter().copied().collect(),
+                permissions: n.permissions.clone(),
+            }),
+        }
     }
 
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<TokenFacts>, Error>> {
@@ -971,7 +956,7 @@ mod tests {
         assert!(
             matches!(
                 &err,
-                Error::InvalidResponse { exchange: Exchange::InstallationList, reason }
+                Error::InvalidResponse { exchange: Exchange::InstallationList, reason, .. }
                     if reason.contains("after 2 full pages (200 installations)")
             ),
             "{err}"

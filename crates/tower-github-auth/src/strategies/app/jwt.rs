@@ -31,6 +31,7 @@ use crate::strategies::app::cache::{KeyScope, TokenCache};
 use crate::strategies::app::ids::AppIssuer;
 use crate::strategies::app::key::PrivateKey;
 use crate::strategies::app::signer::JwtSigner;
+use crate::subject::Subject;
 
 /// How many looked-up installations (by repository, organisation, user) an App remembers.
 const REMEMBERED_INSTALLATIONS: NonZeroUsize = NonZeroUsize::new(10_000).expect("not zero");
@@ -438,6 +439,7 @@ impl AppJwt {
             .map_err(|_| Error::Timeout {
                 exchange: Exchange::JwtSigning,
                 after,
+                subject: None,
             })?
             .map_err(|e| signer_error(Arc::from(e)))?;
         if signature.is_empty() {
@@ -474,6 +476,12 @@ impl Mint for AppJwt {
 
     fn mint(&self, _side: Side) -> BoxFuture<'static, Result<Fresh<()>, Error>> {
         self.clone().sign().boxed()
+    }
+
+    fn subject(&self) -> Subject {
+        Subject::App {
+            app: self.shared.issuer.clone(),
+        }
     }
 
     fn learn_from_rejection(&self, date: Option<&HeaderValue>) {

@@ -351,6 +351,7 @@ impl Authorization {
                 humantime::parse_rfc3339_weak(&at).map_err(|e| Error::InvalidResponse {
                     exchange,
                     reason: format!("`expires_at` is not a timestamp ({e})"),
+                    subject: None,
                 })
             })
             .transpose()?;

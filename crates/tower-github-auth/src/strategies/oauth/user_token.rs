@@ -31,6 +31,7 @@ use crate::strategies::oauth::client::ClientCredentials;
 use crate::strategies::oauth::grant::{
     ACCESS_TOKEN_PATH, FirstGrant, Granted, OAuthClient, TokenSet,
 };
+use crate::subject::Subject;
 
 /// The caller's hook, boxed.
 type Hook = Arc<dyn Fn(TokenSet) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
@@ -55,6 +56,8 @@ pub(crate) struct UserToken {
     hook: Option<Hook>,
     /// Where a fleet shares this user's token (and spends each refresh token once).
     fleet: Option<Fleet>,
+    /// The user's key in the fleet's store, as given to the builder.
+    user: Option<String>,
     /// How long the store's exchange lock is held at most.
     lock_for: Duration,
     state: Mutex<TokenState>,
@@ -510,6 +513,7 @@ impl UserToken {
             return Err(Error::InvalidResponse {
                 exchange,
                 reason: "the new access token's `expires_in` is zero".to_owned(),
+                subject: None,
             });
         }
         let mut st = self.lock();
@@ -706,6 +710,13 @@ impl Mint for UserCredential {
 
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<TokenSet>, Error>> {
         Arc::clone(&self.0).next_shared(side, false).boxed()
+    }
+
+    fn subject(&self) -> Subject {
+        Subject::User {
+            client_id: self.0.client.client_id.clone(),
+            user: self.0.user.clone(),
+        }
     }
 }
 
@@ -921,6 +932,7 @@ impl<G> UserAuthBuilder<G> {
             refresh_revokes: true,
             ..Policy::default()
         };
+        let user_key = self.store.as_ref().map(|(_, user)| user.clone());
         let fleet = self.store.map(|(store, user)| {
             Fleet::new(
                 store,
@@ -937,6 +949,7 @@ impl<G> UserAuthBuilder<G> {
             clock: self.clock,
             hook: self.hook,
             fleet,
+            user: user_key,
             // The refresh and the hook's first save fit in it; a hook that runs longer is fine:
             // saves are ordered, so a late one never puts an older set back.
             lock_for: lock_life(self.limits.timeout, 3),
