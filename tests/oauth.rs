@@ -201,6 +201,9 @@ async fn a_reused_code_is_bad_verification_code() {
     for answer in join_all((0..5).map(|_| send(&svc, get("/user")))).await {
         let err = answer.unwrap_err();
         assert_eq!(err.oauth_error(), Some("bad_verification_code"));
+        // GitHub's request id, for its support, on OAuth refusals too.
+        let id = err.request_id().expect("GitHub's request id");
+        assert!(err.to_string().contains(id), "{err}");
         // Named: the user of that client (no store, so no user key).
         assert!(
             matches!(err.subject(), Some(Subject::User { client_id, user: None }) if *client_id == app.client_id()),

@@ -221,9 +221,10 @@ pub enum Error {
 
     /// GitHub answered an OAuth request with an `error` field (often under HTTP 200).
     #[error(
-        "GitHub refused the {exchange}{}: {error}{}",
+        "GitHub refused the {exchange}{}: {error}{}{}",
         for_subject(subject.as_deref()),
-        description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+        description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(),
+        request_id.as_deref().map(|id| format!(" (GitHub request id {id})")).unwrap_or_default()
     )]
     OAuth {
         /// The side request.
@@ -234,6 +235,8 @@ pub enum Error {
         description: Option<String>,
         /// GitHub's `error_uri`.
         uri: Option<String>,
+        /// GitHub's `x-github-request-id`, which GitHub support asks for.
+        request_id: Option<String>,
         /// Who the exchange was for: [`Error::subject`].
         subject: Option<Box<Subject>>,
     },
@@ -469,11 +472,13 @@ impl Error {
         }
     }
 
-    /// GitHub's `x-github-request-id` for a refused side request (of the last attempt, for
+    /// GitHub's `x-github-request-id` for a refused side request or OAuth request (of the last attempt, for
     /// [`Error::Backoff`]): quote it to GitHub support.
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            Self::GitHub { request_id, .. } => request_id.as_deref(),
+            Self::GitHub { request_id, .. } | Self::OAuth { request_id, .. } => {
+                request_id.as_deref()
+            }
             Self::Backoff { last, .. } => last.request_id(),
             _ => None,
         }
@@ -539,6 +544,7 @@ mod tests {
             error: "bad_refresh_token".into(),
             description: Some("The refresh token passed is incorrect or expired.".into()),
             uri: None,
+            request_id: None,
             subject: None,
         };
         assert_eq!(e.oauth_error(), Some("bad_refresh_token"));

@@ -486,18 +486,11 @@ pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
         },
         |m| (m.message, m.documentation_url.map(|url| bounded(&url))),
     );
-    let request_id = answer
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|id| id.to_str().ok())
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(bounded);
     Error::GitHub {
         exchange,
         status: answer.status,
         message,
-        request_id,
+        request_id: request_id(&answer.headers),
         documentation_url,
         retry_after: refusal::retry_after(&answer.headers),
         rate_limit_reset: refusal::spent_rate_limit_reset(&answer.headers),
@@ -507,6 +500,16 @@ pub(crate) fn github_error(exchange: Exchange, answer: &Answer) -> Error {
 
 /// GitHub's id of a request, which its support asks for.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-github-request-id");
+
+/// GitHub's `x-github-request-id`, when it sent one.
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(bounded)
+}
 
 /// At most 200 characters of a text from GitHub kept in an error.
 fn bounded(text: &str) -> String {
@@ -518,7 +521,11 @@ pub(crate) fn oauth_error(exchange: Exchange, answer: &Answer) -> Option<Error> 
     if !has_oauth_error(&answer.body) {
         return None;
     }
-    oauth_error_in(exchange, &answer.scrubbed())
+    let mut err = oauth_error_in(exchange, &answer.scrubbed())?;
+    if let Error::OAuth { request_id: id, .. } = &mut err {
+        *id = request_id(&answer.headers);
+    }
+    Some(err)
 }
 
 /// Whether a body carries an OAuth `error` field (read without keeping any of its text).
@@ -541,6 +548,7 @@ fn oauth_error_in(exchange: Exchange, body: &[u8]) -> Option<Error> {
         error: parsed.error,
         description: parsed.error_description,
         uri: parsed.error_uri,
+        request_id: None,
         subject: None,
     })
 }

@@ -150,6 +150,7 @@ impl DeviceGrant {
                     error: "expired_token".to_owned(),
                     description: Some("the device code expired before the user approved it".into()),
                     uri: None,
+                    request_id: None,
                     subject: None,
                 });
             }
