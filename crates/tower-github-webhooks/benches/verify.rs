@@ -23,8 +23,7 @@ const SECRET: &str = "bench webhook secret";
 /// A JSON payload of exactly `len` bytes, shaped as GitHub's (an object with `action` and
 /// `installation`, then the rest).
 fn payload(len: usize) -> Bytes {
-    let mut body =
-        br#"{"action":"opened","installation":{"id":42},"issue":{"body":""#.to_vec();
+    let mut body = br#"{"action":"opened","installation":{"id":42},"issue":{"body":""#.to_vec();
     body.resize(len - 3, b'x');
     body.extend_from_slice(b"\"}}");
     Bytes::from(body)
