@@ -182,27 +182,38 @@ async fn verify<B: Body>(
     Ok((headers.delivery(body)?, signature))
 }
 
-/// Reads `body` whole, stopping as soon as more than `limit` bytes came.
+/// Reads `body` whole, stopping as soon as more than `limit` bytes came. A body of one data
+/// frame (what a buffered body is) is taken as it is, without a copy.
 async fn read<B: Body>(body: B, limit: usize) -> Result<Bytes, Error> {
+    use bytes::Buf;
+
     let mut body = std::pin::pin!(body);
-    let mut out = BytesMut::new();
+    let mut first: Option<Bytes> = None;
+    let mut more = BytesMut::new();
+    let mut len: usize = 0;
     while let Some(frame) = body.as_mut().frame().await {
         let frame = frame.map_err(|_| Error::Body)?;
         if let Ok(mut data) = frame.into_data() {
-            use bytes::Buf;
-            let len = data.remaining();
-            if out.len().saturating_add(len) > limit {
+            len = len.saturating_add(data.remaining());
+            if len > limit {
                 return Err(Error::TooLarge { limit });
+            }
+            if first.is_none() && more.is_empty() {
+                first = Some(data.copy_to_bytes(data.remaining()));
+                continue;
+            }
+            if let Some(first) = first.take() {
+                more.extend_from_slice(&first);
             }
             while data.has_remaining() {
                 let chunk = data.chunk();
-                out.extend_from_slice(chunk);
+                more.extend_from_slice(chunk);
                 let n = chunk.len();
                 data.advance(n);
             }
         }
     }
-    Ok(out.freeze())
+    Ok(first.unwrap_or_else(|| more.freeze()))
 }
 
 /// A delivery marked seen while its handler runs: forgotten again if the handler fails or its
@@ -767,5 +778,52 @@ mod tests {
         assert!(shown.contains("Secrets(2 × ***)"), "{shown}");
         assert!(!shown.contains("secret\""));
         assert!(!shown.contains("hunter2"));
+    }
+
+    /// A `fmt` subscriber's output, kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refusal_logs_the_delivery_id_at_warn_never_the_body_nor_a_secret() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let secret = "hunter2-webhook-secret";
+        let body = r#"{"installation":{"id":42},"token":"BODY-MARKER"}"#;
+        let signature = Secrets::new("wrong").sign(body.as_bytes());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            runtime.block_on(async {
+                let calls = Arc::new(AtomicUsize::new(0));
+                let layer = WebhookLayer::new(secret);
+                let req = request("d-7f3a", Some(&signature), body);
+                assert_eq!(send(&layer, &calls, req).await, StatusCode::UNAUTHORIZED);
+            });
+        });
+        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("WARN"), "{logged}");
+        assert!(logged.contains("d-7f3a"), "{logged}");
+        assert!(logged.contains("status=401"), "{logged}");
+        assert!(!logged.contains("hunter2"), "{logged}");
+        assert!(!logged.contains("BODY-MARKER"), "{logged}");
+        assert!(!logged.contains(&signature["sha256=".len()..]), "{logged}");
     }
 }
