@@ -259,6 +259,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_payload_is_read_or_refused_never_a_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let ok = headers(&[("x-github-event", "e"), ("x-github-delivery", "d")]);
+            match Headers::read(&ok).unwrap().delivery(Bytes::from(body)) {
+                Ok(_) | Err(Error::InvalidPayload { .. }) => {}
+                Err(other) => proptest::prop_assert!(false, "{other}"),
+            }
+        }
+    }
+
     #[test]
     fn keys_differ_by_id_and_signature_and_do_not_run_together() {
         let a = DeliveryKey::new("id", b"sha256=00");
