@@ -23,6 +23,10 @@ mod app_from_manifest;
 #[path = "../examples/kms_signer.rs"]
 mod kms_signer;
 
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../examples/webhook_app.rs"]
+mod webhook_app;
+
 use bytes::Bytes;
 use futures_util::future::join_all;
 use github_auth_emulator::{
@@ -330,4 +334,63 @@ async fn kms_signer_signs_the_apps_jwts_without_the_key_in_the_process() {
         1,
         "nothing signed reached GitHub"
     );
+}
+
+#[tokio::test]
+async fn webhook_app_comments_once_per_delivery_as_the_installation_that_sent_it() {
+    use github_auth_emulator::Forbidden;
+    use http::StatusCode;
+
+    let github = Emulator::builder().start().await.unwrap();
+    github.set_webhook_secret("s3cret");
+    let app = AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS1)
+        .unwrap()
+        .endpoints(Endpoints::single(&github.base_url()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, webhook_app::router(app, "s3cret")).await });
+
+    // A delivery: one comment, by the App's bot, through installation 2 (monalisa/hello's).
+    let event = github
+        .issues_opened_event("monalisa", "hello", 3, "Typo")
+        .unwrap();
+    let first = github.deliver(&url, &event).await.unwrap();
+    assert_eq!(first.status, StatusCode::CREATED);
+    let comments = github.issue_comments();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].installation_id, Some(2));
+    assert_eq!(comments[0].author, "emulator-app[bot]");
+    assert_eq!(
+        (comments[0].repo.as_str(), comments[0].issue_number),
+        ("hello", 3)
+    );
+    assert_eq!(comments[0].body, "Thanks for the report, @octocat!");
+
+    // GitHub's redelivery: answered 200, no second comment.
+    let again = github.redeliver(&url, &first.id).await.unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.status),
+        (first.id.as_str(), StatusCode::OK)
+    );
+    // A wrong secret: 401, nothing done.
+    let forged = github
+        .deliver_signed_with(&url, &event, "guess")
+        .await
+        .unwrap();
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(github.issue_comments().len(), 1);
+
+    // The comment fails (GitHub refuses it once): 502, and the redelivery runs the handler again.
+    let second = github
+        .issues_opened_event("octo", "one", 4, "Slow")
+        .unwrap();
+    github.forbid_next(1, Forbidden::MissingPermission("issues=write".into()));
+    let failed = github.deliver(&url, &second).await.unwrap();
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(github.issue_comments().len(), 1);
+    let retried = github.redeliver(&url, &failed.id).await.unwrap();
+    assert_eq!(retried.status, StatusCode::CREATED);
+    let comments = github.issue_comments();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[1].installation_id, Some(1));
 }

@@ -1,4 +1,5 @@
-//! The routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}` (and its `/issues`),
+//! The routes that take tokens: `GET /user`, `GET /repos/{owner}/{repo}` (and its `/issues`,
+//! `POST .../issues/{number}/comments`),
 //! the installation token's own `GET /installation/repositories` and `DELETE /installation/token`,
 //! a release asset upload (on the uploads host) and a minimal `POST /graphql`.
 
@@ -14,7 +15,9 @@ use crate::{
     jwt::{self, NOT_DECODABLE},
     objects,
     paging::{Page, with_link},
-    state::{APP_SLUG, Mutable, Shared, TokenKind, rank, rfc3339},
+    state::{
+        APP_SLUG, IssueComment, MOST_ISSUE_COMMENTS, Mutable, Shared, TokenKind, rank, rfc3339,
+    },
     wire::{
         Incoming, Presented, Refusal, forbidden, json_response, no_content, requires_authentication,
     },
@@ -380,6 +383,108 @@ pub(crate) fn list_issues(shared: &Shared, req: &Incoming, owner: &str, repo: &s
         }
     }
     json_response(StatusCode::OK, &json!([]))
+}
+
+/// `POST /repos/{owner}/{repo}/issues/{number}/comments`: 201 with GitHub's `issue-comment`
+/// object, recorded for [`EmulatorHandle::issue_comments`](crate::EmulatorHandle::issue_comments).
+/// A token is required; an installation token needs `issues: write` (403 naming it otherwise)
+/// and must reach the repository (404); the body must be JSON with a string `body` (422).
+pub(crate) fn create_issue_comment(
+    shared: &Shared,
+    req: &Incoming,
+    owner: &str,
+    repo: &str,
+    number: &str,
+) -> Response {
+    let mut state = shared.lock();
+    let caller = match resolve(shared, req, &mut state) {
+        Ok(Caller::Jwt) => return jwt_not_allowed().answer(&mut state),
+        Ok(Caller::Anonymous) => return requires_authentication().answer(&mut state),
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.answer(&mut state),
+    };
+    let Some(index) = shared.repo_index(owner, repo) else {
+        return Refusal::not_found("repository_not_found").answer(&mut state);
+    };
+    let Ok(number) = number.parse::<u64>() else {
+        return Refusal::not_found("unknown_route").answer(&mut state);
+    };
+    let (author, installation_id) = match caller {
+        Caller::Installation {
+            id,
+            repos,
+            permissions,
+            ..
+        } => {
+            if !reach(&state, id, repos).contains(&index) {
+                return Refusal::not_found("repository_not_accessible").answer(&mut state);
+            }
+            let may_write = permissions
+                .get("issues")
+                .and_then(|level| rank(level))
+                .is_some_and(|level| Some(level) >= rank("write"));
+            if !may_write {
+                return forbidden(
+                    shared,
+                    shared.wall_at(state.knobs.clock_offset),
+                    &Forbidden::MissingPermission("issues=write".to_owned()),
+                )
+                .answer(&mut state);
+            }
+            let slug = state
+                .installation(id)
+                .and_then(|inst| state.app(inst.app_id))
+                .map_or(APP_SLUG, |app| app.slug.as_str());
+            (format!("{slug}[bot]"), Some(id))
+        }
+        Caller::User { login, .. } => (login, None),
+        Caller::Anonymous | Caller::Jwt => unreachable!("answered above"),
+    };
+    let text = serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|body| body.get("body")?.as_str().map(str::to_owned));
+    let Some(text) = text else {
+        return Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"body\" wasn't supplied.",
+            "validation_failed",
+        )
+        .answer(&mut state);
+    };
+    let id = state.token_id();
+    let now = rfc3339(shared.wall_at(state.knobs.clock_offset));
+    let mut user = objects::simple_user(shared, &mut state, &author);
+    if installation_id.is_some() {
+        user["type"] = json!("Bot");
+    }
+    let base = &shared.base_url;
+    let full = &shared.repos[index].full_name;
+    let body = json!({
+        "id": id,
+        "node_id": format!("IC_emulator{id}"),
+        "url": format!("{base}/repos/{full}/issues/comments/{id}"),
+        "html_url": format!("{base}/{full}/issues/{number}#issuecomment-{id}"),
+        "issue_url": format!("{base}/repos/{full}/issues/{number}"),
+        "body": text,
+        "user": user,
+        "created_at": now,
+        "updated_at": now,
+        "author_association": "NONE",
+    });
+    if state.issue_comments.len() >= MOST_ISSUE_COMMENTS {
+        state.issue_comments.pop_front();
+    }
+    state.issue_comments.push_back(IssueComment {
+        id,
+        owner: shared.repos[index].owner.clone(),
+        repo: shared.repos[index].name.clone(),
+        issue_number: number,
+        body: text,
+        author,
+        installation_id,
+    });
+    state.counters.issue_comments_created += 1;
+    json_response(StatusCode::CREATED, &body)
 }
 
 /// `GET /installation/repositories`: what an installation token reaches, a page at a time.

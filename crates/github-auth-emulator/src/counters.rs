@@ -47,6 +47,11 @@ pub struct Counters {
     pub release_assets_uploaded: u64,
     /// GraphQL queries answered (`POST /graphql` with a credential and a `query`).
     pub graphql_queries: u64,
+    /// Issue comments created (`POST /repos/{owner}/{repo}/issues/{number}/comments`, 201).
+    pub issue_comments_created: u64,
+    /// Webhook deliveries sent ([`EmulatorHandle::deliver`](crate::EmulatorHandle::deliver) and
+    /// the others), redeliveries included, whatever their answer.
+    pub webhooks_delivered: u64,
     /// Refusals by reason, e.g. `"jwt_expired"` → 2.
     pub refusals: BTreeMap<String, u64>,
 }

@@ -9,7 +9,8 @@ use crate::{
     counters::Counters,
     forbidden::Forbidden,
     manifest,
-    state::{CODE_LIFETIME, Code, Shared, random_alnum, rfc3339},
+    state::{CODE_LIFETIME, Code, IssueComment, Shared, random_alnum, rfc3339},
+    webhooks::{self, WebhookDelivery, WebhookEvent, Webhooks},
 };
 
 /// A running emulator. Cheap to clone; the server stops on [`shutdown`](Self::shutdown) or
@@ -24,6 +25,7 @@ struct HandleInner {
     addr: SocketAddr,
     uploads_url: String,
     stop: watch::Sender<bool>,
+    webhooks: std::sync::Mutex<Webhooks>,
 }
 
 impl Drop for HandleInner {
@@ -53,6 +55,7 @@ impl EmulatorHandle {
                 addr,
                 uploads_url,
                 stop,
+                webhooks: std::sync::Mutex::default(),
             }),
         }
     }
@@ -82,6 +85,113 @@ impl EmulatorHandle {
     /// A snapshot of the counters.
     pub fn counters(&self) -> Counters {
         self.shared().lock().counters.clone()
+    }
+
+    fn webhooks(&self) -> std::sync::MutexGuard<'_, Webhooks> {
+        self.inner
+            .webhooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Signs webhook deliveries with `secret` from now on (default
+    /// [`DEFAULT_WEBHOOK_SECRET`](crate::DEFAULT_WEBHOOK_SECRET)), as after changing the App's
+    /// webhook secret in its settings.
+    pub fn set_webhook_secret(&self, secret: impl Into<String>) {
+        self.webhooks().secret = secret.into();
+    }
+
+    /// The `issues` event with `action: opened` for issue `number` of `owner/repo`, titled
+    /// `title`, as GitHub sends it to the App installed there (its `installation.id`, the
+    /// repository as `GET /repos/{owner}/{repo}` answers it, the sender `octocat`); `None` when
+    /// the emulator has no such repository, or the configured App no installation holding it.
+    /// The payload's shape: `webhooks/README.md` in the crate.
+    pub fn issues_opened_event(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        title: &str,
+    ) -> Option<WebhookEvent> {
+        let shared = self.shared();
+        let mut state = shared.lock();
+        webhooks::issues_opened(shared, &mut state, owner, repo, number, title)
+    }
+
+    /// Delivers `event` to `url` (`http://...`) as GitHub does: a `POST` with `X-GitHub-Event`,
+    /// a new `X-GitHub-Delivery`, `X-GitHub-Hook-ID`, `X-GitHub-Hook-Installation-Target-Type`
+    /// (`integration`) and `-ID` (the App's id), and `X-Hub-Signature-256` with the webhook
+    /// secret. Returns the delivery id and the receiver's status; fails when the receiver cannot
+    /// be reached or does not answer within 10 s (GitHub's limit).
+    ///
+    /// ```
+    /// use github_auth_emulator::Emulator;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let github = Emulator::start().await?;
+    /// let event = github.issues_opened_event("octo", "one", 7, "Crash on start").expect("known repo");
+    /// // Nothing listens there: the delivery fails, as it would from GitHub.
+    /// assert!(github.deliver("http://127.0.0.1:9/webhook", &event).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn deliver(
+        &self,
+        url: &str,
+        event: &WebhookEvent,
+    ) -> std::io::Result<WebhookDelivery> {
+        let secret = self.webhooks().secret.clone();
+        self.send(url, webhooks::delivery_id(), event, &secret)
+            .await
+    }
+
+    /// Delivers `event` as [`deliver`](Self::deliver) does, but signed with `secret` (a wrong
+    /// secret, to see the receiver refuse it).
+    pub async fn deliver_signed_with(
+        &self,
+        url: &str,
+        event: &WebhookEvent,
+        secret: &str,
+    ) -> std::io::Result<WebhookDelivery> {
+        self.send(url, webhooks::delivery_id(), event, secret).await
+    }
+
+    /// Delivers again the delivery `id` (one of the last thousand), as GitHub's "Redeliver":
+    /// the same delivery id and body, signed with the current webhook secret. Fails with
+    /// [`NotFound`](std::io::ErrorKind::NotFound) for an unknown id.
+    pub async fn redeliver(&self, url: &str, id: &str) -> std::io::Result<WebhookDelivery> {
+        let (event, secret) = {
+            let webhooks = self.webhooks();
+            let event = webhooks.find(id).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such delivery")
+            })?;
+            (event, webhooks.secret.clone())
+        };
+        self.send(url, id.to_owned(), &event, &secret).await
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        id: String,
+        event: &WebhookEvent,
+        secret: &str,
+    ) -> std::io::Result<WebhookDelivery> {
+        self.webhooks().record(&id, event);
+        self.shared().lock().counters.webhooks_delivered += 1;
+        let status = webhooks::send(url, &id, event, secret, self.shared().app_id).await?;
+        Ok(WebhookDelivery { id, status })
+    }
+
+    /// The issue comments created so far (`POST /repos/{owner}/{repo}/issues/{number}/comments`),
+    /// oldest first (the latest ten thousand).
+    pub fn issue_comments(&self) -> Vec<IssueComment> {
+        self.shared()
+            .lock()
+            .issue_comments
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Shifts the emulator's clock by `secs` from the machine's (replaces the previous offset).

@@ -93,6 +93,7 @@
 //! | `GET /repos/{owner}/{repo}/issues` | any token, or none | `[]`; 403 with `X-Accepted-GitHub-Permissions: issues=read` for an installation token without `issues` (refusal `missing_permission`); 404 outside an installation token's reach |
 //! | `POST /repos/{owner}/{repo}/releases/{id}/assets?name=...` | any token | on the uploads host ([`EmulatorHandle::uploads_url`]; GitHub Enterprise Server's `/api/uploads` prefix): 201 the `release-asset` (`size` the body's length) plus `"emulator"` as above; 401 without a token or with a JWT; 404 outside an installation token's reach; 422 without `name` |
 //! | `POST /graphql` (`/api/graphql`) | any token | `{"data":{"viewer":{"login"}}}` for the query `{ viewer { login } }` (`emulator-app[bot]` for an installation token), a GraphQL `errors` answer for any other; 401 without a token or with a JWT; 400 without a JSON `query` |
+//! | `POST /repos/{owner}/{repo}/issues/{number}/comments` | any token | 201 the `issue-comment` (`{"body"}` in), recorded for [`EmulatorHandle::issue_comments`]; 403 with `X-Accepted-GitHub-Permissions: issues=write` for an installation token without it; 404 outside its reach; 422 without a string `body`; 401 without a token |
 //! | `GET /login/oauth/authorize` | none | approves at once as `octocat` (or a known `login`): 302 to `redirect_uri?code=...&state=...` |
 //! | `POST /login/oauth/access_token` | client id (+ secret) | code, `refresh_token` and device-code grants |
 //! | `POST /login/device/code` | client id | `{"device_code","user_code","verification_uri","expires_in","interval"}` |
@@ -155,6 +156,15 @@
 //! installation many repositories at once, [`EmulatorBuilder::generated_installations`] an App
 //! many installations (100,000 start at once; a token is minted in constant time).
 //!
+//! # Webhooks
+//! The emulator sends webhooks as GitHub does, to a URL a test gives:
+//! [`EmulatorHandle::deliver`] (signed with the webhook secret, [`DEFAULT_WEBHOOK_SECRET`] until
+//! [`EmulatorHandle::set_webhook_secret`]), [`EmulatorHandle::redeliver`] (same delivery id and
+//! body) and [`EmulatorHandle::deliver_signed_with`] (a wrong secret).
+//! [`EmulatorHandle::issues_opened_event`] builds the `issues`/`opened` event of an installed
+//! repository, shaped as GitHub's OpenAPI description says (`webhooks/README.md`);
+//! [`WebhookEvent::new`] any other.
+//!
 //! # Time
 //! The emulator's clock is the wall clock at start, plus the time elapsed since on
 //! [`tokio::time::Instant`], plus the offset. Tests running under `tokio::time::pause()` (for
@@ -209,7 +219,7 @@
 
 // Layers, each file importing only from those below it (`module-cycles` checks it):
 // defaults, counters, forbidden, keys < config < state < wire, objects < paging, jwt < api, apps, manifest,
-// oauth < server < handle < builder. lib.rs only declares and re-exports.
+// oauth < server < webhooks < handle < builder. lib.rs only declares and re-exports.
 mod api;
 mod apps;
 mod builder;
@@ -226,6 +236,7 @@ mod objects;
 mod paging;
 mod server;
 mod state;
+mod webhooks;
 mod wire;
 
 pub use builder::{Emulator, EmulatorBuilder};
@@ -241,3 +252,5 @@ pub use defaults::{
 };
 pub use forbidden::Forbidden;
 pub use handle::EmulatorHandle;
+pub use state::IssueComment;
+pub use webhooks::{DEFAULT_WEBHOOK_SECRET, WEBHOOK_HOOK_ID, WebhookDelivery, WebhookEvent};

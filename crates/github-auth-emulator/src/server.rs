@@ -157,6 +157,9 @@ async fn dispatch(shared: &Shared, host: Host, req: Request) -> Response {
         (&Method::GET, ["repos", owner, repo, "issues"]) => {
             api::list_issues(shared, &req, owner, repo)
         }
+        (&Method::POST, ["repos", owner, repo, "issues", number, "comments"]) => {
+            api::create_issue_comment(shared, &req, owner, repo, number)
+        }
         (&Method::GET, ["login", "oauth", "authorize"]) => oauth::authorize(shared, &req),
         (&Method::POST, ["login", "oauth", "access_token"]) => {
             oauth::access_token(shared, &req).await

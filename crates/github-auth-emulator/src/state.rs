@@ -232,6 +232,34 @@ pub(crate) struct Mutable {
     /// OAuth apps: `(client_id, client_secret)`.
     pub(crate) oauth_apps: Vec<(String, String)>,
     pub(crate) manifest_codes: HashMap<String, ManifestCode>,
+    /// Comments created through `POST /repos/{owner}/{repo}/issues/{number}/comments`, the
+    /// latest [`MOST_ISSUE_COMMENTS`] of them.
+    pub(crate) issue_comments: std::collections::VecDeque<IssueComment>,
+}
+
+/// How many issue comments the emulator keeps (the oldest go first).
+pub(crate) const MOST_ISSUE_COMMENTS: usize = 10_000;
+
+/// A comment created on an issue through the emulator
+/// ([`EmulatorHandle::issue_comments`](crate::EmulatorHandle::issue_comments)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssueComment {
+    /// The comment's id.
+    pub id: u64,
+    /// The repository's owner.
+    pub owner: String,
+    /// The repository's name.
+    pub repo: String,
+    /// The issue's number.
+    pub issue_number: u64,
+    /// The comment's text.
+    pub body: String,
+    /// Who wrote it: `emulator-app[bot]` (the app's slug) for an installation token, else the
+    /// user's login.
+    pub author: String,
+    /// The installation whose token created it, if one did.
+    pub installation_id: Option<u64>,
 }
 
 impl Mutable {
@@ -522,6 +550,7 @@ impl Shared {
                 .map(|a| (a.client_id.clone(), a.client_secret.clone()))
                 .collect(),
             manifest_codes: HashMap::new(),
+            issue_comments: std::collections::VecDeque::new(),
         };
 
         Ok(Self {

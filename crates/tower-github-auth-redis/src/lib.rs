@@ -74,6 +74,8 @@
 //!   images without a CA bundle. For a private CA without either, build a
 //!   [`redis::Client`] with `Client::build_with_tls` and pass it to
 //!   [`RedisTokenStore::builder`].
+//! - `webhooks`: [`RedisDeliveryStore`], the replay protection of `tower-github-webhooks`
+//!   shared by a fleet (`SET NX PX`): eight replicas receiving one delivery run its handler once.
 //! - `testing` (off by default): the `testing` module, whose `RedisServer` and `RedisCluster`
 //!   start throwaway `redis-server`s per test (persistence off), for the fleet tests of your own
 //!   service. Needs `redis-server` on `PATH`; unix only.
@@ -124,6 +126,9 @@ mod store;
 #[cfg_attr(docsrs, doc(cfg(all(feature = "testing", unix))))]
 pub mod testing;
 mod value;
+#[cfg(feature = "webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+mod webhooks;
 
 pub use connection::RedisTarget;
 pub use crypto::EncryptionKey;
@@ -132,6 +137,8 @@ pub use store::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, RedisTokenStore,
     RedisTokenStoreBuilder,
 };
+#[cfg(feature = "webhooks")]
+pub use webhooks::{RedisDeliveryStore, RedisDeliveryStoreBuilder};
 
 /// The `redis` crate this store is built on, to name its [`Client`](redis::Client).
 pub use redis;

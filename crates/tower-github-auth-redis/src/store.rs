@@ -416,7 +416,7 @@ impl RedisTokenStore {
 }
 
 /// `call`, bounded by `limit`.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     command: &'static str,
     limit: Duration,
     call: impl Future<Output = redis::RedisResult<T>>,
@@ -447,7 +447,7 @@ async fn bounded<T>(
 
 /// Whether a command that failed with `err` may have run in Redis all the same: it timed out,
 /// or its connection broke after it was sent (not: the connection was refused).
-fn may_have_run(err: &Error) -> bool {
+pub(crate) fn may_have_run(err: &Error) -> bool {
     match err {
         Error::Timeout { .. } => true,
         Error::Command { source, .. } => source.is_connection_dropped(),
@@ -456,7 +456,7 @@ fn may_have_run(err: &Error) -> bool {
 }
 
 /// `ttl` in whole milliseconds, as `PX` takes it.
-fn millis(ttl: Duration) -> u64 {
+pub(crate) fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }
 

@@ -16,3 +16,4 @@ mod openapi;
 mod refresh;
 mod rest;
 mod token_format;
+mod webhooks;
