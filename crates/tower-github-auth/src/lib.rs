@@ -132,6 +132,7 @@ mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 mod headers;
+mod observe;
 #[cfg(feature = "serde")]
 mod persist;
 mod refusal;
@@ -144,6 +145,7 @@ pub use client::{HttpClient, RequestBody, ResponseBody};
 pub use credential::{Fixed, Minted};
 pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
+pub use observe::{AuthEvent, AuthEventKind, CacheStats, clear_event_hook, set_event_hook};
 pub use refusal::{Permission, Refused};
 pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};
