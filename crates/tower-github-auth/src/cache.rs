@@ -219,10 +219,8 @@ impl<T> Slot<T> {
         }
     }
 
-    /// Links the current span (a request about to wait) to the exchange in flight, and counts a
-    /// request that found no usable credential.
-    fn join(&self, st: &State<T>) {
-        self.counters.miss();
+    /// Links the current span (a request about to wait) to the exchange in flight, if any.
+    fn link(st: &State<T>) {
         if let Some(span) = &st.span {
             Span::current().follows_from(span);
             tracing::trace!(exchange = ?span.id(), "waiting on the exchange in flight");
@@ -336,7 +334,9 @@ impl<T: Send + Sync + 'static> Slot<T> {
             self.counters.hit();
             return std::future::ready(Ok(Arc::clone(entry))).boxed();
         }
-        self.join(&st);
+        // No usable credential: this request waits (or is told to back off).
+        self.counters.miss();
+        Self::link(&st);
         if let Some(flight) = &st.flight {
             return self.or_still_usable(flight.clone(), usable);
         }
@@ -404,7 +404,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
     ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
         let mut st = self.lock();
         self.clear_dead_flight(&mut st);
-        self.join(&st);
+        Self::link(&st);
         if let Some(flight) = &st.flight {
             return flight.clone().boxed();
         }
