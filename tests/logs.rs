@@ -268,6 +268,7 @@ async fn no_secret_reaches_a_log_line() {
         "EVENT AuthEvent { kind: Revoked",
         "EVENT AuthEvent { kind: BackoffEntered",
         "EVENT AuthEvent { kind: StoreUnavailable",
+        "EVENT AuthEvent { kind: StoreBack",
     ] {
         assert!(
             logged.contains(logged_event),

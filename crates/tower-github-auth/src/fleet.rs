@@ -140,14 +140,18 @@ pub(crate) trait Shareable: Sized + Send + Sync + 'static {
 pub(crate) struct Fleet {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) key: String,
-    /// What this replica saw of the store lately (shared by the clones of a user layer; an
-    /// installation token builds its `Fleet` per exchange and does not use it).
-    health: Arc<Mutex<Health>>,
+    /// What this replica saw of the store lately (shared by the clones of a user layer, and by
+    /// an App's installation tokens; only a fleet that `spends` waits on it).
+    health: StoreHealth,
 }
+
+/// The store's recent failures, as one replica saw them: shared by the clones of a user layer,
+/// and by every installation token of an App (one store, one health).
+pub(crate) type StoreHealth = Arc<Mutex<Health>>;
 
 /// The store's recent failures, as one replica saw them.
 #[derive(Debug, Default)]
-struct Health {
+pub(crate) struct Health {
     /// Calls that failed in a row, up to now.
     failing: u32,
     /// When the store last failed [`OUTAGE`] times in a row or more.
@@ -156,10 +160,16 @@ struct Health {
 
 impl Fleet {
     pub(crate) fn new(store: Arc<dyn TokenStore>, key: String) -> Self {
+        Self::sharing(store, key, &StoreHealth::default())
+    }
+
+    /// A fleet whose store's failures are counted in `health`, shared with other keys of the
+    /// same store (an outage is seen, and its end reported, once for all of them).
+    pub(crate) fn sharing(store: Arc<dyn TokenStore>, key: String, health: &StoreHealth) -> Self {
         Self {
             store,
             key,
-            health: Arc::default(),
+            health: Arc::clone(health),
         }
     }
 

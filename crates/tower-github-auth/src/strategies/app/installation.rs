@@ -615,7 +615,7 @@ impl AppInstallationAuth {
             narrowing: self.key_text(),
         };
         let fleet = self.app.store.as_ref().map(|store| {
-            Fleet::new(
+            Fleet::sharing(
                 Arc::clone(store),
                 store_key(
                     "installation",
@@ -627,6 +627,7 @@ impl AppInstallationAuth {
                         key.narrowing.as_deref().unwrap_or_default(),
                     ],
                 ),
+                &self.app.store_health,
             )
         });
         let slot = self

@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::credential::{Mint, Minted};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error, Exchange, SharedError};
+use crate::fleet::StoreHealth;
 use crate::headers::sensitive_header;
 use crate::observe::{self, CacheStats, Counters};
 use crate::service::AuthService;
@@ -114,6 +115,9 @@ pub struct AppAuth {
     pub(crate) limits: Limits,
     /// Where a fleet shares installation tokens; `None`: this process only.
     pub(crate) store: Option<Arc<dyn TokenStore>>,
+    /// The store's recent failures, shared by every installation token of this App (its events
+    /// report an outage, and its end, once).
+    pub(crate) store_health: StoreHealth,
 }
 
 impl AppAuth {
@@ -176,6 +180,7 @@ impl AppAuth {
             replay: Replaying::default(),
             limits: Limits::default(),
             store: None,
+            store_health: StoreHealth::default(),
         }
     }
 
@@ -276,6 +281,7 @@ impl AppAuth {
     /// a store (`RedisTokenStore`), an `Arc` of one, or an `Arc<dyn TokenStore>`.
     pub fn token_store(mut self, store: impl TokenStore) -> Self {
         self.store = Some(Arc::new(store));
+        self.store_health = StoreHealth::default();
         self
     }
 
