@@ -385,6 +385,23 @@ async fn every_metric_family_is_emitted_and_no_label_names_a_credential() {
     secrets.push(adopted.token.expose_secret().to_owned());
     let two = stack(first.as_installation(InstallationId(2)));
     send(&two, get("/installation/repositories")).await.unwrap();
+    // Two replicas minting a token nobody stored yet (installation 2, narrowed) at once: one holds the exchange
+    // lock, the other finds it held and waits for its token.
+    let (third, fourth) = (replica(), replica());
+    let both = futures_util::future::join(
+        third
+            .as_installation(InstallationId(2))
+            .repositories(["hello"])
+            .fetch_token(&common::client()),
+        fourth
+            .as_installation(InstallationId(2))
+            .repositories(["hello"])
+            .fetch_token(&common::client()),
+    )
+    .await;
+    let (a, b) = (both.0.unwrap(), both.1.unwrap());
+    assert_eq!(a.token.expose_secret(), b.token.expose_secret());
+    secrets.push(a.token.expose_secret().to_owned());
     // The store down: its calls fail.
     store.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let three = first.as_installation(InstallationId(1));
@@ -451,6 +468,7 @@ async fn every_metric_family_is_emitted_and_no_label_names_a_credential() {
         "github_auth_store_calls_total",
         "github_auth_store_failures_total",
         "github_auth_store_adopted_total",
+        "github_auth_store_lock_contention_total",
         "github_auth_backoffs_total",
     ] {
         assert!(names.contains(family), "{family} not in {names:?}");
