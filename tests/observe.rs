@@ -266,9 +266,7 @@ async fn the_event_hook_learns_what_happened_and_cannot_fail_a_request() {
     let seen: Arc<Mutex<Vec<AuthEvent>>> = Arc::default();
     let keep = Arc::clone(&seen);
     set_event_hook(move |event: &AuthEvent| {
-        // A refused token's event names its cache only (it is dropped by the request that
-        // GitHub refused, outside any exchange); no other test here has one refused.
-        if event.narrowing.is_some() || event.kind == AuthEventKind::Refused {
+        if event.narrowing.is_some() {
             keep.lock().unwrap().push(event.clone());
         }
     });
@@ -305,6 +303,7 @@ async fn the_event_hook_learns_what_happened_and_cannot_fail_a_request() {
     );
     assert_eq!(events[4].cache, "installation");
     assert_eq!(events[4].status, Some(401));
+    assert_eq!(events[4].installation.as_deref(), Some("id:1"));
     let entered = &events[0];
     assert_eq!(entered.status, Some(500));
     assert_eq!(entered.tries, Some(4));

@@ -411,15 +411,12 @@ impl<T: Send + Sync + 'static> Slot<T> {
         self.start(&mut st, fetch()).boxed()
     }
 
-    /// Drops the credential a request carried (after a 401), unless it was already replaced.
-    pub(crate) fn invalidate(&self, stamp: Stamp) {
+    /// Drops the credential a request carried (after a 401), unless it was already replaced;
+    /// `identity` names it in the `Refused` event.
+    pub(crate) fn invalidate(&self, stamp: Stamp, identity: impl FnOnce() -> observe::Identity) {
         if self.drop_entry(stamp) {
             tracing::debug!("credential refused by GitHub: dropped from the cache");
-            let mut event = AuthEvent::new(
-                AuthEventKind::Refused,
-                self.counters.cache,
-                observe::identity(),
-            );
+            let mut event = AuthEvent::new(AuthEventKind::Refused, self.counters.cache, identity());
             event.status = Some(401);
             observe::emit(&event);
         }
@@ -1082,9 +1079,9 @@ mod tests {
             .renew(minting(2, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
-        slot.invalidate(first.stamp());
+        slot.invalidate(first.stamp(), observe::Identity::default);
         assert_eq!(slot.peek().unwrap().value, 2);
-        slot.invalidate(second.stamp());
+        slot.invalidate(second.stamp(), observe::Identity::default);
         assert!(slot.peek().is_none());
     }
 

@@ -32,6 +32,7 @@ use http::{HeaderMap, HeaderValue};
 use crate::cache::{Fresh, Slot, Stamp};
 use crate::error::Error;
 use crate::headers::Authorization;
+use crate::observe::Identity;
 use crate::refusal::Refusal;
 use crate::side::Side;
 
@@ -160,6 +161,12 @@ pub(crate) trait Mint: fmt::Debug + Send + Sync + 'static {
     /// Mints a fresh credential, through `side` when it needs GitHub.
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<Self::Value>, Error>>;
 
+    /// What the credential is for, as events name it (App, installation, client id): never a
+    /// secret.
+    fn identity(&self) -> Identity {
+        Identity::default()
+    }
+
     /// Whether the credential goes on a request to this path.
     fn applies_to(&self, _api_path: &str) -> bool {
         true
@@ -206,7 +213,7 @@ impl<M: Mint> Cached for M {
         match refusal {
             Refusal::Unauthorized => {
                 self.learn_from_rejection(date);
-                self.slot().invalidate(stamp);
+                self.slot().invalidate(stamp, || self.identity());
                 Rejected::Renew
             }
             // GitHub keeps the credential out of this one resource: not a reason to drop it.

@@ -593,13 +593,7 @@ impl AppInstallationAuth {
             entry.authorization.value(),
         )
         .await?;
-        let mut identity = observe::Identity::default()
-            .with("app", &self.app.shared.issuer)
-            .with("installation", &self.target);
-        if let Some(narrowing) = self.narrowing.body() {
-            identity = identity.with("narrowing", &observe::fingerprint(&narrowing.to_string()));
-        }
-        credential.slot.revoked(identity);
+        credential.slot.revoked(credential.identity());
         Ok(())
     }
 
@@ -766,6 +760,16 @@ impl Mint for InstallationCredential {
 
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<TokenFacts>, Error>> {
         self.mint_shared(side, false)
+    }
+
+    fn identity(&self) -> observe::Identity {
+        let mut identity = observe::Identity::default()
+            .with("app", &self.app.shared.issuer)
+            .with("installation", &self.target);
+        if let Some(narrowing) = self.narrowing.body() {
+            identity = identity.with("narrowing", &observe::fingerprint(&narrowing.to_string()));
+        }
+        identity
     }
 }
 

@@ -385,7 +385,7 @@ impl AppAuth {
                 .await?;
             if answer.status == StatusCode::UNAUTHORIZED && !retried {
                 tracing::info!(%exchange, "GitHub refused the App JWT; signing a new one");
-                jwt.shared.jwt.invalidate(entry.stamp());
+                jwt.shared.jwt.invalidate(entry.stamp(), || jwt.identity());
                 retried = true;
                 continue;
             }
@@ -520,6 +520,10 @@ impl Mint for AppJwt {
 
     fn mint(&self, _side: Side) -> BoxFuture<'static, Result<Fresh<()>, Error>> {
         self.clone().sign().boxed()
+    }
+
+    fn identity(&self) -> observe::Identity {
+        observe::Identity::default().with("app", &self.shared.issuer)
     }
 
     fn learn_from_rejection(&self, date: Option<&HeaderValue>) {

@@ -712,6 +712,10 @@ impl Mint for UserCredential {
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<TokenSet>, Error>> {
         Arc::clone(&self.0).next_shared(side, false).boxed()
     }
+
+    fn identity(&self) -> observe::Identity {
+        observe::Identity::default().with("client_id", &self.0.client.client_id)
+    }
 }
 
 /// Configures a user layer before its shared state exists: [`OAuthTokenAuth::builder`] (a
