@@ -23,6 +23,10 @@ mod app_from_manifest;
 #[path = "../examples/kms_signer.rs"]
 mod kms_signer;
 
+#[cfg(feature = "metrics")]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../examples/prometheus.rs"]
+mod prometheus;
 #[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../examples/webhook_app.rs"]
 mod webhook_app;
@@ -393,4 +397,46 @@ async fn webhook_app_comments_once_per_delivery_as_the_installation_that_sent_it
     let comments = github.issue_comments();
     assert_eq!(comments.len(), 2);
     assert_eq!(comments[1].installation_id, Some(1));
+}
+
+/// The prometheus example's replica: its `/metrics`, scraped while it works, has every family
+/// its work produces, each under `github_auth_`.
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn the_prometheus_replica_exposes_every_family() {
+    let handle = prometheus::install_recorder().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, prometheus::router(handle)).await });
+    let github = Emulator::builder().start().await.unwrap();
+    prometheus::work(&github).await.unwrap();
+
+    let scraped = prometheus::scrape(addr).await.unwrap();
+    for family in [
+        "github_auth_exchanges_started_total",
+        "github_auth_exchanges_finished_total",
+        "github_auth_exchange_duration_seconds",
+        "github_auth_requests_waited_total",
+        "github_auth_request_wait_seconds",
+        "github_auth_cache_hits_total",
+        "github_auth_cache_misses_total",
+        "github_auth_cache_entries",
+        "github_auth_replays_total",
+        "github_auth_backoffs_total",
+    ] {
+        assert!(
+            scraped.lines().any(|line| line.starts_with(family)),
+            "{family} not in:\n{scraped}"
+        );
+    }
+    // Labelled by kind, host and outcome.
+    assert!(
+        scraped.lines().any(|line| {
+            line.starts_with("github_auth_exchanges_finished_total{")
+                && line.contains(r#"kind="installation_token""#)
+                && line.contains(r#"host="127.0.0.1""#)
+                && line.contains(r#"outcome="ok""#)
+        }),
+        "{scraped}"
+    );
 }

@@ -1,7 +1,9 @@
 //! What the layers log: every line they write at trace level, through a user's `fmt`
 //! subscriber, while each kind of credential is made, used, refused, refreshed, revoked and
 //! failed, holds none of the secrets involved (tokens, refresh tokens, JWTs, client secrets,
-//! codes, a manifest's code and the key it returns).
+//! codes, a manifest's code and the key it returns). The spans exchanges and store calls run
+//! in are written when created, with their fields, and every event the event hook receives
+//! (`AuthEvent`, its `Debug`) is searched too.
 
 mod common;
 
@@ -22,6 +24,7 @@ use tower_github_auth::{
 };
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Every line written, kept.
@@ -74,7 +77,8 @@ async fn no_secret_reaches_a_log_line() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(captured.clone())
-                .with_ansi(false),
+                .with_ansi(false)
+                .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE),
         )
         .with(
             Targets::new()
@@ -83,6 +87,12 @@ async fn no_secret_reaches_a_log_line() {
         );
     // Global: the layers' background refreshes run on tasks of their own.
     tracing::subscriber::set_global_default(subscriber).unwrap();
+    // Every event the hook gets, as its `Debug` writes it, among the lines searched.
+    let events = captured.clone();
+    tower_github_auth::set_event_hook(move |event: &tower_github_auth::AuthEvent| {
+        use std::io::Write;
+        writeln!(events.clone(), "EVENT {event:?}").unwrap();
+    });
 
     let github = Emulator::builder()
         .device_outcome(DeviceOutcome::ApproveAfter(2))
@@ -203,6 +213,29 @@ async fn no_secret_reaches_a_log_line() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     secrets.push(cached_token(&short));
 
+    // An installation through a fleet's store: the store's spans, a store going down and back.
+    let store = Arc::new(common::memory_store::MemoryStore::default());
+    let fleet_app = AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS1)
+        .unwrap()
+        .endpoints(endpoints.clone())
+        .token_store(Arc::clone(&store));
+    let through_store = fleet_app.as_installation(InstallationId(1));
+    secrets.push(
+        through_store
+            .fetch_token(&client())
+            .await
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned(),
+    );
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let during = through_store.refresh(&client()).await.unwrap();
+    secrets.push(during.token.expose_secret().to_owned());
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let after = through_store.refresh(&client()).await.unwrap();
+    secrets.push(after.token.expose_secret().to_owned());
+
     let logged = captured.text();
     // The capture works: every exchange above was logged, the tries and the refusals too.
     for logged_event in [
@@ -216,6 +249,26 @@ async fn no_secret_reaches_a_log_line() {
         "exchange=token check",
         "exchange=device flow poll",
         "exchange=manifest conversion",
+        // The spans and their fields.
+        "github_auth.exchange{cache=\"installation\"}",
+        "github_auth.exchange{cache=\"jwt\"}",
+        "github_auth.exchange{cache=\"user\"}",
+        "github_auth.side_request{",
+        "github_auth.store{op=\"lock\" store_key=installation:",
+        "kind=installation token exchange",
+        "client_id=",
+        "request_id=",
+        "tries=",
+        "duration_ms=",
+        "outcome=\"ok\"",
+        "exchange failed: backing off",
+        // The hook's events.
+        "EVENT AuthEvent { kind: Minted",
+        "EVENT AuthEvent { kind: Refreshed",
+        "EVENT AuthEvent { kind: Revoked",
+        "EVENT AuthEvent { kind: BackoffEntered",
+        "EVENT AuthEvent { kind: StoreUnavailable",
+        "EVENT AuthEvent { kind: StoreBack",
     ] {
         assert!(
             logged.contains(logged_event),

@@ -47,6 +47,11 @@ where
 
 /// Sends `n` requests through `stack` (the child process under callgrind).
 fn child(stack: &str, n: u64) {
+    // `--features metrics`: a recorder installed, as a service exporting its metrics has one.
+    #[cfg(feature = "metrics")]
+    metrics_util::debugging::DebuggingRecorder::new()
+        .install()
+        .expect("the only recorder");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

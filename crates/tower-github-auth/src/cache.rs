@@ -31,11 +31,12 @@ use futures_util::future::{BoxFuture, Shared};
 use http::HeaderValue;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use crate::clock::{Clock, Rfc3339, jitter};
 use crate::error::Error;
 use crate::headers::Authorization;
+use crate::observe::{self, AuthEvent, AuthEventKind, Counters};
 
 /// A freshly minted credential, as a strategy hands it to its slot.
 pub(crate) struct Fresh<T> {
@@ -136,6 +137,8 @@ struct State<T> {
     /// The task running `flight`: finished while `flight` is still set means it never reached
     /// [`Slot::finish`] (its runtime was dropped): the flight is dead, and is cleared.
     task: Option<AbortHandle>,
+    /// The span `flight` runs in: a request that joins it is linked to it (`follows_from`).
+    span: Option<Span>,
     /// The failures since the last success; `None` (no allocation) while there are none, as for
     /// nearly every slot of a cache holding many.
     failed: Option<Box<Failed>>,
@@ -170,6 +173,8 @@ pub(crate) struct Slot<T> {
     /// [`Slot::refused`]: the refused entry's own credential. Not a field of `State`: a mint
     /// reads it while it is built, and mints are built under the state's lock.
     refused: ArcSwapOption<Authorization>,
+    /// What this slot's cache has done ([`crate::TokenCache::stats`]), shared by its slots.
+    counters: Arc<Counters>,
 }
 
 impl<T> fmt::Debug for Slot<T> {
@@ -209,13 +214,22 @@ impl<T> Slot<T> {
             tracing::debug!("the exchange in flight was cancelled with its runtime: starting anew");
             st.flight = None;
             st.task = None;
+            st.span = None;
             self.refreshing.store(false, Ordering::Release);
+        }
+    }
+
+    /// Links the current span (a request about to wait) to the exchange in flight, if any.
+    fn link(st: &State<T>) {
+        if let Some(span) = &st.span {
+            Span::current().follows_from(span);
+            tracing::trace!(exchange = ?span.id(), "waiting on the exchange in flight");
         }
     }
 }
 
 impl<T: Send + Sync + 'static> Slot<T> {
-    pub(crate) fn new(policy: Policy, clock: Arc<Clock>) -> Self {
+    pub(crate) fn new(policy: Policy, clock: Arc<Clock>, counters: Arc<Counters>) -> Self {
         Self {
             current: ArcSwapOption::empty(),
             refresh_revokes: policy.refresh_revokes,
@@ -224,11 +238,13 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 policy,
                 flight: None,
                 task: None,
+                span: None,
                 failed: None,
                 generation: 0,
             }),
             clock,
             refused: ArcSwapOption::empty(),
+            counters,
         }
     }
 
@@ -258,6 +274,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
                 self.refresh_ahead(entry.stamp, now, refresh);
             }
         }
+        self.counters.hit();
         Some(Warm(guard))
     }
 
@@ -276,9 +293,16 @@ impl<T: Send + Sync + 'static> Slot<T> {
             && st.failed.as_ref().is_none_or(|f| now >= f.retry_at)
         {
             tracing::debug!("credential near expiry: refreshing in the background");
+            self.counters.refresh_ahead();
             // Nobody waits on this flight: it runs in its own task and fills the slot.
             drop(self.start(&mut st, refresh()));
         }
+    }
+
+    /// What this slot's cache has done, `entries` counting this slot's credential alone.
+    pub(crate) fn stats(&self) -> crate::observe::CacheStats {
+        self.counters
+            .stats(u64::from(self.current.load().is_some()))
     }
 
     /// The current entry, usable or not, without side effects.
@@ -307,8 +331,12 @@ impl<T: Send + Sync + 'static> Slot<T> {
         if let Some(entry) = &usable
             && !ending
         {
+            self.counters.hit();
             return std::future::ready(Ok(Arc::clone(entry))).boxed();
         }
+        // No usable credential: this request waits (or is told to back off).
+        self.counters.miss();
+        Self::link(&st);
         if let Some(flight) = &st.flight {
             return self.or_still_usable(flight.clone(), usable);
         }
@@ -340,6 +368,9 @@ impl<T: Send + Sync + 'static> Slot<T> {
         flight: Flight<T>,
         usable: Option<Arc<Entry<T>>>,
     ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
+        let waiting = Instant::now();
+        let counters = Arc::clone(&self.counters);
+        let flight = flight.inspect(move |_| counters.waited(waiting.elapsed()));
         let Some(old) = usable else {
             return flight.boxed();
         };
@@ -373,14 +404,31 @@ impl<T: Send + Sync + 'static> Slot<T> {
     ) -> BoxFuture<'static, Result<Arc<Entry<T>>, Error>> {
         let mut st = self.lock();
         self.clear_dead_flight(&mut st);
+        Self::link(&st);
         if let Some(flight) = &st.flight {
             return flight.clone().boxed();
         }
         self.start(&mut st, fetch()).boxed()
     }
 
-    /// Drops the credential a request carried (after a 401), unless it was already replaced.
-    pub(crate) fn invalidate(&self, stamp: Stamp) {
+    /// Drops the credential a request carried (after a 401), unless it was already replaced;
+    /// `identity` names it in the `Refused` event.
+    pub(crate) fn invalidate(&self, stamp: Stamp, identity: impl FnOnce() -> observe::Identity) {
+        if self.drop_entry(stamp) {
+            tracing::debug!("credential refused by GitHub: dropped from the cache");
+            let mut event = AuthEvent::new(AuthEventKind::Refused, self.counters.cache, identity());
+            event.status = Some(401);
+            observe::emit(&event);
+        }
+    }
+
+    /// Drops the credential stamped `stamp` before it is revoked: no request picks it up.
+    pub(crate) fn withdraw(&self, stamp: Stamp) {
+        self.drop_entry(stamp);
+    }
+
+    /// Drops the credential stamped `stamp` unless it was already replaced; whether it did.
+    fn drop_entry(&self, stamp: Stamp) -> bool {
         let _st = self.lock();
         if self
             .current
@@ -388,11 +436,22 @@ impl<T: Send + Sync + 'static> Slot<T> {
             .as_ref()
             .is_some_and(|c| c.stamp == stamp)
         {
-            tracing::debug!("credential refused by GitHub: dropped from the cache");
             if let Some(refused) = self.current.swap(None) {
                 self.refused.store(Some(Arc::clone(&refused.authorization)));
             }
+            return true;
         }
+        false
+    }
+
+    /// Tells the event hook that the credential (of `identity`) was ended at GitHub.
+    pub(crate) fn revoked(&self, identity: observe::Identity) {
+        tracing::debug!("credential revoked at GitHub");
+        observe::emit(&AuthEvent::new(
+            AuthEventKind::Revoked,
+            self.counters.cache,
+            identity,
+        ));
     }
 
     /// The last credential GitHub refused (or that was revoked) here: a fleet's store may still
@@ -411,8 +470,12 @@ impl<T: Send + Sync + 'static> Slot<T> {
             return std::future::ready(Err(Error::NoRuntime)).boxed().shared();
         };
         let slot = Arc::clone(self);
+        // One span per exchange, child of the request that started it; requests that join it
+        // are linked to it (`join`).
+        let span = observe::exchange_span(self.counters.cache);
+        let started = Instant::now();
         let task = runtime.spawn(
-            async move {
+            observe::with_identity(async move {
                 let result = AssertUnwindSafe(fetch)
                     .catch_unwind()
                     .await
@@ -420,12 +483,12 @@ impl<T: Send + Sync + 'static> Slot<T> {
                         tracing::error!("an exchange panicked; the next request starts a new one");
                         Err(Error::TaskFailed)
                     });
-                slot.finish(result)
-            }
-            // The exchange's logs carry the span of the request that started it.
-            .in_current_span(),
+                slot.finish(result, started)
+            })
+            .instrument(span.clone()),
         );
         st.task = Some(task.abort_handle());
+        st.span = Some(span);
         let flight = async move { task.await.unwrap_or(Err(Error::TaskFailed)) }
             .boxed()
             .shared();
@@ -434,18 +497,53 @@ impl<T: Send + Sync + 'static> Slot<T> {
         flight
     }
 
-    fn finish(&self, result: Result<Fresh<T>, Error>) -> Result<Arc<Entry<T>>, Error> {
+    fn finish(
+        &self,
+        result: Result<Fresh<T>, Error>,
+        started: Instant,
+    ) -> Result<Arc<Entry<T>>, Error> {
         let now = Instant::now();
+        let duration = now.saturating_duration_since(started);
+        let duration_ms = observe::millis(duration);
+        let event = |kind| {
+            let mut event = AuthEvent::new(kind, self.counters.cache, observe::identity());
+            event.duration = Some(duration);
+            event
+        };
         let mut st = self.lock();
+        let replaced = self.current.load().is_some();
         st.flight = None;
         st.task = None;
+        st.span = None;
         self.refreshing.store(false, Ordering::Release);
         match result {
             Ok(fresh) => {
                 st.generation += 1;
-                st.failed = None;
+                let recovered = st.failed.take();
+                if let Some(failed) = &recovered {
+                    tracing::info!(
+                        duration_ms,
+                        failures = failed.failures,
+                        outcome = "ok",
+                        "exchange succeeded after failures: backoff over"
+                    );
+                } else {
+                    tracing::debug!(duration_ms, outcome = "ok", "exchange finished");
+                }
                 let entry = Arc::new(self.entry(fresh, &st.policy, st.generation, now));
                 self.current.store(Some(Arc::clone(&entry)));
+                // The hook runs without the slot's lock: it may read the cache.
+                drop(st);
+                if let Some(failed) = recovered {
+                    let mut left = event(AuthEventKind::BackoffLeft);
+                    left.failures = failed.failures;
+                    observe::emit(&left);
+                }
+                observe::emit(&event(if replaced {
+                    AuthEventKind::Refreshed
+                } else {
+                    AuthEventKind::Minted
+                }));
                 Ok(entry)
             }
             Err(err) => {
@@ -472,7 +570,25 @@ impl<T: Send + Sync + 'static> Slot<T> {
                     // GitHub refreshed (ending the current token) but the new set was refused.
                     self.current.store(None);
                 }
-                tracing::warn!(failures, ?backoff, error = %err, "exchange failed");
+                self.counters.backoff();
+                drop(st);
+                let mut entered = event(AuthEventKind::BackoffEntered);
+                entered.failures = failures;
+                entered.retry_in = Some(backoff);
+                entered.status = err.status().map(|s| s.as_u16()).or(entered.status);
+                entered.request_id = err.request_id().map(str::to_owned).or(entered.request_id);
+                entered.error = Some(err.to_string());
+                observe::emit(&entered);
+                tracing::warn!(
+                    duration_ms,
+                    failures,
+                    backoff_ms = observe::millis(backoff),
+                    outcome = "error",
+                    status = err.status().map(|s| s.as_u16()),
+                    request_id = err.request_id(),
+                    error = %err,
+                    "exchange failed: backing off"
+                );
                 Err(err)
             }
         }
@@ -565,7 +681,11 @@ mod tests {
             refresh_revokes: true,
             ..Policy::default()
         };
-        let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
+        let slot = Arc::new(Slot::new(
+            policy,
+            Arc::clone(&clock),
+            Arc::new(Counters::new("test")),
+        ));
         slot.obtain(minting(1, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
@@ -575,7 +695,11 @@ mod tests {
     fn slot() -> (Arc<Slot<u32>>, Arc<Clock>) {
         let clock = Arc::new(Clock::default());
         (
-            Arc::new(Slot::new(Policy::default(), Arc::clone(&clock))),
+            Arc::new(Slot::new(
+                Policy::default(),
+                Arc::clone(&clock),
+                Arc::new(Counters::new("test")),
+            )),
             clock,
         )
     }
@@ -773,7 +897,11 @@ mod tests {
                 refresh_revokes,
                 ..Policy::default()
             };
-            let slot = Arc::new(Slot::new(policy, Arc::clone(&clock)));
+            let slot = Arc::new(Slot::new(
+                policy,
+                Arc::clone(&clock),
+                Arc::new(Counters::new("test")),
+            ));
             let mints = Arc::new(AtomicU32::new(0));
             let mint =
                 || -> Box<dyn FnOnce() -> BoxFuture<'static, Result<Fresh<u32>, Error>> + Send> {
@@ -952,9 +1080,9 @@ mod tests {
             .renew(minting(2, Duration::from_secs(3600), &clock))
             .await
             .unwrap();
-        slot.invalidate(first.stamp());
+        slot.invalidate(first.stamp(), observe::Identity::default);
         assert_eq!(slot.peek().unwrap().value, 2);
-        slot.invalidate(second.stamp());
+        slot.invalidate(second.stamp(), observe::Identity::default);
         assert!(slot.peek().is_none());
     }
 

@@ -32,6 +32,7 @@ use http::{HeaderMap, HeaderValue};
 use crate::cache::{Fresh, Slot, Stamp};
 use crate::error::Error;
 use crate::headers::Authorization;
+use crate::observe::Identity;
 use crate::refusal::Refusal;
 use crate::side::Side;
 use crate::subject::Subject;
@@ -168,6 +169,12 @@ pub(crate) trait Mint: fmt::Debug + Send + Sync + 'static {
     /// refusals of the requests that carried it.
     fn subject(&self) -> Subject;
 
+    /// What the credential is for, as events and spans name it (App, installation, client id):
+    /// never a secret. By default what [`Mint::subject`] says.
+    fn identity(&self) -> Identity {
+        Identity::of(&self.subject())
+    }
+
     /// Whether the credential goes on a request to this path.
     fn applies_to(&self, _api_path: &str) -> bool {
         true
@@ -226,7 +233,7 @@ impl<M: Mint> Cached for M {
         match refusal {
             Refusal::Unauthorized => {
                 self.learn_from_rejection(date);
-                self.slot().invalidate(stamp);
+                self.slot().invalidate(stamp, || self.identity());
                 Rejected::Renew
             }
             // GitHub keeps the credential out of this one resource: not a reason to drop it.

@@ -67,10 +67,12 @@ use aws_lc_rs::digest;
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::cache::{Fresh, Policy};
 use crate::clock::Clock;
 use crate::error::{BoxError, Error};
+use crate::observe::{self, AuthEvent, AuthEventKind};
 use crate::store::{Lease, Saved, StoredCredential, TokenStore};
 
 /// How long one store call may take before the replica passes the store by.
@@ -138,14 +140,18 @@ pub(crate) trait Shareable: Sized + Send + Sync + 'static {
 pub(crate) struct Fleet {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) key: String,
-    /// What this replica saw of the store lately (shared by the clones of a user layer; an
-    /// installation token builds its `Fleet` per exchange and does not use it).
-    health: Arc<Mutex<Health>>,
+    /// What this replica saw of the store lately (shared by the clones of a user layer, and by
+    /// an App's installation tokens; only a fleet that `spends` waits on it).
+    health: StoreHealth,
 }
+
+/// The store's recent failures, as one replica saw them: shared by the clones of a user layer,
+/// and by every installation token of an App (one store, one health).
+pub(crate) type StoreHealth = Arc<Mutex<Health>>;
 
 /// The store's recent failures, as one replica saw them.
 #[derive(Debug, Default)]
-struct Health {
+pub(crate) struct Health {
     /// Calls that failed in a row, up to now.
     failing: u32,
     /// When the store last failed [`OUTAGE`] times in a row or more.
@@ -154,25 +160,63 @@ struct Health {
 
 impl Fleet {
     pub(crate) fn new(store: Arc<dyn TokenStore>, key: String) -> Self {
+        Self::sharing(store, key, &StoreHealth::default())
+    }
+
+    /// A fleet whose store's failures are counted in `health`, shared with other keys of the
+    /// same store (an outage is seen, and its end reported, once for all of them).
+    pub(crate) fn sharing(store: Arc<dyn TokenStore>, key: String, health: &StoreHealth) -> Self {
         Self {
             store,
             key,
-            health: Arc::default(),
+            health: Arc::clone(health),
         }
     }
 
     /// A store call, bounded; `Err(())` (logged, and remembered) when the store failed or was
     /// slow.
-    pub(crate) async fn call<R>(&self, fut: BoxFuture<'_, Result<R, BoxError>>) -> Result<R, ()> {
-        let answer = call(fut).await;
+    /// `op` names the call (`lock`, `load`, `save`, `unlock`, `changed`) in its span, its
+    /// event and its metrics.
+    pub(crate) async fn call<R>(
+        &self,
+        op: &'static str,
+        fut: BoxFuture<'_, Result<R, BoxError>>,
+    ) -> Result<R, ()> {
+        // The store key is a digest (`kind:` and a SHA-256): no secret, no user name.
+        let span = tracing::debug_span!("github_auth.store", op, store_key = %self.key);
+        let started = Instant::now();
+        let answer = call(fut).instrument(span.clone()).await;
+        let ok = answer.is_ok();
+        span.in_scope(|| {
+            tracing::trace!(
+                op,
+                duration_ms = observe::millis(started.elapsed()),
+                outcome = if ok { "ok" } else { "error" },
+                "store call answered"
+            );
+        });
+        #[cfg(feature = "metrics")]
+        observe::store_call(op, ok);
         let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-        if answer.is_ok() {
-            health.failing = 0;
+        let change = if ok {
+            let was = std::mem::take(&mut health.failing);
+            (was >= OUTAGE).then_some((AuthEventKind::StoreBack, was))
         } else {
             health.failing = health.failing.saturating_add(1);
             if health.failing >= OUTAGE {
                 health.outage_at = Some(Instant::now());
             }
+            (health.failing == OUTAGE).then_some((AuthEventKind::StoreUnavailable, OUTAGE))
+        };
+        drop(health);
+        if let Some((kind, failures)) = change {
+            if kind == AuthEventKind::StoreBack {
+                tracing::info!(failures, store_key = %self.key, "the token store answers again");
+            }
+            let identity = observe::Identity::default().with("store_key", &self.key);
+            let mut event = AuthEvent::new(kind, "store", identity);
+            event.failures = failures;
+            observe::emit(&event);
         }
         answer
     }
@@ -313,6 +357,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
         mint: impl FnOnce() -> BoxFuture<'static, Result<Fresh<T>, Error>>,
     ) -> Result<Fresh<T>, Error> {
         let key = self.fleet.key.as_str();
+        observe::record_for("store_key", &key);
         if !force && let Ok(Read::Usable(found)) = self.usable().await {
             return shared(found);
         }
@@ -322,7 +367,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
         let lease = loop {
             match self
                 .fleet
-                .call(self.fleet.store.lock(key, self.lock_for))
+                .call("lock", self.fleet.store.lock(key, self.lock_for))
                 .await
             {
                 Err(()) => {
@@ -351,6 +396,8 @@ impl<T: Shareable + Clone> Through<'_, T> {
                 Ok(None) => failures = 0,
             }
             // Another replica is exchanging: wait for its result.
+            #[cfg(feature = "metrics")]
+            observe::store_lock_contended();
             let wait = give_up_at.map_or(WAIT_STEP, |at| {
                 WAIT_STEP.min(at.saturating_duration_since(Instant::now()))
             });
@@ -434,7 +481,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
         let wait = wait.min(WAIT_STEP);
         if self
             .fleet
-            .call(self.fleet.store.changed(&self.fleet.key, wait))
+            .call("changed", self.fleet.store.changed(&self.fleet.key, wait))
             .await
             .is_err()
         {
@@ -588,7 +635,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
         let stored = StoredCredential::new(value.encode(), issued_at, expires_at)
             .with_generation(generation);
         self.fleet
-            .call(self.fleet.store.save(&self.fleet.key, &stored, ttl))
+            .call("save", self.fleet.store.save(&self.fleet.key, &stored, ttl))
             .await
     }
 
@@ -597,7 +644,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
     async fn usable(&self) -> Result<Read<T>, ()> {
         let Some(stored) = self
             .fleet
-            .call(self.fleet.store.load(&self.fleet.key))
+            .call("load", self.fleet.store.load(&self.fleet.key))
             .await?
         else {
             return Ok(Read::Nothing);
@@ -667,7 +714,7 @@ impl<T: Shareable + Clone> Through<'_, T> {
 pub(crate) async fn release(fleet: &Fleet, lease: &Lease) {
     for _ in 0..3 {
         if fleet
-            .call(fleet.store.unlock(&fleet.key, lease))
+            .call("unlock", fleet.store.unlock(&fleet.key, lease))
             .await
             .is_ok()
         {
@@ -680,6 +727,9 @@ pub(crate) async fn release(fleet: &Fleet, lease: &Lease) {
 fn shared<T: Shareable>(found: Found<T>) -> Result<Fresh<T>, Error> {
     let mut fresh = found.value.fresh()?;
     fresh.issued_at = Some(found.issued_at);
+    tracing::debug!("adopted the credential another replica stored");
+    #[cfg(feature = "metrics")]
+    observe::store_adopted();
     Ok(fresh)
 }
 
@@ -796,7 +846,7 @@ mod tests {
         let fleet = Fleet::new(store.clone(), "k".to_owned());
         let load = |fail: bool| {
             store.failing.store(fail, Ordering::SeqCst);
-            fleet.call(store.load("k"))
+            fleet.call("load", store.load("k"))
         };
         // One failure between answers: a moment's error, nothing to wait for.
         assert!(load(true).await.is_err());

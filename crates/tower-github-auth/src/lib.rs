@@ -116,8 +116,23 @@
 //!   [`Deserialize`](serde::Deserialize) for [`TokenSet`] and [`InstallationToken`], to store
 //!   them (an `on_refresh` hook's token set, a token handed to another process). The tokens are
 //!   written in clear: store the text as a secret. Times are RFC 3339.
+//! - `metrics` (off by default): `github_auth_*` metrics through the
+//!   [`metrics`](https://docs.rs/metrics) facade (exchanges and their durations, requests that
+//!   waited, cache hits, misses, refreshes ahead, evictions and entries, replays, store calls,
+//!   backoffs), labelled by exchange kind, outcome, host, cache, store operation or status,
+//!   never by installation or user. Install the recorder before the first request: each cache
+//!   takes its handles once. A warm request pays one relaxed increment, as without the feature.
 //!
 //! No other feature: every strategy is always compiled.
+//!
+//! # Observing it
+//! Each exchange runs in one `github_auth.exchange` span (`debug`), child of the span of the
+//! request that started it; requests that wait on it are linked to it with `follows_from`. Its
+//! fields say what it is for (App, installation, narrowing fingerprint, client id, store key,
+//! host) and how it went (status, GitHub's request id, tries), never a secret.
+//! [`TokenCache::stats`] and [`AppAuth::jwt_stats`] count hits, misses, refreshes ahead and
+//! evictions; [`set_event_hook`] tells an application of every credential minted, refreshed,
+//! refused or revoked, and of backoffs and store outages ([`AuthEvent`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -132,6 +147,7 @@ mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 mod headers;
+mod observe;
 #[cfg(feature = "serde")]
 mod persist;
 mod refusal;
@@ -145,6 +161,7 @@ pub use client::{HttpClient, RequestBody, ResponseBody};
 pub use credential::{Fixed, Minted};
 pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
+pub use observe::{AuthEvent, AuthEventKind, CacheStats, clear_event_hook, set_event_hook};
 pub use refusal::{Permission, Refused};
 pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};

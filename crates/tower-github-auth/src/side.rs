@@ -21,12 +21,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::{Clock, jitter};
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Exchange, SharedError};
 use crate::headers::{API_VERSION, API_VERSION_HEADER, GITHUB_JSON, USER_AGENT_VALUE};
+use crate::observe;
 use crate::refusal;
 
 /// How long a side request may take, answer read, unless configured otherwise.
@@ -185,10 +187,66 @@ impl Side {
         headers
             .entry(API_VERSION_HEADER)
             .or_insert(HeaderValue::from_static(API_VERSION));
-        tracing::debug!(%exchange, method = %req.method(), path = logged_path(exchange, req.uri().path()), "side request");
-        let response = self.send_tries(exchange, req).await?;
+        let host = req.uri().host().unwrap_or_default().to_owned();
+        // The exchange span this request runs in (if any) learns what it is and where it goes.
+        observe::record_for("kind", &exchange);
+        observe::record_for("host", &host);
+        let span = tracing::debug_span!(
+            "github_auth.side_request",
+            %exchange,
+            method = %req.method(),
+            path = logged_path(exchange, req.uri().path()),
+            host,
+        );
+        let mut tries = 0;
+        let started = Instant::now();
+        #[cfg(feature = "metrics")]
+        observe::exchange_started(observe::kind_label(exchange), &host);
+        let sent = self
+            .send_tries(exchange, req, &mut tries)
+            .instrument(span.clone())
+            .await;
+        observe::record_for("tries", &tries);
+        if let Ok(response) = &sent {
+            observe::record_for("status", &response.status().as_u16());
+            if let Some(request_id) = request_id_of(response.headers()) {
+                observe::record_for("request_id", &request_id);
+            }
+        }
+        let _entered = span.enter();
+        let duration_ms = observe::millis(started.elapsed());
+        #[cfg(feature = "metrics")]
+        observe::exchange_finished(
+            observe::kind_label(exchange),
+            &host,
+            observe::outcome_of(sent.as_ref().map(Response::status)),
+            started.elapsed(),
+        );
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(
+                    %exchange,
+                    tries,
+                    duration_ms,
+                    outcome = "error",
+                    %error,
+                    "side request failed"
+                );
+                return Err(error);
+            }
+        };
         let status = response.status();
-        tracing::debug!(%exchange, %status, "side request answered");
+        let request_id = request_id_of(response.headers());
+        tracing::debug!(
+            %exchange,
+            status = status.as_u16(),
+            request_id,
+            tries,
+            duration_ms,
+            outcome = observe::outcome_of(Ok(status)),
+            "side request answered"
+        );
         if status.is_redirection() {
             // The layer never follows a redirect: the form or credential would go to the
             // `Location` host. Its body is not kept either.
@@ -219,6 +277,7 @@ impl Side {
         &self,
         exchange: Exchange,
         req: Request<Bytes>,
+        tries: &mut u32,
     ) -> Result<Response<Bytes>, Error> {
         let after = self.limits.timeout;
         let started = Instant::now();
@@ -232,6 +291,7 @@ impl Side {
         let mut server_error = None;
         loop {
             let tried = Instant::now();
+            *tries = tries.saturating_add(1);
             let left = after.saturating_sub(started.elapsed());
             let send = (self.send)(Request::from_parts(parts.clone(), body.clone()));
             let Ok(result) = tokio::time::timeout(left, send).await else {
@@ -395,6 +455,15 @@ const SECRET_FIELDS: [&str; 5] = [
     "refresh_token",
     "device_code",
 ];
+
+/// GitHub's request id in `headers`, for logs and events: visible ASCII (what `to_str`
+/// accepts: no line breaks to forge a log line) and at most 100 bytes.
+fn request_id_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| id.len() <= 100)
+}
 
 /// A side request's path as it is logged: a manifest conversion's path carries its code, which
 /// GitHub exchanges once for the new App's key and secrets.

@@ -320,6 +320,8 @@ where
     p.req.as_ref()?;
     match decision {
         Rejected::Wait(pause) => {
+            #[cfg(feature = "metrics")]
+            crate::observe::replayed(response.status().as_u16());
             p.replays += 1;
             Some(State::Waiting {
                 sleep: Some(Box::pin(tokio::time::sleep(pause))),
@@ -329,6 +331,8 @@ where
         Rejected::Renew if !p.renewed => {
             tracing::debug!("GitHub refused a cached credential: replaying once with a fresh one");
             p.renewed = true;
+            #[cfg(feature = "metrics")]
+            crate::observe::replayed(response.status().as_u16());
             let fetch = p.auth.credential.get().fetch(p.auth.side(&p.inner));
             Some(State::Fetching {
                 fetch,

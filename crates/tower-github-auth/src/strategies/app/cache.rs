@@ -10,6 +10,7 @@ use lru::LruCache;
 
 use crate::cache::{Policy, Slot};
 use crate::clock::Clock;
+use crate::observe::{CacheStats, Counters};
 use crate::strategies::app::token::{Permissions, TokenFacts};
 
 /// Where, and as which App, installation tokens are minted: one per App and API base, shared by
@@ -114,6 +115,8 @@ struct Inner {
     slots: Mutex<LruCache<InstallationKey, Arc<Slot<TokenFacts>>>>,
     /// Each distinct permission set, once.
     permissions: Mutex<HashSet<Arc<Permissions>>>,
+    /// Hits, misses, refreshes and evictions of every slot.
+    counters: Arc<Counters>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -152,6 +155,7 @@ impl TokenCache {
             inner: Arc::new(Inner {
                 slots: Mutex::new(slots),
                 permissions: Mutex::new(HashSet::new()),
+                counters: Arc::new(Counters::new("installation")),
             }),
         }
     }
@@ -171,6 +175,19 @@ impl TokenCache {
         self.lock().cap().get()
     }
 
+    /// What it has done since it was made: tokens held, warm hits, misses (requests that waited
+    /// on a mint or were told to back off), refreshes ahead of expiry, and evictions.
+    ///
+    /// ```
+    /// use tower_github_auth::TokenCache;
+    ///
+    /// let stats = TokenCache::default().stats();
+    /// assert_eq!((stats.entries, stats.hits, stats.misses), (0, 0, 0));
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.inner.counters.stats(self.len() as u64)
+    }
+
     fn lock(&self) -> MutexGuard<'_, LruCache<InstallationKey, Arc<Slot<TokenFacts>>>> {
         self.inner
             .slots
@@ -186,7 +203,17 @@ impl TokenCache {
         clock: &Arc<Clock>,
     ) -> Arc<Slot<TokenFacts>> {
         let mut slots = self.lock();
-        Arc::clone(slots.get_or_insert(key, || Arc::new(Slot::new(policy, Arc::clone(clock)))))
+        if let Some(slot) = slots.get(&key) {
+            return Arc::clone(slot);
+        }
+        let counters = &self.inner.counters;
+        let slot = Arc::new(Slot::new(policy, Arc::clone(clock), Arc::clone(counters)));
+        if slots.push(key, Arc::clone(&slot)).is_some() {
+            // `push` gives back the least recently used entry it dropped (the key is new).
+            counters.evicted();
+        }
+        counters.entries(slots.len());
+        slot
     }
 
     /// `permissions`, shared with every other token of this cache that has the same.

@@ -18,6 +18,7 @@ use crate::endpoints::{Endpoints, segment};
 use crate::error::{Error, Exchange};
 use crate::fleet::{Adopted, Fleet, Through, lock_life, store_key};
 use crate::headers::{STATELESS_TOKEN_HEADER, sensitive_header};
+use crate::observe;
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::side::{Answer, Side, decode_json, github_error};
@@ -549,7 +550,7 @@ impl AppInstallationAuth {
             return Ok(());
         };
         // Out of use first: no request picks it up while it is being revoked.
-        credential.slot.invalidate(entry.stamp());
+        credential.slot.withdraw(entry.stamp());
         revoke_token(
             &Side::new(
                 inner,
@@ -559,7 +560,9 @@ impl AppInstallationAuth {
             ),
             entry.authorization.value(),
         )
-        .await
+        .await?;
+        credential.slot.revoked(credential.identity());
+        Ok(())
     }
 
     fn credential(&self) -> InstallationCredential {
@@ -574,7 +577,7 @@ impl AppInstallationAuth {
             narrowing: self.key_text(),
         };
         let fleet = self.app.store.as_ref().map(|store| {
-            Fleet::new(
+            Fleet::sharing(
                 Arc::clone(store),
                 store_key(
                     "installation",
@@ -586,6 +589,7 @@ impl AppInstallationAuth {
                         key.narrowing.as_deref().unwrap_or_default(),
                     ],
                 ),
+                &self.app.store_health,
             )
         });
         let slot = self
@@ -742,6 +746,16 @@ impl Mint for InstallationCredential {
     fn mint(&self, side: Side) -> BoxFuture<'static, Result<Fresh<TokenFacts>, Error>> {
         self.mint_shared(side, false)
     }
+
+    fn identity(&self) -> observe::Identity {
+        let mut identity = observe::Identity::default()
+            .with("app", &self.app.shared.issuer)
+            .with("installation", &self.target);
+        if let Some(narrowing) = self.narrowing.body() {
+            identity = identity.with("narrowing", &observe::fingerprint(&narrowing.to_string()));
+        }
+        identity
+    }
 }
 
 impl InstallationCredential {
@@ -813,6 +827,7 @@ impl InstallationCredential {
         let app = self.app.clone();
         let target = self.target.clone();
         let body = self.narrowing.body();
+        let narrowing = body.as_ref().map(|b| observe::fingerprint(&b.to_string()));
         let extra: Vec<_> = self
             .format
             .map(|format| (STATELESS_TOKEN_HEADER, format.header_value()))
@@ -820,6 +835,11 @@ impl InstallationCredential {
             .collect();
         async move {
             let exchange = Exchange::InstallationToken;
+            observe::record_for("app", &app.shared.issuer);
+            observe::record_for("installation", &target);
+            if let Some(narrowing) = &narrowing {
+                observe::record_for("narrowing", narrowing);
+            }
             // A looked-up id can go stale (the App was uninstalled and installed again, the
             // repository moved): GitHub answers 404 for it. Then it is looked up once more.
             let mut looked_up_again = matches!(target, InstallationTarget::Id(_));

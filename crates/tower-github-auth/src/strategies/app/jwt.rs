@@ -21,7 +21,9 @@ use crate::clock::Clock;
 use crate::credential::{Mint, Minted};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error, Exchange, SharedError};
+use crate::fleet::StoreHealth;
 use crate::headers::sensitive_header;
+use crate::observe::{self, CacheStats, Counters};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::service::replay::Replaying;
@@ -114,6 +116,9 @@ pub struct AppAuth {
     pub(crate) limits: Limits,
     /// Where a fleet shares installation tokens; `None`: this process only.
     pub(crate) store: Option<Arc<dyn TokenStore>>,
+    /// The store's recent failures, shared by every installation token of this App (its events
+    /// report an outage, and its end, once).
+    pub(crate) store_health: StoreHealth,
 }
 
 impl AppAuth {
@@ -161,7 +166,11 @@ impl AppAuth {
                 issuer,
                 key_id,
                 signer,
-                jwt: Arc::new(Slot::new(jwt_policy, Arc::clone(&clock))),
+                jwt: Arc::new(Slot::new(
+                    jwt_policy,
+                    Arc::clone(&clock),
+                    Arc::new(Counters::new("jwt")),
+                )),
                 clock,
                 installation_ids: Mutex::new(installation_ids),
             }),
@@ -172,6 +181,7 @@ impl AppAuth {
             replay: Replaying::default(),
             limits: Limits::default(),
             store: None,
+            store_health: StoreHealth::default(),
         }
     }
 
@@ -272,6 +282,7 @@ impl AppAuth {
     /// a store (`RedisTokenStore`), an `Arc` of one, or an `Arc<dyn TokenStore>`.
     pub fn token_store(mut self, store: impl TokenStore) -> Self {
         self.store = Some(Arc::new(store));
+        self.store_health = StoreHealth::default();
         self
     }
 
@@ -310,6 +321,22 @@ impl AppAuth {
     /// The cached JWT, if any, without signing one (it may be close to expiry).
     pub fn cached_jwt(&self) -> Option<SecretString> {
         self.shared.jwt.peek().map(|entry| jwt_of(&entry))
+    }
+
+    /// What the App's JWT slot has done: `entries` is 1 while a JWT is cached, `hits` counts
+    /// the requests (and installation-token mints) served the cached JWT, `misses` those that
+    /// waited for a signature, `refreshes_ahead` the JWTs signed ahead of expiry. Shared by
+    /// every clone of this App and its installations.
+    ///
+    /// ```
+    /// use tower_github_auth::{AppAuth, AppId};
+    ///
+    /// let app = AppAuth::from_pem(AppId(1), github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
+    /// assert_eq!(app.jwt_stats().entries, 0);
+    /// # Ok::<(), tower_github_auth::Error>(())
+    /// ```
+    pub fn jwt_stats(&self) -> CacheStats {
+        self.shared.jwt.stats()
     }
 
     pub(crate) fn jwt_credential(&self) -> AppJwt {
@@ -359,7 +386,7 @@ impl AppAuth {
                 .await?;
             if answer.status == StatusCode::UNAUTHORIZED && !retried {
                 tracing::info!(%exchange, "GitHub refused the App JWT; signing a new one");
-                jwt.shared.jwt.invalidate(entry.stamp());
+                jwt.shared.jwt.invalidate(entry.stamp(), || jwt.identity());
                 retried = true;
                 continue;
             }
@@ -434,8 +461,27 @@ impl AppJwt {
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(claims, &mut jwt);
         let after = self.timeout;
-        let signature = tokio::time::timeout(after, self.shared.signer.sign(jwt.as_bytes()))
-            .await
+        observe::record_for("kind", &Exchange::JwtSigning);
+        observe::record_for("app", &self.shared.issuer);
+        let started = tokio::time::Instant::now();
+        #[cfg(feature = "metrics")]
+        observe::exchange_started(observe::kind_label(Exchange::JwtSigning), "signer");
+        let signed = tokio::time::timeout(after, self.shared.signer.sign(jwt.as_bytes())).await;
+        let duration_ms = observe::millis(started.elapsed());
+        let outcome = match &signed {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "refused",
+            Err(_) => "error",
+        };
+        #[cfg(feature = "metrics")]
+        observe::exchange_finished(
+            observe::kind_label(Exchange::JwtSigning),
+            "signer",
+            outcome,
+            started.elapsed(),
+        );
+        tracing::debug!(key_id = %self.shared.key_id, duration_ms, outcome, "JWT signer answered");
+        let signature = signed
             .map_err(|_| Error::Timeout {
                 exchange: Exchange::JwtSigning,
                 after,

@@ -114,6 +114,7 @@ impl DeviceGrant {
         interval = interval_bound(interval);
         let expires_in = Duration::from_secs(answer.expires_in).min(LONGEST_CODE_LIFE);
         let deadline = Instant::now() + expires_in;
+        crate::observe::record_for("client_id", &client_id);
         tracing::debug!(%client_id, ?interval, "device flow: waiting for the user");
         (self.prompt)(DeviceCode {
             user_code: answer.user_code,

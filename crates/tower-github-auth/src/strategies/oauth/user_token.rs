@@ -22,6 +22,7 @@ use crate::fleet::{
     Adopted, Fleet, Held, Newer, PUBLISH_RETRY_MAX, Shareable, Through, lock_life, release,
     store_key,
 };
+use crate::observe::{self, Counters};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::service::replay::Replaying;
@@ -32,6 +33,9 @@ use crate::strategies::oauth::grant::{
     ACCESS_TOKEN_PATH, FirstGrant, Granted, OAuthClient, TokenSet,
 };
 use crate::subject::Subject;
+
+/// The counters of every user token's slot (label `cache="user"`).
+static USER_COUNTERS: std::sync::OnceLock<Arc<Counters>> = std::sync::OnceLock::new();
 
 /// The caller's hook, boxed.
 type Hook = Arc<dyn Fn(TokenSet) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
@@ -226,6 +230,7 @@ impl UserToken {
             });
         }
         let client_id = &self.client.client_id;
+        observe::record_for("client_id", client_id);
         tracing::debug!(%client_id, "refreshing a user token");
         let mut form = vec![("client_id", client_id.as_str())];
         if let Some(secret) = &self.client.client_secret {
@@ -943,7 +948,13 @@ impl<G> UserAuthBuilder<G> {
             )
         });
         let user = UserToken {
-            slot: Arc::new(Slot::new(policy, Arc::clone(&self.clock))),
+            slot: Arc::new(Slot::new(
+                policy,
+                Arc::clone(&self.clock),
+                // One set of counters for every user token of the process: a service holding
+                // many users does not keep one each (nothing reads them per user).
+                Arc::clone(USER_COUNTERS.get_or_init(|| Arc::new(Counters::new("user")))),
+            )),
             policy,
             client: self.client,
             clock: self.clock,

@@ -117,6 +117,7 @@ impl FirstGrant for CodeGrant {
     ) -> BoxFuture<'a, Result<Granted, Error>> {
         async move {
             let client_id = client.client_id.as_str();
+            crate::observe::record_for("client_id", &client_id);
             tracing::debug!(%client_id, "exchanging an OAuth web-flow code");
             let mut form = vec![("client_id", client_id)];
             if let Some(secret) = &client.client_secret {
