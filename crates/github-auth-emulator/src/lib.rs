@@ -224,6 +224,7 @@ mod manifest;
 mod oauth;
 mod objects;
 mod paging;
+mod ratelimit;
 mod server;
 mod state;
 mod wire;
@@ -241,3 +242,4 @@ pub use defaults::{
 };
 pub use forbidden::Forbidden;
 pub use handle::EmulatorHandle;
+pub use ratelimit::Identity;

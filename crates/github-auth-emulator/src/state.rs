@@ -17,6 +17,7 @@ use crate::{
     counters::Counters,
     defaults::DEFAULT_LOGIN,
     forbidden::Forbidden,
+    ratelimit::RateBook,
 };
 
 /// How long an OAuth web-flow code stays valid.
@@ -232,6 +233,8 @@ pub(crate) struct Mutable {
     /// OAuth apps: `(client_id, client_secret)`.
     pub(crate) oauth_apps: Vec<(String, String)>,
     pub(crate) manifest_codes: HashMap<String, ManifestCode>,
+    /// Every identity's rate-limit budgets.
+    pub(crate) rates: RateBook,
 }
 
 impl Mutable {
@@ -522,6 +525,7 @@ impl Shared {
                 .map(|a| (a.client_id.clone(), a.client_secret.clone()))
                 .collect(),
             manifest_codes: HashMap::new(),
+            rates: RateBook::new(config.rate_limits.clone()),
         };
 
         Ok(Self {
