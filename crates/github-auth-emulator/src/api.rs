@@ -73,7 +73,7 @@ fn spend(
         Caller::Anonymous => Identity::Anonymous,
     };
     if let Some(hit) = state.rates.secondary_hit(&who) {
-        let refusal = Refusal::new(StatusCode::FORBIDDEN, SECONDARY, "secondary_rate_limit");
+        let refusal = Refusal::new(hit.status, SECONDARY, "secondary_rate_limit");
         return Err(match hit.retry_after {
             Some(after) => refusal.with_header("retry-after", &after.as_secs().to_string()),
             None => refusal,

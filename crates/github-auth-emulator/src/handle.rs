@@ -165,11 +165,11 @@ impl EmulatorHandle {
         self.shared().lock().rates.set_limit(resource, per_hour);
     }
 
-    /// `who`'s next `n` requests to the token routes hit a secondary rate limit: 403 `You have
-    /// exceeded a secondary rate limit...` with `Retry-After` in whole seconds when `retry_after`
-    /// is given (GitHub does not always send one), refusal `secondary_rate_limit`. Other
-    /// identities are served as usual. Replaces what an earlier call left for `who`; `n` = 0
-    /// turns it off.
+    /// `who`'s next `n` requests to the token routes hit a secondary rate limit: `status` (GitHub
+    /// answers 403 or 429) `You have exceeded a secondary rate limit...`, with `Retry-After` in
+    /// whole seconds when `retry_after` is given (GitHub does not always send one), refusal
+    /// `secondary_rate_limit`. Other identities are served as usual. Replaces what an earlier
+    /// call left for `who`; `n` = 0 turns it off.
     ///
     /// ```
     /// use std::time::Duration;
@@ -177,11 +177,22 @@ impl EmulatorHandle {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let github = Emulator::start().await?;
-    /// github.secondary_rate_limit(Identity::Installation(2), 1, Some(Duration::from_secs(30)));
+    /// github.secondary_rate_limit(
+    ///     Identity::Installation(2),
+    ///     1,
+    ///     http::StatusCode::FORBIDDEN,
+    ///     Some(Duration::from_secs(30)),
+    /// );
     /// # Ok(())
     /// # }
     /// ```
-    pub fn secondary_rate_limit(&self, who: Identity, n: u32, retry_after: Option<Duration>) {
+    pub fn secondary_rate_limit(
+        &self,
+        who: Identity,
+        n: u32,
+        status: http::StatusCode,
+        retry_after: Option<Duration>,
+    ) {
         let mut state = self.shared().lock();
         if n == 0 {
             state.rates.secondary.remove(&who);
@@ -190,6 +201,7 @@ impl EmulatorHandle {
                 who,
                 Secondary {
                     left: n,
+                    status,
                     retry_after,
                 },
             );

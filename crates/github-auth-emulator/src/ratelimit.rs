@@ -84,6 +84,8 @@ struct Window {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Secondary {
     pub(crate) left: u32,
+    /// 403 or 429.
+    pub(crate) status: http::StatusCode,
     pub(crate) retry_after: Option<Duration>,
 }
 

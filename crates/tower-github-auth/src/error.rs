@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
+use crate::rate_limit::Resource;
+
 /// A boxed error, as tower services commonly return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -324,6 +326,21 @@ pub enum Error {
     /// A background task of this crate ended abnormally.
     #[error("an exchange task was cancelled or panicked; the next request starts a new one")]
     TaskFailed,
+
+    /// No member of a [`Pool`](crate::Pool) can send the request: each has spent its budget
+    /// for the request's resource, or is held back by a secondary rate limit. The request was
+    /// not sent. Wait until `until`, add credentials to the pool, or send less.
+    #[error(
+        "no credential of the pool has `{resource}` rate limit left{}; the request was not sent",
+        until.map(|at| format!(" (the first comes back at {})", httpdate::fmt_http_date(at))).unwrap_or_default()
+    )]
+    PoolExhausted {
+        /// The budget the request needed.
+        resource: Resource,
+        /// The earliest time a member can send it again (a budget's reset on GitHub's clock, or
+        /// the end of a secondary limit's pause); `None` for a pool without members.
+        until: Option<SystemTime>,
+    },
 }
 
 impl Error {

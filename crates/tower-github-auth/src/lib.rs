@@ -134,6 +134,8 @@ pub mod fuzzing;
 mod headers;
 #[cfg(feature = "serde")]
 mod persist;
+mod pool;
+mod rate_limit;
 mod refusal;
 mod service;
 mod side;
@@ -144,6 +146,8 @@ pub use client::{HttpClient, RequestBody, ResponseBody};
 pub use credential::{Fixed, Minted};
 pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
+pub use pool::{Pool, PoolFuture, PoolLayer};
+pub use rate_limit::{RateLimit, RateLimits, Resource};
 pub use refusal::{Permission, Refused};
 pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};

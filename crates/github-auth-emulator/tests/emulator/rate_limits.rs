@@ -125,7 +125,12 @@ async fn a_secondary_limit_hits_one_identity() {
     let http = Http::new(&emulator);
     let one = http.installation_token(1, &Value::Null).await;
     let two = http.installation_token(2, &Value::Null).await;
-    emulator.secondary_rate_limit(Identity::Installation(2), 2, Some(Duration::from_secs(30)));
+    emulator.secondary_rate_limit(
+        Identity::Installation(2),
+        2,
+        StatusCode::FORBIDDEN,
+        Some(Duration::from_secs(30)),
+    );
     let refused = http.get("/installation/repositories", Some(&two)).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(refused.header("retry-after"), Some("30"));
@@ -137,9 +142,14 @@ async fn a_secondary_limit_hits_one_identity() {
             .status,
         StatusCode::OK
     );
-    emulator.secondary_rate_limit(Identity::Installation(2), 1, None);
+    emulator.secondary_rate_limit(
+        Identity::Installation(2),
+        1,
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+    );
     let refused = http.get("/installation/repositories", Some(&two)).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.header("retry-after"), None);
     assert_eq!(
         http.get("/installation/repositories", Some(&two))

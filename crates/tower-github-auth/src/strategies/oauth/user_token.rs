@@ -22,6 +22,7 @@ use crate::fleet::{
     Adopted, Fleet, Held, Newer, PUBLISH_RETRY_MAX, Shareable, Through, lock_life, release,
     store_key,
 };
+use crate::rate_limit::{RateLimit, RateLimits, Resource};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::service::replay::Replaying;
@@ -960,6 +961,7 @@ impl<G> UserAuthBuilder<G> {
             endpoints: self.endpoints,
             replay: self.replay,
             limits: self.limits,
+            rate_limits: RateLimits::new(),
         }
     }
 }
@@ -1096,6 +1098,7 @@ pub struct OAuthTokenAuth {
     endpoints: Endpoints,
     replay: Replaying,
     limits: Limits,
+    rate_limits: RateLimits,
 }
 
 impl fmt::Debug for OAuthTokenAuth {
@@ -1105,6 +1108,7 @@ impl fmt::Debug for OAuthTokenAuth {
             .field("endpoints", &self.endpoints)
             .field("replay_unauthorized", &self.replay)
             .field("limits", &self.limits)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -1150,6 +1154,26 @@ impl OAuthTokenAuth {
     /// Where the token is sent.
     pub fn endpoints_ref(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    /// Where GitHub's rate-limit figures for this user are recorded (by default a record of
+    /// this layer's own, shared by its clones, across refreshes). GitHub counts per user, across
+    /// all of the user's tokens: give every layer of one user the same record, see
+    /// [`TokenAuth::rate_limits`](crate::TokenAuth::rate_limits).
+    pub fn rate_limits(mut self, record: RateLimits) -> Self {
+        self.rate_limits = record;
+        self
+    }
+
+    /// The record of this user's rate limits.
+    pub fn rate_limits_ref(&self) -> &RateLimits {
+        &self.rate_limits
+    }
+
+    /// What GitHub last reported of `resource`'s rate limit for this user (from the
+    /// `x-ratelimit-*` headers of answers through this layer's services); `None` before any.
+    pub fn rate_limit(&self, resource: Resource) -> Option<RateLimit> {
+        self.rate_limits.get(resource)
     }
 
     /// The token set in use, without I/O: after a request (or a refresh), the one GitHub issued
@@ -1214,6 +1238,7 @@ impl<S> Layer<S> for OAuthTokenAuth {
         );
         auth.replay = self.replay.clone();
         auth.limits = self.limits.clone();
+        auth.rate_limits = self.rate_limits.clone();
         AuthService::new(inner, auth)
     }
 }
