@@ -189,7 +189,12 @@ async fn a_pool_of_three_installations_serves_what_one_budget_cannot() {
 
 #[tokio::test(start_paused = true)]
 async fn a_member_hit_by_a_secondary_limit_is_skipped_for_its_retry_after() {
-    let github = Emulator::start().await.unwrap();
+    // A budget small enough that every answer is read (exact counts below).
+    let github = Emulator::builder()
+        .rate_limit("core", 200)
+        .start()
+        .await
+        .unwrap();
     let app = app(&github);
     let pool: Pool<_> = stack(PoolLayer::new(
         [1, 2].map(|id| app.as_installation(InstallationId(id))),

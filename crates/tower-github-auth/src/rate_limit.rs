@@ -4,22 +4,47 @@
 //!
 //! The record lives in the layer (shared by its clones and by every service it makes), not
 //! beside a token: a refreshed installation token keeps counting against the same budget, as it
-//! does at GitHub. Writing it takes no lock and allocates nothing: a warm request pays a header
-//! lookup or five, and the parsing of four numbers.
+//! does at GitHub. Writing it takes no lock and allocates nothing.
+//!
+//! What a warm request pays: reading an answer means one pass over its headers (a name that
+//! does not start with `x-r` costs two byte comparisons) and parsing four numbers, about 300
+//! instructions for GitHub's five headers, more than the rest of the layer's work on the
+//! answer. So an answer is read when it matters: every answer while the record is new, while
+//! any budget of the identity has fewer than [`PRECISE_BELOW`] requests left, and every answer
+//! that is not a success (a refusal, a 304); otherwise every [`READ_EVERY`]th answer of each
+//! thread. A figure read from a busy identity's answers is then at most that many answers old
+//! (GitHub's own figure moves with every other client of the identity anyway).
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, StatusCode};
 use tokio::time::Instant;
 
-const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-const USED: HeaderName = HeaderName::from_static("x-ratelimit-used");
-const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-const RESOURCE: HeaderName = HeaderName::from_static("x-ratelimit-resource");
+/// Below this many requests left in any of its budgets, every answer of the identity is read.
+pub(crate) const PRECISE_BELOW: u64 = 1024;
+/// With more left, one answer in this many (per thread) is read.
+pub(crate) const READ_EVERY: u32 = 64;
+/// The `watch` bit that says nothing was read yet.
+const UNREAD: u32 = 1 << 31;
+
+thread_local! {
+    /// Answers this thread has seen with plenty of budget left, modulo [`READ_EVERY`].
+    static ANSWERS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether this thread's answer is the one in [`READ_EVERY`] to read.
+#[inline]
+fn turn() -> bool {
+    ANSWERS.with(|answers| {
+        let n = answers.get().wrapping_add(1);
+        answers.set(n);
+        n % READ_EVERY == 0
+    })
+}
 
 /// A budget GitHub counts separately (`x-ratelimit-resource`): each identity has one of each.
 ///
@@ -170,6 +195,9 @@ struct Slot {
 #[derive(Debug)]
 struct Record {
     slots: [Slot; Resource::ALL.len()],
+    /// [`UNREAD`], or one bit per resource with fewer than [`PRECISE_BELOW`] left: while not 0,
+    /// every answer is read.
+    watch: AtomicU32,
     /// Until when (milliseconds after `base`) a secondary rate limit holds; 0: none.
     held_until_ms: AtomicU64,
     base: Instant,
@@ -235,6 +263,7 @@ impl RateLimits {
     pub fn new() -> Self {
         Self(Arc::new(Record {
             slots: Default::default(),
+            watch: AtomicU32::new(UNREAD),
             held_until_ms: AtomicU64::new(0),
             base: Instant::now(),
         }))
@@ -260,35 +289,70 @@ impl RateLimits {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
-    /// Records the `x-ratelimit-*` headers of an answer. A value that is not a number is left
-    /// out; an answer without `x-ratelimit-remaining`, or naming a resource this crate does not
-    /// know, changes nothing. One lookup when there is nothing to record.
+    /// An answer to a request that carried the identity's credential: read it when it is due
+    /// (see the module's docs).
     #[inline]
+    pub(crate) fn observe(&self, status: StatusCode, headers: &HeaderMap) {
+        if self.0.watch.load(Ordering::Relaxed) == 0 && status.is_success() && !turn() {
+            return;
+        }
+        self.record(headers);
+    }
+
+    /// Records the `x-ratelimit-*` headers of an answer, in one pass over its headers. A value
+    /// that is not a number is left out; an answer without `x-ratelimit-remaining`, or naming a
+    /// resource this crate does not know, changes nothing.
     pub(crate) fn record(&self, headers: &HeaderMap) {
-        let Some(remaining) = headers.get(REMAINING) else {
+        // limit, remaining, used, reset.
+        let mut figures = [None; 4];
+        let mut resource = Resource::Core;
+        for (name, value) in headers {
+            let name = name.as_str().as_bytes();
+            // Most names are out at the first or third byte, before any comparison of strings.
+            if name.len() < 15 || name[0] != b'x' || name[2] != b'r' {
+                continue;
+            }
+            let Some(which) = name.strip_prefix(b"x-ratelimit-") else {
+                continue;
+            };
+            let value = value.as_bytes();
+            match which {
+                b"limit" => figures[0] = parse_number(value),
+                b"remaining" => figures[1] = parse_number(value),
+                b"used" => figures[2] = parse_number(value),
+                b"reset" => figures[3] = parse_number(value),
+                b"resource" => match Resource::from_bytes(value) {
+                    Some(named) => resource = named,
+                    None => return,
+                },
+                _ => {}
+            }
+        }
+        let [limit, Some(remaining), used, reset] = figures else {
             return;
         };
-        let resource = match headers.get(RESOURCE) {
-            Some(name) => match Resource::from_bytes(name.as_bytes()) {
-                Some(resource) => resource,
-                None => return,
-            },
-            None => Resource::Core,
-        };
         let slot = &self.0.slots[resource.slot()];
-        let number = |name: HeaderName| headers.get(name).and_then(|v| parse_number(v.as_bytes()));
-        if let Some(remaining) = parse_number(remaining.as_bytes()) {
-            slot.remaining.store(remaining, Ordering::Relaxed);
-        }
-        if let Some(limit) = number(LIMIT) {
+        slot.remaining.store(remaining, Ordering::Relaxed);
+        if let Some(limit) = limit {
             slot.limit.store(limit, Ordering::Relaxed);
         }
-        if let Some(used) = number(USED) {
+        if let Some(used) = used {
             slot.used.store(used, Ordering::Relaxed);
         }
         // Stored last (0 is "nothing seen"), so that a reader who sees it sees the rest.
-        if let Some(reset) = number(RESET).filter(|reset| *reset > 0) {
+        if let Some(reset) = reset.filter(|reset| *reset > 0) {
             slot.reset.store(reset, Ordering::Release);
+        }
+        let bit = 1 << resource.slot();
+        let watch = self.0.watch.load(Ordering::Relaxed);
+        let next = if remaining < PRECISE_BELOW {
+            (watch | bit) & !UNREAD
+        } else {
+            watch & !bit & !UNREAD
+        };
+        // Written only when it changes: a busy identity's answers do not all write one line.
+        if next != watch {
+            self.0.watch.store(next, Ordering::Relaxed);
         }
     }
 
@@ -419,6 +483,39 @@ mod tests {
             ("x-ratelimit-resource", "brand_new"),
         ]));
         assert_eq!(limits.get(Resource::Core).unwrap().remaining, 12);
+    }
+
+    #[test]
+    fn busy_answers_are_read_one_in_so_many_low_ones_all() {
+        let limits = RateLimits::new();
+        let remaining = |n: u64| {
+            answer(&[
+                ("x-ratelimit-remaining", &n.to_string()),
+                ("x-ratelimit-reset", "2000"),
+            ])
+        };
+        let now = |limits: &RateLimits| limits.get(Resource::Core).unwrap().remaining;
+        // The first answer is read.
+        limits.observe(StatusCode::OK, &remaining(4000));
+        assert_eq!(now(&limits), 4000);
+        // Plenty left: one in READ_EVERY.
+        let mut seen = Vec::new();
+        for left in (3000..3000 + u64::from(READ_EVERY)).rev() {
+            limits.observe(StatusCode::OK, &remaining(left));
+            seen.push(now(&limits));
+        }
+        let read: std::collections::BTreeSet<u64> = seen.iter().copied().collect();
+        assert_eq!(read.len(), 2, "{seen:?}"); // 4000 until the turn, then one reading
+        assert!(seen.contains(&4000));
+        // A refusal is always read.
+        limits.observe(StatusCode::FORBIDDEN, &remaining(2500));
+        assert_eq!(now(&limits), 2500);
+        // Low: every answer.
+        limits.observe(StatusCode::FORBIDDEN, &remaining(PRECISE_BELOW - 1));
+        for left in (100..110).rev() {
+            limits.observe(StatusCode::OK, &remaining(left));
+            assert_eq!(now(&limits), left);
+        }
     }
 
     #[tokio::test(start_paused = true)]

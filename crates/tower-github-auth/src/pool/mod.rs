@@ -74,7 +74,7 @@ where
 /// - **Choice**: members are tried in turn from a rotating start, so that work spreads over
 ///   them; a member goes when GitHub has not reported its budget yet, when it has some left (one
 ///   is taken from the recorded figure at once, so that concurrent requests do not all pick
-///   the last unit; GitHub's next answer sets the real figure), or when its window has reset.
+///   the last unit; the next answer read sets GitHub's figure), or when its window has reset.
 ///   No lock: one atomic counter, and atomics in each member's record.
 /// - **Secondary limits**: a member whose answer is a secondary rate limit (a 429, or a 403 with
 ///   `Retry-After`; see [`Refused::SecondaryRateLimit`](crate::Refused::SecondaryRateLimit)) is

@@ -64,7 +64,7 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx)).map_err(Error::inner)?;
         if let Some(record) = this.record {
-            record.record(response.headers());
+            record.observe(response.status(), response.headers());
         }
         Poll::Ready(Ok(response))
     }
@@ -271,7 +271,9 @@ where
                 StateProj::Calling { fut, pending } => {
                     let response = ready!(fut.poll(cx)).map_err(Error::inner)?;
                     if let Some(p) = pending.as_ref() {
-                        p.auth.rate_limits.record(response.headers());
+                        p.auth
+                            .rate_limits
+                            .observe(response.status(), response.headers());
                     }
                     // A success costs two status comparisons; only a 403's headers are read.
                     let Some(refusal) = Refusal::of(response.status(), response.headers()) else {
