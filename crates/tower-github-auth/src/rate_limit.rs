@@ -9,7 +9,7 @@
 //! What a warm request pays: reading an answer means one pass over its headers (a name that
 //! does not start with `x-r` costs two byte comparisons) and parsing four numbers, about 300
 //! instructions for GitHub's five headers, more than the rest of the layer's work on the
-//! answer. So an answer is read when it matters: every answer while the record is new, while
+//! answer. So an answer is read when it matters: the first answer, every answer while
 //! any budget of the identity has fewer than [`PRECISE_BELOW`] requests left, and every answer
 //! that is not a success (a refusal, a 304); otherwise every [`READ_EVERY`]th answer of each
 //! thread. A figure read from a busy identity's answers is then at most that many answers old
@@ -195,8 +195,8 @@ struct Slot {
 #[derive(Debug)]
 struct Record {
     slots: [Slot; Resource::ALL.len()],
-    /// [`UNREAD`], or one bit per resource with fewer than [`PRECISE_BELOW`] left: while not 0,
-    /// every answer is read.
+    /// [`UNREAD`] before the first answer, then one bit per resource with fewer than
+    /// [`PRECISE_BELOW`] left: while not 0, every answer is read.
     watch: AtomicU32,
     /// Until when (milliseconds after `base`) a secondary rate limit holds; 0: none.
     held_until_ms: AtomicU64,
@@ -329,6 +329,11 @@ impl RateLimits {
             }
         }
         let [limit, Some(remaining), used, reset] = figures else {
+            // Answers without the headers (a GitHub Enterprise Server with rate limiting off)
+            // are then read one in so many, like those of a busy identity.
+            if self.0.watch.load(Ordering::Relaxed) == UNREAD {
+                self.0.watch.store(0, Ordering::Relaxed);
+            }
             return;
         };
         let slot = &self.0.slots[resource.slot()];
@@ -516,6 +521,15 @@ mod tests {
             limits.observe(StatusCode::OK, &remaining(left));
             assert_eq!(now(&limits), left);
         }
+    }
+
+    #[test]
+    fn answers_without_the_headers_are_sampled_after_the_first() {
+        let limits = RateLimits::new();
+        assert_eq!(limits.0.watch.load(Ordering::Relaxed), UNREAD);
+        limits.observe(StatusCode::OK, &HeaderMap::new());
+        assert_eq!(limits.0.watch.load(Ordering::Relaxed), 0);
+        assert_eq!(limits.get(Resource::Core), None);
     }
 
     #[tokio::test(start_paused = true)]
