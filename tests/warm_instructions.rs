@@ -13,14 +13,20 @@ mod common;
 use std::hint::black_box;
 use std::process::Command;
 
-use common::noop_github::{Body, bearer, four_set_request_headers, installation, noop, request};
+use common::noop_github::{
+    Body, bearer, four_set_request_headers, installation, noop, noop_rate_limited, request,
+};
 use futures_util::FutureExt;
 use http::Request;
 use tower::{Layer, Service, ServiceExt};
 
 const REQUESTS: u64 = 20_000;
 
-const STACKS: [(&str, &str); 5] = [
+/// Each group starts with its bare stack (what the others are counted over), then the `x4`
+/// stack (the header work the layers are compared with). The second group's no-op answers carry
+/// GitHub's five `x-ratelimit-*` headers, which the layers record: the same answers for the
+/// bare, the `x4` and the layers' stacks (4,999 left; and 99 left, where every answer is read).
+const STACKS: [(&str, &str); 10] = [
     ("bare", "bare no-op service"),
     ("x4", "four `SetRequestHeader` (the same header work)"),
     ("token", "`TokenAuth`"),
@@ -28,6 +34,23 @@ const STACKS: [(&str, &str); 5] = [
     (
         "no_replay",
         "`AppInstallationAuth`, warm, `replay_unauthorized(false)`",
+    ),
+    (
+        "bare_rl",
+        "bare no-op service, answers with `x-ratelimit-*`",
+    ),
+    (
+        "x4_rl",
+        "four `SetRequestHeader`, answers with `x-ratelimit-*`",
+    ),
+    ("token_rl", "`TokenAuth`, answers with `x-ratelimit-*`"),
+    (
+        "installation_rl",
+        "`AppInstallationAuth`, warm, answers with `x-ratelimit-*`",
+    ),
+    (
+        "installation_low",
+        "`AppInstallationAuth`, warm, answers with `x-ratelimit-*`, 99 left (each one read)",
     ),
 ];
 
@@ -75,6 +98,28 @@ fn child(stack: &str, n: u64) {
                 .expect("the first request mints the token");
             run(svc, n);
         }
+        "bare_rl" => run(noop_rate_limited("4999"), n),
+        "x4_rl" => run(
+            four_set_request_headers(value, noop_rate_limited("4999")),
+            n,
+        ),
+        "token_rl" => run(
+            tower_github_auth::TokenAuth::new("ghp_0123456789abcdefghijklmnopqrstuvwxyz")
+                .expect("a token")
+                .layer(noop_rate_limited("4999")),
+            n,
+        ),
+        "installation_rl" | "installation_low" => {
+            let left = if stack == "installation_low" {
+                "99"
+            } else {
+                "4999"
+            };
+            let svc = installation().layer(noop_rate_limited(left));
+            rt.block_on(svc.clone().oneshot(request()))
+                .expect("the first request mints the token");
+            run(svc, n);
+        }
         other => panic!("no stack {other}"),
     }
 }
@@ -117,13 +162,18 @@ fn main() {
             continue;
         };
         let per = many.saturating_sub(zero) / REQUESTS;
+        if stack.starts_with("bare") {
+            bare = Some(per);
+            header_work = None;
+        }
         let base = *bare.get_or_insert(per);
         let over = per.saturating_sub(base);
-        if stack == "x4" {
+        let is_x4 = stack.starts_with("x4");
+        if is_x4 {
             header_work = Some(over);
         }
         let ratio = match header_work {
-            Some(work) if stack != "x4" && work > 0 => {
+            Some(work) if !is_x4 && work > 0 => {
                 format!(" ({:.2}× the header work)", over as f64 / work as f64)
             }
             _ => String::new(),

@@ -34,6 +34,32 @@ pub fn github(
 + Clone
 + Send
 + 'static {
+    answering(exchanges, exchange_delay, None)
+}
+
+/// The five `x-ratelimit-*` headers GitHub puts on every API answer, `remaining` left.
+fn add_rate_limit_headers(headers: &mut http::HeaderMap, remaining: &'static str) {
+    for (name, value) in [
+        ("x-ratelimit-limit", "5000"),
+        ("x-ratelimit-remaining", remaining),
+        ("x-ratelimit-reset", "1765000000"),
+        ("x-ratelimit-used", "1"),
+        ("x-ratelimit-resource", "core"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// Like [`github`], its API answers carrying the five `x-ratelimit-*` headers (`remaining`
+/// left) when `remaining` is given, as GitHub's do.
+fn answering(
+    exchanges: Arc<AtomicUsize>,
+    exchange_delay: Duration,
+    remaining: Option<&'static str>,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static {
     service_fn(move |req: Request<Body>| {
         let exchanges = Arc::clone(&exchanges);
         async move {
@@ -51,7 +77,11 @@ pub fn github(
                 *res.status_mut() = StatusCode::CREATED;
                 return Ok(res);
             }
-            Ok(Response::new(Body::default()))
+            let mut res = Response::new(Body::default());
+            if let Some(remaining) = remaining {
+                add_rate_limit_headers(res.headers_mut(), remaining);
+            }
+            Ok(res)
         }
     })
 }
@@ -63,6 +93,21 @@ pub fn noop()
 + Send
 + 'static {
     github(Arc::new(AtomicUsize::new(0)), Duration::ZERO)
+}
+
+/// The no-op GitHub whose answers carry the five `x-ratelimit-*` headers, as GitHub's do, with
+/// `remaining` requests left.
+pub fn noop_rate_limited(
+    remaining: &'static str,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static {
+    answering(
+        Arc::new(AtomicUsize::new(0)),
+        Duration::ZERO,
+        Some(remaining),
+    )
 }
 
 /// Installation 1 of App 1 (the emulator's test key), on github.com.

@@ -4,6 +4,7 @@
 //! a release asset upload (on the uploads host) and a minimal `POST /graphql`.
 
 use std::collections::BTreeMap;
+use std::sync::PoisonError;
 
 use axum::response::Response;
 use http::StatusCode;
@@ -15,11 +16,13 @@ use crate::{
     jwt::{self, NOT_DECODABLE},
     objects,
     paging::{Page, with_link},
+    ratelimit::{Identity, resource_of},
     state::{
         APP_SLUG, IssueComment, MOST_ISSUE_COMMENTS, Mutable, Shared, TokenKind, rank, rfc3339,
     },
     wire::{
-        Incoming, Presented, Refusal, forbidden, json_response, no_content, requires_authentication,
+        Incoming, Presented, Refusal, SECONDARY, forbidden, json_response, no_content,
+        requires_authentication,
     },
 };
 
@@ -44,8 +47,8 @@ enum Caller {
 /// [`EmulatorHandle::forbid_next`](crate::EmulatorHandle::forbid_next) asked for.
 fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Caller, Refusal> {
     let caller = resolve_credential(shared, req, state)?;
+    let now = shared.wall_at(state.knobs.clock_offset);
     if let Some((left, why)) = &mut state.knobs.forbid_next {
-        let now = shared.wall_at(state.knobs.clock_offset);
         let refusal = forbidden(shared, now, why);
         *left = left.saturating_sub(1);
         if *left == 0 {
@@ -53,7 +56,50 @@ fn resolve(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Calle
         }
         return Err(refusal);
     }
+    spend(state, req, &caller, now)?;
     Ok(caller)
+}
+
+/// Spends one request of the caller's rate limit (the answer's headers say what is left): a
+/// secondary limit asked for, or a spent budget, refuses it.
+fn spend(
+    state: &mut Mutable,
+    req: &Incoming,
+    caller: &Caller,
+    now: std::time::SystemTime,
+) -> Result<(), Refusal> {
+    let who = match caller {
+        Caller::Installation { id, .. } => Identity::Installation(*id),
+        Caller::User { login, .. } => Identity::User(login.to_ascii_lowercase()),
+        // An App's JWT spends nothing on these routes (they refuse it).
+        Caller::Jwt => return Ok(()),
+        Caller::Anonymous => Identity::Anonymous,
+    };
+    if let Some(hit) = state.rates.secondary_hit(&who) {
+        let refusal = Refusal::new(hit.status, SECONDARY, "secondary_rate_limit");
+        return Err(match hit.retry_after {
+            Some(after) => refusal.with_header("retry-after", &after.as_secs().to_string()),
+            None => refusal,
+        });
+    }
+    let charge = state.rates.charge(&who, resource_of(&req.path), now);
+    let exhausted = charge.exhausted;
+    *req.rate.lock().unwrap_or_else(PoisonError::into_inner) = Some(charge);
+    if !exhausted {
+        return Ok(());
+    }
+    let whom = match &who {
+        Identity::Installation(id) => format!("installation ID {id}"),
+        Identity::User(login) => format!("user ID {}", state.user_id(login)),
+        Identity::Anonymous => "127.0.0.1".to_owned(),
+    };
+    let mut refusal = Refusal::new(StatusCode::FORBIDDEN, "", "rate_limited");
+    refusal.message = format!(
+        "API rate limit exceeded for {whom}. (But here's the good news: Authenticated requests \
+         get a higher rate limit. Check out the documentation for more details.)"
+    )
+    .into();
+    Err(refusal)
 }
 
 /// Who presented the request's credential, if it is good.

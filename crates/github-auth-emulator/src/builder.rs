@@ -210,6 +210,19 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Requests per hour in each identity's budget for `resource` (`core`, `graphql`,
+    /// `search`, `code_search`; default 5,000 each). Every answer of the token routes carries
+    /// `x-ratelimit-limit`, `-remaining`, `-used`, `-reset` and `-resource`; a request over the
+    /// budget is refused with 403 `API rate limit exceeded for ...` and `x-ratelimit-remaining:
+    /// 0` until the reset, an hour after the budget's first use. Budgets are per installation,
+    /// per user (all of a user's tokens share one) and one for anonymous callers.
+    pub fn rate_limit(mut self, resource: &str, per_hour: u64) -> Self {
+        self.config
+            .rate_limits
+            .insert(resource.to_owned(), per_hour);
+        self
+    }
+
     /// Whether a second listener (`127.0.0.1`, another free port) plays the uploads host, as
     /// `uploads.github.com` does beside `api.github.com` (default false).
     ///

@@ -84,6 +84,10 @@ pub struct Config {
     /// Ready-made web-flow codes, valid for any known client id, once each, without time limit.
     /// Default: [`DEFAULT_WEB_FLOW_CODE`] for `octocat`.
     pub web_flow_codes: Vec<WebFlowCode>,
+    /// Requests per hour of each identity's budget by resource (`core`, `graphql`, `search`,
+    /// `code_search`, ...), as `[rate_limits]` in TOML. A resource not listed gets 5,000 (an
+    /// installation's `core` on github.com). Default: none listed.
+    pub rate_limits: BTreeMap<String, u64>,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
                 code: DEFAULT_WEB_FLOW_CODE.to_owned(),
                 login: DEFAULT_LOGIN.to_owned(),
             }],
+            rate_limits: BTreeMap::new(),
         }
     }
 }

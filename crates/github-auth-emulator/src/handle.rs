@@ -9,6 +9,7 @@ use crate::{
     counters::Counters,
     forbidden::Forbidden,
     manifest,
+    ratelimit::{Identity, Secondary},
     state::{CODE_LIFETIME, Code, IssueComment, Shared, random_alnum, rfc3339},
     webhooks::{self, WebhookDelivery, WebhookEvent, Webhooks},
 };
@@ -265,6 +266,56 @@ impl EmulatorHandle {
     /// ```
     pub fn forbid_next(&self, n: u32, why: Forbidden) {
         self.shared().lock().knobs.forbid_next = (n > 0).then_some((n, why));
+    }
+
+    /// Sets the requests per hour of every identity's budget for `resource` (see
+    /// [`EmulatorBuilder::rate_limit`](crate::EmulatorBuilder::rate_limit)); budgets in use keep
+    /// what they spent.
+    pub fn set_rate_limit(&self, resource: &str, per_hour: u64) {
+        self.shared().lock().rates.set_limit(resource, per_hour);
+    }
+
+    /// `who`'s next `n` requests to the token routes hit a secondary rate limit: `status` (GitHub
+    /// answers 403 or 429) `You have exceeded a secondary rate limit...`, with `Retry-After` in
+    /// whole seconds when `retry_after` is given (GitHub does not always send one), refusal
+    /// `secondary_rate_limit`. Other identities are served as usual. Replaces what an earlier
+    /// call left for `who`; `n` = 0 turns it off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use github_auth_emulator::{Emulator, Identity};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let github = Emulator::start().await?;
+    /// github.secondary_rate_limit(
+    ///     Identity::Installation(2),
+    ///     1,
+    ///     http::StatusCode::FORBIDDEN,
+    ///     Some(Duration::from_secs(30)),
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn secondary_rate_limit(
+        &self,
+        who: Identity,
+        n: u32,
+        status: http::StatusCode,
+        retry_after: Option<Duration>,
+    ) {
+        let mut state = self.shared().lock();
+        if n == 0 {
+            state.rates.secondary.remove(&who);
+        } else {
+            state.rates.secondary.insert(
+                who,
+                Secondary {
+                    left: n,
+                    status,
+                    retry_after,
+                },
+            );
+        }
     }
 
     /// Lifetime of installation tokens minted from now on.

@@ -234,6 +234,7 @@ mod manifest;
 mod oauth;
 mod objects;
 mod paging;
+mod ratelimit;
 mod server;
 mod state;
 mod webhooks;
@@ -252,5 +253,6 @@ pub use defaults::{
 };
 pub use forbidden::Forbidden;
 pub use handle::EmulatorHandle;
+pub use ratelimit::Identity;
 pub use state::IssueComment;
 pub use webhooks::{DEFAULT_WEBHOOK_SECRET, WEBHOOK_HOOK_ID, WebhookDelivery, WebhookEvent};

@@ -110,68 +110,87 @@ async fn dispatch(shared: &Shared, host: Host, req: Request) -> Response {
         headers: parts.headers,
         query: parts.uri.query().map(str::to_owned),
         body,
+        rate: std::sync::Mutex::new(None),
     };
+    let mut response = route(shared, &req, &segments, uploads_only, uploads_here).await;
+    // The token routes spend their caller's rate limit: the answer says what is left.
+    let charge = req
+        .rate
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(charge) = charge {
+        charge.stamp(response.headers_mut());
+    }
+    response
+}
 
+/// The route `segments` names (its `/api/v3` or `/api/uploads` prefix taken off).
+async fn route(
+    shared: &Shared,
+    req: &Incoming,
+    segments: &[&str],
+    uploads_only: bool,
+    uploads_here: bool,
+) -> Response {
     if (uploads_only || uploads_here)
         && let (&Method::POST, ["repos", owner, repo, "releases", id, "assets"]) =
-            (&req.method, segments.as_slice())
+            (&req.method, segments)
     {
-        return api::upload_release_asset(shared, &req, owner, repo, id);
+        return api::upload_release_asset(shared, req, owner, repo, id);
     }
     if uploads_only {
         shared.lock().refuse("unknown_route");
         return not_found();
     }
-    match (&req.method, segments.as_slice()) {
+    match (&req.method, segments) {
         (&Method::POST, ["graphql"]) if req.path.trim_end_matches('/') != "/api/v3/graphql" => {
-            api::graphql(shared, &req)
+            api::graphql(shared, req)
         }
-        (&Method::POST, ["api", "graphql"]) => api::graphql(shared, &req),
-        (&Method::GET, ["app"]) => apps::get_app(shared, &req),
-        (&Method::GET, ["app", "installations"]) => apps::list_installations(shared, &req),
-        (&Method::GET, ["app", "installations", id]) => apps::get_installation(shared, &req, id),
+        (&Method::POST, ["api", "graphql"]) => api::graphql(shared, req),
+        (&Method::GET, ["app"]) => apps::get_app(shared, req),
+        (&Method::GET, ["app", "installations"]) => apps::list_installations(shared, req),
+        (&Method::GET, ["app", "installations", id]) => apps::get_installation(shared, req, id),
         (&Method::POST, ["app", "installations", id, "access_tokens"]) => {
-            apps::access_tokens(shared, &req, id).await
+            apps::access_tokens(shared, req, id).await
         }
         (&Method::GET, ["repos", owner, repo, "installation"]) => {
-            apps::repo_installation(shared, &req, owner, repo)
+            apps::repo_installation(shared, req, owner, repo)
         }
-        (&Method::GET, ["orgs", org, "installation"]) => apps::org_installation(shared, &req, org),
+        (&Method::GET, ["orgs", org, "installation"]) => apps::org_installation(shared, req, org),
         (&Method::GET, ["users", user, "installation"]) => {
-            apps::user_installation(shared, &req, user)
+            apps::user_installation(shared, req, user)
         }
         (&Method::GET, ["enterprises", enterprise, "installation"]) => {
-            apps::enterprise_installation(shared, &req, enterprise)
+            apps::enterprise_installation(shared, req, enterprise)
         }
         (&Method::POST, ["app-manifests", code, "conversions"]) => {
             manifest::conversion(shared, code)
         }
-        (&Method::DELETE, ["installation", "token"]) => {
-            api::revoke_installation_token(shared, &req)
-        }
-        (&Method::GET, ["user"]) => api::get_user(shared, &req),
+        (&Method::DELETE, ["installation", "token"]) => api::revoke_installation_token(shared, req),
+        (&Method::GET, ["user"]) => api::get_user(shared, req),
         (&Method::GET, ["installation", "repositories"]) => {
-            api::installation_repositories(shared, &req)
+            api::installation_repositories(shared, req)
         }
-        (&Method::GET, ["repos", owner, repo]) => api::get_repo(shared, &req, owner, repo),
+        (&Method::GET, ["repos", owner, repo]) => api::get_repo(shared, req, owner, repo),
         (&Method::GET, ["repos", owner, repo, "issues"]) => {
-            api::list_issues(shared, &req, owner, repo)
+            api::list_issues(shared, req, owner, repo)
         }
         (&Method::POST, ["repos", owner, repo, "issues", number, "comments"]) => {
-            api::create_issue_comment(shared, &req, owner, repo, number)
+            api::create_issue_comment(shared, req, owner, repo, number)
         }
-        (&Method::GET, ["login", "oauth", "authorize"]) => oauth::authorize(shared, &req),
+        (&Method::GET, ["login", "oauth", "authorize"]) => oauth::authorize(shared, req),
         (&Method::POST, ["login", "oauth", "access_token"]) => {
-            oauth::access_token(shared, &req).await
+            oauth::access_token(shared, req).await
         }
-        (&Method::POST, ["login", "device", "code"]) => oauth::device_code(shared, &req),
+        (&Method::POST, ["login", "device", "code"]) => oauth::device_code(shared, req),
         (&Method::GET, ["login", "device"]) => oauth::device_page(shared),
         (
             &Method::POST | &Method::PATCH | &Method::DELETE,
             ["applications", client_id, "token"],
-        ) => oauth::application_token(shared, &req, client_id),
+        ) => oauth::application_token(shared, req, client_id),
         (&Method::DELETE, ["applications", client_id, "grant"]) => {
-            oauth::delete_grant(shared, &req, client_id)
+            oauth::delete_grant(shared, req, client_id)
         }
         _ => {
             shared.lock().refuse("unknown_route");

@@ -17,6 +17,7 @@ use crate::{
     counters::Counters,
     defaults::DEFAULT_LOGIN,
     forbidden::Forbidden,
+    ratelimit::RateBook,
 };
 
 /// How long an OAuth web-flow code stays valid.
@@ -235,6 +236,8 @@ pub(crate) struct Mutable {
     /// Comments created through `POST /repos/{owner}/{repo}/issues/{number}/comments`, the
     /// latest [`MOST_ISSUE_COMMENTS`] of them.
     pub(crate) issue_comments: std::collections::VecDeque<IssueComment>,
+    /// Every identity's rate-limit budgets.
+    pub(crate) rates: RateBook,
 }
 
 /// How many issue comments the emulator keeps (the oldest go first).
@@ -551,6 +554,7 @@ impl Shared {
                 .collect(),
             manifest_codes: HashMap::new(),
             issue_comments: std::collections::VecDeque::new(),
+            rates: RateBook::new(config.rate_limits.clone()),
         };
 
         Ok(Self {

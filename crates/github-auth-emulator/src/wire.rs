@@ -1,6 +1,8 @@
 //! What every route shares: the request read whole, its credential, REST refusals and JSON
 //! answers, and the gate of the token endpoints.
 
+use std::borrow::Cow;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
@@ -12,6 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::forbidden::Forbidden;
+use crate::ratelimit::Charge;
 use crate::state::{Mutable, Shared, random_alnum};
 
 /// Where GitHub's REST error answers point.
@@ -25,6 +28,8 @@ pub(crate) struct Incoming {
     pub(crate) headers: HeaderMap,
     pub(crate) query: Option<String>,
     pub(crate) body: Bytes,
+    /// What the request spent of its caller's rate limit, for its answer's headers.
+    pub(crate) rate: Mutex<Option<Charge>>,
 }
 
 /// What the `Authorization` header carries.
@@ -95,7 +100,7 @@ impl Incoming {
 /// that say why (a 403's `X-Accepted-GitHub-Permissions`, ...).
 pub(crate) struct Refusal {
     pub(crate) status: StatusCode,
-    pub(crate) message: &'static str,
+    pub(crate) message: Cow<'static, str>,
     pub(crate) reason: &'static str,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -108,7 +113,7 @@ impl Refusal {
     ) -> Self {
         Self {
             status,
-            message,
+            message: Cow::Borrowed(message),
             reason,
             headers: Vec::new(),
         }
@@ -135,7 +140,7 @@ impl Refusal {
     /// Counts the refusal (the caller holds the lock) and builds the answer.
     pub(crate) fn answer(self, state: &mut Mutable) -> Response {
         state.refuse(self.reason);
-        let mut response = rest_error(self.status, self.message);
+        let mut response = rest_error(self.status, &self.message);
         response.headers_mut().extend(self.headers);
         response
     }
@@ -206,11 +211,13 @@ pub(crate) fn injected_error() -> Response {
     )
 }
 
+/// GitHub's message of a secondary rate limit.
+pub(crate) const SECONDARY: &str =
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
+
 /// The answer GitHub gives a valid credential for `why`.
 /// `now` is the emulator's clock (the caller holds the lock).
 pub(crate) fn forbidden(shared: &Shared, now: SystemTime, why: &Forbidden) -> Refusal {
-    const SECONDARY: &str =
-        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
     let reason = why.reason();
     match why {
         Forbidden::MissingPermission(permission) => Refusal::new(

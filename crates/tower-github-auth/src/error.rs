@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
+use crate::rate_limit::Resource;
 use crate::subject::Subject;
 
 /// A boxed error, as tower services commonly return.
@@ -353,6 +354,21 @@ pub enum Error {
     /// A background task of this crate ended abnormally.
     #[error("an exchange task was cancelled or panicked; the next request starts a new one")]
     TaskFailed,
+
+    /// No member of a [`Pool`](crate::Pool) can send the request: each has spent its budget
+    /// for the request's resource, or is held back by a secondary rate limit. The request was
+    /// not sent. Wait until `until`, add credentials to the pool, or send less.
+    #[error(
+        "no credential of the pool has `{resource}` rate limit left{}; the request was not sent",
+        until.map(|at| format!(" (the first comes back at {})", httpdate::fmt_http_date(at))).unwrap_or_default()
+    )]
+    PoolExhausted {
+        /// The budget the request needed.
+        resource: Resource,
+        /// The earliest time a member can send it again (a budget's reset on GitHub's clock, or
+        /// the end of a secondary limit's pause); `None` for a pool without members.
+        until: Option<SystemTime>,
+    },
 }
 
 /// ` for installation 42 of App 1` in a message, when the subject is known.
@@ -422,11 +438,13 @@ impl Error {
     }
 
     /// Whether GitHub refused an exchange for a rate limit: HTTP 429, or a 403 with
-    /// `Retry-After` (a secondary limit) or with the budget spent (`x-ratelimit-remaining: 0`).
-    /// [`Error::retry_after`] and [`Error::rate_limit_reset`] say when to ask again.
+    /// `Retry-After` (a secondary limit) or with the budget spent (`x-ratelimit-remaining: 0`);
+    /// [`Error::retry_after`] and [`Error::rate_limit_reset`] say when to ask again. Also a
+    /// [`PoolExhausted`](Self::PoolExhausted) pool (its `until` says when).
     #[must_use]
     pub fn is_rate_limited(&self) -> bool {
         match self.root() {
+            Self::PoolExhausted { .. } => true,
             Self::GitHub {
                 status,
                 retry_after,

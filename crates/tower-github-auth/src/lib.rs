@@ -150,6 +150,8 @@ mod headers;
 mod observe;
 #[cfg(feature = "serde")]
 mod persist;
+mod pool;
+mod rate_limit;
 mod refusal;
 mod service;
 mod side;
@@ -162,6 +164,8 @@ pub use credential::{Fixed, Minted};
 pub use endpoints::Endpoints;
 pub use error::{BoxError, Error, Exchange, RefreshImpossible, SharedError};
 pub use observe::{AuthEvent, AuthEventKind, CacheStats, clear_event_hook, set_event_hook};
+pub use pool::{Pool, PoolFuture, PoolLayer};
+pub use rate_limit::{RateLimit, RateLimits, Resource};
 pub use refusal::{Permission, Refused};
 pub use service::AuthService;
 pub use service::future::{FixedResponseFuture, ResponseFuture};

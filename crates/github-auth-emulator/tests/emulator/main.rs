@@ -13,6 +13,7 @@ mod knobs;
 mod manifest;
 mod oauth_web;
 mod openapi;
+mod rate_limits;
 mod refresh;
 mod rest;
 mod token_format;

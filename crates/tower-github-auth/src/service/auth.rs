@@ -8,6 +8,7 @@ use http::header::USER_AGENT;
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::clock::Clock;
 use crate::endpoints::Endpoints;
+use crate::rate_limit::RateLimits;
 use crate::service::replay::Replaying;
 use crate::side::{Limits, Side};
 
@@ -21,6 +22,8 @@ pub(crate) struct Auth<C> {
     pub(crate) replay: Replaying,
     /// The bounds of every side request.
     pub(crate) limits: Limits,
+    /// What GitHub reported of the credential's rate limits.
+    pub(crate) rate_limits: RateLimits,
 }
 
 impl<C> Auth<C> {
@@ -31,6 +34,7 @@ impl<C> Auth<C> {
             credential,
             replay: Replaying::default(),
             limits: Limits::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 

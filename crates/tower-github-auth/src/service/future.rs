@@ -24,22 +24,25 @@ use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::credential::{Minted, Rejected};
 use crate::error::{BoxError, Error};
 use crate::headers::Authorization;
+use crate::rate_limit::RateLimits;
 use crate::refusal::Refusal;
 use crate::service::auth::Auth;
 use crate::service::replay::Replay;
 
 pin_project! {
     /// The future of an [`AuthService`](crate::AuthService) with a [`Fixed`](crate::Fixed)
-    /// credential: the inner service's, its error wrapped in [`Error::Inner`].
+    /// credential: the inner service's, its error wrapped in [`Error::Inner`]; the answer's
+    /// rate-limit headers are recorded when the request carried the credential.
     pub struct FixedResponseFuture<F> {
         #[pin]
         inner: F,
+        record: Option<RateLimits>,
     }
 }
 
 impl<F> FixedResponseFuture<F> {
-    pub(crate) fn new(inner: F) -> Self {
-        Self { inner }
+    pub(crate) fn new(inner: F, record: Option<RateLimits>) -> Self {
+        Self { inner, record }
     }
 }
 
@@ -50,15 +53,20 @@ impl<F> fmt::Debug for FixedResponseFuture<F> {
     }
 }
 
-impl<F, T, E> Future for FixedResponseFuture<F>
+impl<F, RB, E> Future for FixedResponseFuture<F>
 where
-    F: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<Response<RB>, E>>,
     E: Into<BoxError>,
 {
-    type Output = Result<T, Error>;
+    type Output = Result<Response<RB>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx).map_err(Error::inner)
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx)).map_err(Error::inner)?;
+        if let Some(record) = this.record {
+            record.observe(response.status(), response.headers());
+        }
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -262,6 +270,11 @@ where
                 }
                 StateProj::Calling { fut, pending } => {
                     let mut response = ready!(fut.poll(cx)).map_err(Error::inner)?;
+                    if let Some(p) = pending.as_ref() {
+                        p.auth
+                            .rate_limits
+                            .observe(response.status(), response.headers());
+                    }
                     // A success costs three status comparisons; only a 403's headers are read.
                     let Some(refusal) = Refusal::of(response.status(), response.headers()) else {
                         if response.status().is_client_error() {

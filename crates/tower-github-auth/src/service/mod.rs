@@ -16,6 +16,7 @@ use crate::credential::{Fixed, Minted};
 use crate::endpoints::Endpoints;
 use crate::error::{BoxError, Error};
 use crate::headers::add_default_headers;
+use crate::rate_limit::{RateLimit, RateLimits, Resource};
 use crate::service::auth::Auth;
 use crate::service::future::{FixedResponseFuture, Pending, ResponseFuture};
 
@@ -123,14 +124,31 @@ impl<S, C> AuthService<S, C> {
     pub fn endpoints_ref(&self) -> &Endpoints {
         &self.auth.endpoints
     }
+
+    /// What GitHub last reported of `resource`'s rate limit for this service's credential
+    /// (from the `x-ratelimit-*` headers of answers to requests that carried it); `None` before
+    /// any did.
+    pub fn rate_limit(&self, resource: Resource) -> Option<RateLimit> {
+        self.auth.rate_limits.get(resource)
+    }
+
+    /// The record of this service's credential's rate limits (shared with its layer).
+    pub fn rate_limits_ref(&self) -> &RateLimits {
+        &self.auth.rate_limits
+    }
+
+    /// GitHub's time as this service's clock knows it.
+    pub(crate) fn github_now(&self) -> std::time::SystemTime {
+        self.auth.clock.github_now()
+    }
 }
 
-impl<S, B> Service<Request<B>> for AuthService<S, Fixed>
+impl<S, B, RB> Service<Request<B>> for AuthService<S, Fixed>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<RB>>,
     S::Error: Into<BoxError>,
 {
-    type Response = S::Response;
+    type Response = Response<RB>;
     type Error = Error;
     type Future = FixedResponseFuture<S::Future>;
 
@@ -142,15 +160,19 @@ where
         let auth = &self.auth;
         auth.endpoints.resolve(req.uri_mut());
         // Host pin: a request to any other host carries no GitHub credential, and is untouched.
+        let mut record = None;
         if let Some(path) = auth.endpoints.credential_path(req.uri()) {
             let authorization = auth.credential.authorization_for(path);
             auth.dress(req.headers_mut());
             match authorization {
-                Some(authorization) => authorization.apply(req.headers_mut()),
+                Some(authorization) => {
+                    authorization.apply(req.headers_mut());
+                    record = Some(auth.rate_limits.clone());
+                }
                 None => add_default_headers(req.headers_mut()),
             }
         }
-        FixedResponseFuture::new(self.inner.call(req))
+        FixedResponseFuture::new(self.inner.call(req), record)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::credential::Fixed;
 use crate::endpoints::Endpoints;
 use crate::error::Error;
 use crate::headers::sensitive_header;
+use crate::rate_limit::{RateLimit, RateLimits, Resource};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 
@@ -87,6 +88,7 @@ pub struct TokenAuth {
     token: SecretString,
     endpoints: Endpoints,
     user_agent: Option<HeaderValue>,
+    rate_limits: RateLimits,
 }
 
 impl fmt::Debug for TokenAuth {
@@ -95,6 +97,7 @@ impl fmt::Debug for TokenAuth {
             .field("token", &"***")
             .field("endpoints", &self.endpoints)
             .field("user_agent", &self.user_agent)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -109,6 +112,7 @@ impl TokenAuth {
             token,
             endpoints: Endpoints::default(),
             user_agent: None,
+            rate_limits: RateLimits::new(),
         })
     }
 
@@ -126,6 +130,37 @@ impl TokenAuth {
     /// The token.
     pub fn token(&self) -> &SecretString {
         &self.token
+    }
+
+    /// Where GitHub's rate-limit figures for this token are recorded (by default a record of
+    /// this layer's own, shared by its clones and services). GitHub counts a user's requests
+    /// across all of that user's tokens: give the layers of two tokens of one user the same
+    /// record, so that they report (and a [`Pool`](crate::Pool) counts) one budget.
+    ///
+    /// ```
+    /// use tower_github_auth::{RateLimits, Resource, TokenAuth};
+    ///
+    /// let octocat = RateLimits::new();
+    /// let first = TokenAuth::new("ghp_first")?.rate_limits(octocat.clone());
+    /// let second = TokenAuth::new("github_pat_second")?.rate_limits(octocat.clone());
+    /// assert!(first.rate_limits_ref().shares_with(second.rate_limits_ref()));
+    /// assert_eq!(first.rate_limit(Resource::Core), None); // nothing answered yet
+    /// # Ok::<(), tower_github_auth::Error>(())
+    /// ```
+    pub fn rate_limits(mut self, record: RateLimits) -> Self {
+        self.rate_limits = record;
+        self
+    }
+
+    /// The record of this token's rate limits.
+    pub fn rate_limits_ref(&self) -> &RateLimits {
+        &self.rate_limits
+    }
+
+    /// What GitHub last reported of `resource`'s rate limit for this token (from the
+    /// `x-ratelimit-*` headers of answers through this layer's services); `None` before any.
+    pub fn rate_limit(&self, resource: Resource) -> Option<RateLimit> {
+        self.rate_limits.get(resource)
     }
 
     /// The `User-Agent` of this layer's requests (those without one of their own), instead of `tower-github-auth/<version>`. GitHub asks for the name
@@ -149,6 +184,7 @@ impl<S> Layer<S> for TokenAuth {
             Fixed::header(header, None),
         );
         auth.limits.user_agent.clone_from(&self.user_agent);
+        auth.rate_limits = self.rate_limits.clone();
         AuthService::new(inner, auth)
     }
 }
@@ -216,6 +252,12 @@ impl ActionAuth {
     /// The token.
     pub fn token(&self) -> &SecretString {
         self.token.token()
+    }
+
+    /// What GitHub last reported of `resource`'s rate limit for the Actions token; see
+    /// [`TokenAuth::rate_limit`].
+    pub fn rate_limit(&self, resource: Resource) -> Option<RateLimit> {
+        self.token.rate_limit(resource)
     }
 
     /// The `User-Agent` of this layer's requests (those without one of their own), instead of `tower-github-auth/<version>`. GitHub asks for the name

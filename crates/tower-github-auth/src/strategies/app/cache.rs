@@ -11,6 +11,7 @@ use lru::LruCache;
 use crate::cache::{Policy, Slot};
 use crate::clock::Clock;
 use crate::observe::{CacheStats, Counters};
+use crate::rate_limit::RateLimits;
 use crate::strategies::app::token::{Permissions, TokenFacts};
 
 /// Where, and as which App, installation tokens are minted: one per App and API base, shared by
@@ -117,6 +118,9 @@ struct Inner {
     permissions: Mutex<HashSet<Arc<Permissions>>>,
     /// Hits, misses, refreshes and evictions of every slot.
     counters: Arc<Counters>,
+    /// Each installation's rate-limit record, shared by all of its tokens (narrowed or not, and
+    /// across refreshes): GitHub counts per installation. Bounded like the slots.
+    rate_limits: Mutex<LruCache<(Arc<KeyScope>, KeyTarget), RateLimits>>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -151,11 +155,14 @@ impl TokenCache {
         // an unbounded cache given its bound grows as it fills.
         let mut slots = LruCache::unbounded();
         slots.resize(capacity);
+        let mut rate_limits = LruCache::unbounded();
+        rate_limits.resize(capacity);
         Self {
             inner: Arc::new(Inner {
                 slots: Mutex::new(slots),
                 permissions: Mutex::new(HashSet::new()),
                 counters: Arc::new(Counters::new("installation")),
+                rate_limits: Mutex::new(rate_limits),
             }),
         }
     }
@@ -217,6 +224,21 @@ impl TokenCache {
     }
 
     /// `permissions`, shared with every other token of this cache that has the same.
+    /// The rate-limit record of the installation `key` names (whatever its narrowing).
+    pub(crate) fn rate_limits(&self, key: &InstallationKey) -> RateLimits {
+        let mut records = self
+            .inner
+            .rate_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        records
+            .get_or_insert(
+                (Arc::clone(&key.scope), key.target.clone()),
+                RateLimits::new,
+            )
+            .clone()
+    }
+
     pub(crate) fn share_permissions(&self, permissions: Permissions) -> Arc<Permissions> {
         let mut sets = self
             .inner

@@ -19,6 +19,7 @@ use crate::error::{Error, Exchange};
 use crate::fleet::{Adopted, Fleet, Through, lock_life, store_key};
 use crate::headers::{STATELESS_TOKEN_HEADER, sensitive_header};
 use crate::observe;
+use crate::rate_limit::{RateLimit, RateLimits, Resource};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::side::{Answer, Side, decode_json, github_error};
@@ -565,17 +566,60 @@ impl AppInstallationAuth {
         Ok(())
     }
 
-    fn credential(&self) -> InstallationCredential {
+    /// The key of this installation's slot in the cache.
+    fn cache_key(&self) -> InstallationKey {
         // No allocation for an installation named by id and not narrowed: a stack built per
         // request finds its slot without building strings.
-        let key = InstallationKey {
+        InstallationKey {
             scope: Arc::clone(&self.app.scope),
             target: match &self.target {
                 InstallationTarget::Id(id) => KeyTarget::Id(id.0),
                 other => KeyTarget::Found(other.to_string().into_boxed_str()),
             },
             narrowing: self.key_text(),
-        };
+        }
+    }
+
+    /// Where GitHub's rate-limit figures for this installation are recorded: one record per
+    /// installation in the App's [`TokenCache`](crate::TokenCache), shared by every layer of
+    /// it (narrowed or not, [`AppAuth::as_installation`] called per request) and kept across
+    /// token refreshes, as GitHub counts per installation. An installation found by repository,
+    /// organisation, user or enterprise has the record of that target.
+    pub fn rate_limits_ref(&self) -> RateLimits {
+        self.app.cache.rate_limits(&self.cache_key())
+    }
+
+    /// What GitHub last reported of `resource`'s rate limit for this installation (from the
+    /// `x-ratelimit-*` headers of answers to requests that carried its tokens); `None` before
+    /// any did.
+    ///
+    /// ```
+    /// use http_body_util::Full;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_github_auth::{AppId, AppInstallationAuth, Endpoints, InstallationId, Resource};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let github = github_auth_emulator::Emulator::builder().rate_limit("core", 100).start().await?;
+    /// # let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+    /// #     .build_http::<Full<bytes::Bytes>>();
+    /// let key = tower_github_auth::PrivateKey::from_pem(github_auth_emulator::TEST_APP_PRIVATE_KEY_PKCS1)?;
+    /// let installation = AppInstallationAuth::new(AppId(1), key, InstallationId(1))
+    ///     .endpoints(Endpoints::single(&github.base_url())?);
+    /// assert_eq!(installation.rate_limit(Resource::Core), None);
+    ///
+    /// let request = http::Request::get("/repos/octo/one").body(Full::default())?;
+    /// installation.layer(client).oneshot(request).await?;
+    /// let core = installation.rate_limit(Resource::Core).expect("GitHub said");
+    /// assert_eq!((core.limit, core.remaining, core.used), (100, 99, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rate_limit(&self, resource: Resource) -> Option<RateLimit> {
+        self.rate_limits_ref().get(resource)
+    }
+
+    fn credential(&self) -> InstallationCredential {
+        let key = self.cache_key();
         let fleet = self.app.store.as_ref().map(|store| {
             Fleet::sharing(
                 Arc::clone(store),
@@ -633,6 +677,7 @@ impl<S> Layer<S> for AppInstallationAuth {
         );
         auth.replay = self.app.replay.clone();
         auth.limits = self.app.limits.clone();
+        auth.rate_limits = self.rate_limits_ref();
         AuthService::new(inner, auth)
     }
 }

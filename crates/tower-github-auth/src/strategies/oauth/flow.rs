@@ -9,6 +9,7 @@ use tower_layer::Layer;
 
 use crate::client::{HttpClient, RequestBody, ResponseBody};
 use crate::error::Error;
+use crate::rate_limit::{RateLimit, Resource};
 use crate::service::AuthService;
 use crate::strategies::oauth::grant::{FirstGrant, TokenSet};
 use crate::strategies::oauth::user_token::{OAuthTokenAuth, UserAuthBuilder};
@@ -102,6 +103,12 @@ impl<G> UserFlow<G> {
     /// has not run yet, the token, its refresh token, the hook): to keep after sign-in.
     pub fn token_auth(&self) -> OAuthTokenAuth {
         self.token.clone()
+    }
+
+    /// What GitHub last reported of `resource`'s rate limit for this user; see
+    /// [`OAuthTokenAuth::rate_limit`].
+    pub fn rate_limit(&self, resource: Resource) -> Option<RateLimit> {
+        self.token.rate_limit(resource)
     }
 }
 

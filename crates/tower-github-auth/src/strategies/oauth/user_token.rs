@@ -23,6 +23,7 @@ use crate::fleet::{
     store_key,
 };
 use crate::observe::{self, Counters};
+use crate::rate_limit::{RateLimit, RateLimits, Resource};
 use crate::service::AuthService;
 use crate::service::auth::Auth;
 use crate::service::replay::Replaying;
@@ -984,6 +985,7 @@ impl<G> UserAuthBuilder<G> {
             endpoints: self.endpoints,
             replay: self.replay,
             limits: self.limits,
+            rate_limits: RateLimits::new(),
         }
     }
 }
@@ -1120,6 +1122,7 @@ pub struct OAuthTokenAuth {
     endpoints: Endpoints,
     replay: Replaying,
     limits: Limits,
+    rate_limits: RateLimits,
 }
 
 impl fmt::Debug for OAuthTokenAuth {
@@ -1129,6 +1132,7 @@ impl fmt::Debug for OAuthTokenAuth {
             .field("endpoints", &self.endpoints)
             .field("replay_unauthorized", &self.replay)
             .field("limits", &self.limits)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -1174,6 +1178,26 @@ impl OAuthTokenAuth {
     /// Where the token is sent.
     pub fn endpoints_ref(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    /// Where GitHub's rate-limit figures for this user are recorded (by default a record of
+    /// this layer's own, shared by its clones, across refreshes). GitHub counts per user, across
+    /// all of the user's tokens: give every layer of one user the same record, see
+    /// [`TokenAuth::rate_limits`](crate::TokenAuth::rate_limits).
+    pub fn rate_limits(mut self, record: RateLimits) -> Self {
+        self.rate_limits = record;
+        self
+    }
+
+    /// The record of this user's rate limits.
+    pub fn rate_limits_ref(&self) -> &RateLimits {
+        &self.rate_limits
+    }
+
+    /// What GitHub last reported of `resource`'s rate limit for this user (from the
+    /// `x-ratelimit-*` headers of answers through this layer's services); `None` before any.
+    pub fn rate_limit(&self, resource: Resource) -> Option<RateLimit> {
+        self.rate_limits.get(resource)
     }
 
     /// The token set in use, without I/O: after a request (or a refresh), the one GitHub issued
@@ -1238,6 +1262,7 @@ impl<S> Layer<S> for OAuthTokenAuth {
         );
         auth.replay = self.replay.clone();
         auth.limits = self.limits.clone();
+        auth.rate_limits = self.rate_limits.clone();
         AuthService::new(inner, auth)
     }
 }
