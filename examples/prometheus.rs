@@ -3,8 +3,8 @@
 //! The `metrics` feature of `tower-github-auth` emits `github_auth_*` metrics through the
 //! [`metrics`](https://docs.rs/metrics) facade; `metrics-exporter-prometheus` records them and
 //! renders Prometheus' text format, served here at `GET /metrics` by the replica's own axum
-//! router (no second HTTP server). Install the recorder **before the first request**: the
-//! layers take their metric handles once.
+//! router (no second HTTP server). Install the recorder **before the first layer is built**:
+//! the caches take their metric handles once, when their first stack is built.
 //!
 //! The replica makes a cold burst (one exchange, many waiting requests), warm requests, a mint
 //! GitHub fails (a backoff), and a fresh token refused once while GitHub replicates it (a
@@ -30,7 +30,7 @@ use tower_github_auth::{AppAuth, AppId, BoxError, Endpoints, InstallationId};
 /// The HTTP client the layers are stacked on.
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// Installs the Prometheus recorder for the process (once, before the first request).
+/// Installs the Prometheus recorder for the process (once, before the first layer is built).
 pub fn install_recorder() -> Result<PrometheusHandle, BoxError> {
     Ok(PrometheusBuilder::new().install_recorder()?)
 }

@@ -516,3 +516,46 @@ async fn every_metric_family_is_emitted_and_no_label_names_a_credential() {
         }
     }
 }
+
+/// A side request that runs in the caller's own task (here the App's installation listing)
+/// writes none of the exchange's fields into the caller's span: `status`, `host` and the
+/// others are common names in an application's own request spans.
+#[tokio::test(flavor = "current_thread")]
+async fn a_side_request_in_the_callers_task_leaves_the_callers_span_alone() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_span_events(FmtSpan::CLOSE),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let github = Emulator::builder().start().await.unwrap();
+    let app = AppAuth::from_pem(AppId(1), TEST_APP_PRIVATE_KEY_PKCS1)
+        .unwrap()
+        .endpoints(Endpoints::single(&github.base_url()).unwrap());
+    let caller = tracing::info_span!(
+        "caller",
+        status = tracing::field::Empty,
+        host = tracing::field::Empty,
+        kind = tracing::field::Empty,
+        tries = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+    );
+    let listed = app
+        .installations(&common::client())
+        .instrument(caller)
+        .await
+        .unwrap();
+    assert!(!listed.is_empty());
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let closed = text
+        .lines()
+        .find(|line| {
+            line.contains("caller") && line.contains("close") && !line.contains("github_auth.")
+        })
+        .expect("the caller span's close line");
+    for field in ["status=", "host=", "kind=", "tries=", "request_id="] {
+        assert!(!closed.contains(field), "{field} written into: {closed}");
+    }
+}

@@ -360,7 +360,7 @@ pub enum Error {
     /// not sent. Wait until `until`, add credentials to the pool, or send less.
     #[error(
         "no credential of the pool has `{resource}` rate limit left{}; the request was not sent",
-        until.map(|at| format!(" (the first comes back at {})", httpdate::fmt_http_date(at))).unwrap_or_default()
+        until.map(|at| format!(" (the first comes back at {})", http_date(at))).unwrap_or_default()
     )]
     PoolExhausted {
         /// The budget the request needed.
@@ -369,6 +369,18 @@ pub enum Error {
         /// the end of a secondary limit's pause); `None` for a pool without members.
         until: Option<SystemTime>,
     },
+}
+
+/// `at` as an HTTP date, or as Unix seconds where no HTTP date can say it (`httpdate` panics
+/// from year 10000 on, and `until` comes from the network).
+fn http_date(at: SystemTime) -> String {
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since.as_secs() < crate::rate_limit::LAST_HTTP_DATE => {
+            httpdate::fmt_http_date(at)
+        }
+        Ok(since) => format!("{} s after 1970", since.as_secs()),
+        Err(_) => "a time before 1970".to_owned(),
+    }
 }
 
 /// ` for installation 42 of App 1` in a message, when the subject is known.
@@ -554,6 +566,18 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A time no HTTP date can say (year 10000 on) is shown, never a panic.
+    #[test]
+    fn an_exhausted_pool_far_ahead_is_shown() {
+        for secs in [253_402_300_799, 253_402_300_800, u64::from(u32::MAX) * 100] {
+            let err = Error::PoolExhausted {
+                resource: Resource::Core,
+                until: SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)),
+            };
+            assert!(err.to_string().contains("comes back"), "{err}");
+        }
+    }
 
     #[test]
     fn messages_say_what_to_do() {

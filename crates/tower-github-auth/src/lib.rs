@@ -120,8 +120,9 @@
 //!   [`metrics`](https://docs.rs/metrics) facade (exchanges and their durations, requests that
 //!   waited, cache hits, misses, refreshes ahead, evictions and entries, replays, store calls,
 //!   backoffs), labelled by exchange kind, outcome, host, cache, store operation or status,
-//!   never by installation or user. Install the recorder before the first request: each cache
-//!   takes its handles once. A warm request pays one relaxed increment, as without the feature.
+//!   never by installation or user. Install the recorder before the first layer is built (an
+//!   `AppAuth`'s cache takes its handles when its first stack is built, user tokens at the
+//!   first user event): handles taken before are no-ops for good. A warm request pays one relaxed increment, as without the feature.
 //!
 //! No other feature: every strategy is always compiled.
 //!

@@ -45,8 +45,10 @@ pub(crate) fn exchange_span(cache: &'static str) -> Span {
 /// `host`, `kind`, `status`, `request_id`, `tries`); never give it a secret. The exchange's
 /// [`AuthEvent`] gets it too.
 pub(crate) fn record_for(field: &'static str, value: &dyn fmt::Display) {
-    Span::current().record(field, tracing::field::display(value));
+    // Only inside an exchange's task (its span is current there): a side request run in the
+    // caller's own task (a revocation, a listing) must not write into the caller's span.
     let _outside_an_exchange = IDENTITY.try_with(|identity| {
+        Span::current().record(field, tracing::field::display(value));
         identity.borrow_mut().set(field, value.to_string());
     });
 }
@@ -464,7 +466,8 @@ impl Counters {
 pub(crate) use metrics_impl::*;
 
 /// The metrics: every name and label set, in one place. Handles are obtained from the recorder
-/// installed at the time (`metrics::set_global_recorder`): install it before the first request.
+/// installed at the time (`metrics::set_global_recorder`): install it before the first layer is
+/// built (a cache takes its handles when its first stack is built).
 #[cfg(feature = "metrics")]
 mod metrics_impl {
     use std::time::Duration;

@@ -240,11 +240,15 @@ impl Default for RateLimits {
 
 /// Epoch seconds to a time; `None` for 0 (nothing recorded).
 fn epoch(secs: u64) -> Option<SystemTime> {
-    if secs == 0 {
+    if secs == 0 || secs >= LAST_HTTP_DATE {
         return None;
     }
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
+
+/// 10000-01-01T00:00:00Z in Unix seconds: no HTTP date says a time from then on (and
+/// `httpdate` panics formatting one), and no reset GitHub sends is that far ahead.
+pub(crate) const LAST_HTTP_DATE: u64 = 253_402_300_800;
 
 /// A decimal number of at most 19 digits (no sign, no space); `None` for anything else.
 fn parse_number(text: &[u8]) -> Option<u64> {
@@ -345,7 +349,7 @@ impl RateLimits {
             slot.used.store(used, Ordering::Relaxed);
         }
         // Stored last (0 is "nothing seen"), so that a reader who sees it sees the rest.
-        if let Some(reset) = reset.filter(|reset| *reset > 0) {
+        if let Some(reset) = reset.filter(|reset| *reset > 0 && *reset < LAST_HTTP_DATE) {
             slot.reset.store(reset, Ordering::Release);
         }
         let bit = 1 << resource.slot();
@@ -371,9 +375,16 @@ impl RateLimits {
         };
         let took = slot
             .remaining
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        took || now >= reset
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        // Counted down low (or out, with the window over): read every answer again, so the
+        // figure is GitHub's before the pool relies on it.
+        if took.map_or(true, |before| before <= PRECISE_BELOW) {
+            let bit = 1 << resource.slot();
+            if self.0.watch.load(Ordering::Relaxed) & bit == 0 {
+                self.0.watch.fetch_or(bit, Ordering::Relaxed);
+            }
+        }
+        took.is_ok() || now >= reset
     }
 
     /// When `resource`'s spent budget comes back: `None` if it is not spent (or unknown).
@@ -452,6 +463,22 @@ mod tests {
     }
 
     #[test]
+    fn counting_down_low_reads_every_answer() {
+        let limits = RateLimits::new();
+        let now = epoch(1_000).unwrap();
+        limits.record(&answer(&[
+            ("x-ratelimit-remaining", "1030"),
+            ("x-ratelimit-reset", "2000"),
+        ]));
+        assert_eq!(limits.0.watch.load(Ordering::Relaxed), 0, "plenty left");
+        for _ in 0..10 {
+            assert!(limits.take(Resource::Core, now));
+        }
+        // The pool's own count went below PRECISE_BELOW: the next answers are all read.
+        assert_ne!(limits.0.watch.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn take_counts_down_until_github_says_otherwise() {
         let limits = RateLimits::new();
         let now = epoch(1_000).unwrap();
@@ -480,6 +507,11 @@ mod tests {
                 ("x-ratelimit-reset", garbage),
             ]));
         }
+        limits.record(&answer(&[
+            ("x-ratelimit-remaining", "12"),
+            ("x-ratelimit-reset", "253402300800"),
+        ]));
+        // A reset past year 9999 (no HTTP date can say it) is garbage too.
         let core = limits.get(Resource::Core).unwrap();
         assert_eq!((core.remaining, core.reset), (12, epoch(99).unwrap()));
         // A resource this crate does not know is left out.

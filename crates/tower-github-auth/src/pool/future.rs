@@ -19,6 +19,9 @@ use crate::service::AuthService;
 /// docs say to wait at least a minute.
 pub(crate) const SECONDARY_PAUSE: Duration = Duration::from_secs(60);
 
+/// The longest a member is skipped for a `Retry-After`.
+const MAX_PAUSE: Duration = Duration::from_secs(60 * 60);
+
 /// A member's rate-limit record, taken from the service it is.
 pub(crate) trait Member {
     fn record(&self) -> &RateLimits;
@@ -116,7 +119,9 @@ where
                     if let Some(Refused::SecondaryRateLimit { retry_after, .. }) =
                         Refused::of(&response)
                     {
-                        let wait = retry_after.unwrap_or(SECONDARY_PAUSE);
+                        // At most an hour, as the exchange backoff: a hostile or broken
+                        // `Retry-After` cannot take a member out for good.
+                        let wait = retry_after.unwrap_or(SECONDARY_PAUSE).min(MAX_PAUSE);
                         tracing::debug!(
                             ?wait,
                             "a pool member hit a secondary rate limit: skipping it"
