@@ -211,7 +211,7 @@ impl EmulatorBuilder {
     }
 
     /// Requests per hour in each identity's budget for `resource` (`core`, `graphql`,
-    /// `search`, `code_search`; default 5,000 each). Every answer of the token routes carries
+    /// `search`, `code_search`; default 1,000,000 each, far above GitHub's 5,000, so that tests which are not about rate limits never meet one). Every answer of the token routes carries
     /// `x-ratelimit-limit`, `-remaining`, `-used`, `-reset` and `-resource`; a request over the
     /// budget is refused with 403 `API rate limit exceeded for ...` and `x-ratelimit-remaining:
     /// 0` until the reset, an hour after the budget's first use. Budgets are per installation,

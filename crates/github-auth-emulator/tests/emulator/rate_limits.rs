@@ -80,7 +80,7 @@ async fn an_installation_spends_one_budget_across_its_tokens_until_refused() {
     assert_eq!(graphql.status, StatusCode::OK);
     assert_eq!(
         figures(&graphql),
-        [Some("5000"), Some("4999"), Some("1"), Some("graphql")]
+        [Some("1000000"), Some("999999"), Some("1"), Some("graphql")]
     );
 }
 
