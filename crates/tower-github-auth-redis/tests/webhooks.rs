@@ -203,3 +203,40 @@ async fn a_server_that_never_answers_follows_the_policy() {
     .await;
     drop(silent);
 }
+
+/// The layer's store timeout shorter than the store's own: the layer drops the `SET` in flight.
+/// If it still lands, nobody acted on it, so it must not answer GitHub's redelivery (after the
+/// 503 of `Refuse`) as a duplicate: the handler must run then.
+#[tokio::test]
+async fn a_mark_dropped_in_flight_does_not_make_the_redelivery_a_duplicate() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let store = RedisDeliveryStore::builder(redis.url())
+        .command_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let service = WebhookLayer::new(SECRET)
+        .store(store)
+        .store_timeout(Duration::from_millis(100))
+        .on_store_unavailable(StoreUnavailable::Refuse)
+        .layer(handler(&runs));
+    // Warm the connection, then hold every write in Redis for a while: the SET waits there.
+    let warm = service.clone().oneshot(delivery("warm")).await.unwrap();
+    assert_eq!(warm.status(), StatusCode::NO_CONTENT);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(400)
+        .arg("WRITE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let refused = service.clone().oneshot(delivery("a")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Redis resumes (real time) and runs the SET the layer gave up on.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let redelivered = service.oneshot(delivery("a")).await.unwrap();
+    assert_eq!(redelivered.status(), StatusCode::NO_CONTENT);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
