@@ -215,14 +215,19 @@ async fn a_mark_dropped_in_flight_does_not_make_the_redelivery_a_duplicate() {
         .command_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
+    // Connect (clones share the connection), then hold every write in Redis for a while: the
+    // layer's SET waits there.
+    assert!(
+        store
+            .mark(DeliveryKey::new("warm", b""), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
     let service = WebhookLayer::new(SECRET)
-        .store(store)
+        .store(store.clone())
         .store_timeout(Duration::from_millis(100))
         .on_store_unavailable(StoreUnavailable::Refuse)
         .layer(handler(&runs));
-    // Warm the connection, then hold every write in Redis for a while: the SET waits there.
-    let warm = service.clone().oneshot(delivery("warm")).await.unwrap();
-    assert_eq!(warm.status(), StatusCode::NO_CONTENT);
     let client = redis::Client::open(redis.url()).unwrap();
     let mut admin = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("CLIENT")
@@ -238,5 +243,5 @@ async fn a_mark_dropped_in_flight_does_not_make_the_redelivery_a_duplicate() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let redelivered = service.oneshot(delivery("a")).await.unwrap();
     assert_eq!(redelivered.status(), StatusCode::NO_CONTENT);
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
