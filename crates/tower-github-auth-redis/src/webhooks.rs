@@ -53,6 +53,11 @@ use crate::{
     },
 };
 
+/// The longest `PX` sent: 100 years. Redis refuses an expiry past its clock's range (a window of
+/// `Duration::MAX` would fail every mark); a longer window is as good as forever, as in the
+/// in-process store.
+const LONGEST_PX: u64 = 100 * 365 * 86_400 * 1_000;
+
 /// Deletes a mark only if it holds this call's value. KEYS[1]: the mark; ARGV[1]: the value.
 const UNMARK: &str = r"
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -154,7 +159,7 @@ impl RedisDeliveryStore {
             .arg(&token)
             .arg("NX")
             .arg("PX")
-            .arg(millis(ttl).max(1));
+            .arg(millis(ttl).clamp(1, LONGEST_PX));
         let mut connection = self.connection.clone();
         let call = async {
             let reply: Value = set.query_async(&mut connection).await?;

@@ -245,3 +245,17 @@ async fn a_mark_dropped_in_flight_does_not_make_the_redelivery_a_duplicate() {
     assert_eq!(redelivered.status(), StatusCode::NO_CONTENT);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+/// A window beyond what Redis can expire (`Duration::MAX`, "forever") marks for as long as Redis
+/// can, as the in-process store does; not an error on every delivery.
+#[tokio::test]
+async fn a_window_beyond_redis_range_marks_rather_than_fails() {
+    let redis = RedisServer::start();
+    let store = RedisDeliveryStore::builder(redis.url())
+        .command_timeout(COMMAND_TIMEOUT)
+        .build()
+        .unwrap();
+    let key = DeliveryKey::new("forever", b"sha256=00");
+    assert!(store.mark(key, Duration::MAX).await.unwrap());
+    assert!(!store.mark(key, Duration::MAX).await.unwrap());
+}
