@@ -91,7 +91,12 @@ impl Default for Webhooks {
 }
 
 impl Webhooks {
+    /// Keeps delivery `id` for redelivery; a redelivery (an id kept already) adds nothing, so
+    /// that redelivering one delivery does not push the others out.
     pub(crate) fn record(&mut self, id: &str, event: &WebhookEvent) {
+        if self.sent.iter().any(|(sent, _)| sent == id) {
+            return;
+        }
         if self.sent.len() >= MOST_DELIVERIES {
             self.sent.pop_front();
         }
@@ -250,4 +255,23 @@ pub(crate) async fn send(
     tokio::time::timeout(DELIVERY_TIMEOUT, exchange)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer within 10 s"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redeliveries_do_not_push_other_deliveries_out() {
+        let mut webhooks = Webhooks::default();
+        let a = WebhookEvent::new("ping", &json!({ "zen": "a" }));
+        let b = WebhookEvent::new("ping", &json!({ "zen": "b" }));
+        webhooks.record("a", &a);
+        // "b", then redelivered many times: still two deliveries.
+        for _ in 0..=MOST_DELIVERIES {
+            webhooks.record("b", &b);
+        }
+        assert_eq!(webhooks.find("a"), Some(a));
+        assert_eq!(webhooks.find("b"), Some(b));
+    }
 }

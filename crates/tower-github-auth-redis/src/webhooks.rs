@@ -31,8 +31,9 @@
 //! handler. `forget` is `DEL`. Every command is bounded by the command timeout; the layer bounds
 //! each call as well, and applies its `StoreUnavailable` policy when Redis fails or is slow.
 //!
-//! A `SET` that timed out or lost its connection may still run in Redis: a compare-and-delete
-//! for its own random value is sent behind it, so that a mark nobody acted on does not answer
+//! A `SET` that timed out, lost its connection or was dropped in flight (the layer's store
+//! timeout is shorter) may still run in Redis: a compare-and-delete for its own random value is
+//! sent behind it, so that a mark nobody acted on does not answer
 //! GitHub's redelivery as a duplicate. On a Redis Cluster, whose client sends a command again
 //! when its connection broke before the reply, a `SET NX` answered "exists" is checked with
 //! `GET`: finding its own value, the mark is this call's.
@@ -51,6 +52,11 @@ use crate::{
         millis,
     },
 };
+
+/// The longest `PX` sent: 100 years. Redis refuses an expiry past its clock's range (a window of
+/// `Duration::MAX` would fail every mark); a longer window is as good as forever, as in the
+/// in-process store.
+const LONGEST_PX: u64 = 100 * 365 * 86_400 * 1_000;
 
 /// Deletes a mark only if it holds this call's value. KEYS[1]: the mark; ARGV[1]: the value.
 const UNMARK: &str = r"
@@ -153,7 +159,7 @@ impl RedisDeliveryStore {
             .arg(&token)
             .arg("NX")
             .arg("PX")
-            .arg(millis(ttl).max(1));
+            .arg(millis(ttl).clamp(1, LONGEST_PX));
         let mut connection = self.connection.clone();
         let call = async {
             let reply: Value = set.query_async(&mut connection).await?;
@@ -168,7 +174,15 @@ impl RedisDeliveryStore {
             }
             Ok(reply)
         };
-        match bounded("SET", self.command_timeout, call).await {
+        // Dropped before its outcome is known (the layer's own store timeout, or the request
+        // went away), the `SET` may still run: the guard then deletes what it may have set.
+        let mut orphan = Orphan {
+            store: self,
+            mark: Some((redis_key.clone(), token.clone())),
+        };
+        let outcome = bounded("SET", self.command_timeout, call).await;
+        orphan.mark = None;
+        match outcome {
             Ok(Value::Okay) => Ok(true),
             Ok(Value::Nil) => Ok(false),
             Ok(_) => Err(Error::UnexpectedReply { command: "SET" }),
@@ -181,10 +195,14 @@ impl RedisDeliveryStore {
         }
     }
 
-    /// Deletes the mark `token` may have set, behind a `SET` whose outcome is unknown.
+    /// Deletes the mark `token` may have set, behind a `SET` whose outcome is unknown (in the
+    /// background, when there is a runtime to do it on).
     fn unmark_orphan(&self, redis_key: String, token: String) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let store = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let mut cmd = redis::cmd("EVAL");
             cmd.arg(UNMARK).arg(1).arg(redis_key).arg(token);
             let mut connection = store.connection.clone();
@@ -208,6 +226,20 @@ impl RedisDeliveryStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// A `SET` in flight: dropped before its outcome is known, it deletes the mark it may have set.
+struct Orphan<'a> {
+    store: &'a RedisDeliveryStore,
+    mark: Option<(String, String)>,
+}
+
+impl Drop for Orphan<'_> {
+    fn drop(&mut self) {
+        if let Some((redis_key, token)) = self.mark.take() {
+            self.store.unmark_orphan(redis_key, token);
+        }
     }
 }
 

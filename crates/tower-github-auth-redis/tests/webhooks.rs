@@ -203,3 +203,59 @@ async fn a_server_that_never_answers_follows_the_policy() {
     .await;
     drop(silent);
 }
+
+/// The layer's store timeout shorter than the store's own: the layer drops the `SET` in flight.
+/// If it still lands, nobody acted on it, so it must not answer GitHub's redelivery (after the
+/// 503 of `Refuse`) as a duplicate: the handler must run then.
+#[tokio::test]
+async fn a_mark_dropped_in_flight_does_not_make_the_redelivery_a_duplicate() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let store = RedisDeliveryStore::builder(redis.url())
+        .command_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    // Connect (clones share the connection), then hold every write in Redis for a while: the
+    // layer's SET waits there.
+    assert!(
+        store
+            .mark(DeliveryKey::new("warm", b""), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let service = WebhookLayer::new(SECRET)
+        .store(store.clone())
+        .store_timeout(Duration::from_millis(100))
+        .on_store_unavailable(StoreUnavailable::Refuse)
+        .layer(handler(&runs));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(400)
+        .arg("WRITE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let refused = service.clone().oneshot(delivery("a")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Redis resumes (real time) and runs the SET the layer gave up on.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let redelivered = service.oneshot(delivery("a")).await.unwrap();
+    assert_eq!(redelivered.status(), StatusCode::NO_CONTENT);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// A window beyond what Redis can expire (`Duration::MAX`, "forever") marks for as long as Redis
+/// can, as the in-process store does; not an error on every delivery.
+#[tokio::test]
+async fn a_window_beyond_redis_range_marks_rather_than_fails() {
+    let redis = RedisServer::start();
+    let store = RedisDeliveryStore::builder(redis.url())
+        .command_timeout(COMMAND_TIMEOUT)
+        .build()
+        .unwrap();
+    let key = DeliveryKey::new("forever", b"sha256=00");
+    assert!(store.mark(key, Duration::MAX).await.unwrap());
+    assert!(!store.mark(key, Duration::MAX).await.unwrap());
+}

@@ -1,6 +1,6 @@
 //! [`Delivery`]: what a verified webhook request says, read from its headers and payload.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use aws_lc_rs::digest;
 use bytes::Bytes;
@@ -15,7 +15,8 @@ const MAX_HEADER_LEN: usize = 128;
 
 /// A verified webhook delivery: its headers, the installation and action read from its payload,
 /// and the raw body the signature covers. The layer puts it in the request's extensions; with
-/// the `axum` feature it is an extractor.
+/// the `axum` feature it is an extractor. `Debug` shows the body's length, not the payload (up to
+/// 25 MiB, and what it says about private repositories is not for logs).
 ///
 /// ```
 /// use tower_github_webhooks::Delivery;
@@ -28,7 +29,7 @@ const MAX_HEADER_LEN: usize = 128;
 /// }
 /// # let _ = handle;
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Delivery {
     /// `X-GitHub-Event`: `issues`, `push`, `installation`, `ping`, ...
@@ -47,6 +48,21 @@ pub struct Delivery {
     /// `action` of the payload (`opened`, `created`, ...), for events that have one.
     pub action: Option<String>,
     body: Bytes,
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("event", &self.event)
+            .field("id", &self.id)
+            .field("hook_id", &self.hook_id)
+            .field("target_type", &self.target_type)
+            .field("target_id", &self.target_id)
+            .field("installation_id", &self.installation_id)
+            .field("action", &self.action)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl Delivery {
@@ -268,6 +284,23 @@ mod tests {
                 Err(other) => proptest::prop_assert!(false, "{other}"),
             }
         }
+    }
+
+    #[test]
+    fn debug_shows_the_body_length_not_the_payload() {
+        let map = headers(&[("x-github-event", "push"), ("x-github-delivery", "d-1")]);
+        let body = format!(
+            r#"{{"installation":{{"id":7}},"pad":"{}"}}"#,
+            "PRIVATE".repeat(1000)
+        );
+        let delivery = Headers::read(&map)
+            .unwrap()
+            .delivery(Bytes::from(body.clone()))
+            .unwrap();
+        let shown = format!("{delivery:?}");
+        assert!(shown.contains("d-1") && shown.contains("push"), "{shown}");
+        assert!(shown.contains(&body.len().to_string()), "{shown}");
+        assert!(!shown.contains("PRIVATE"), "{shown}");
     }
 
     #[test]

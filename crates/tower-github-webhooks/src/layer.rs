@@ -82,7 +82,8 @@ impl WebhookLayer {
     }
 
     /// The largest body read (default [`DEFAULT_BODY_LIMIT`], 25 MiB): a larger one is answered
-    /// 413, without reading past `limit + 1` bytes.
+    /// 413, without reading past the body's frame that crosses `limit` (none at all when
+    /// `Content-Length` announces more).
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.config().body_limit = limit;
         self

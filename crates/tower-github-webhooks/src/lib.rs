@@ -96,12 +96,13 @@
 //! The default store, [`MemoryDeliveryStore`], is in process (100 000 deliveries, least
 //! recently marked first out): lost on restart, not shared. A fleet shares one through
 //! [`WebhookLayer::store`], e.g. `tower_github_auth_redis::RedisDeliveryStore` (feature
-//! `webhooks`, `SET key 1 NX PX window`).
+//! `webhooks`, `SET key <random> NX PX window`).
 //!
 //! Every store call is bounded by the [store timeout](WebhookLayer::store_timeout) (1 s). When
 //! the store fails or times out, [`StoreUnavailable`] decides: `ProcessAnyway` (the default; a
 //! delivery may run twice meanwhile, none is lost) or `Refuse` (**503**, so that the delivery
-//! fails and is delivered again once the store is back). Never a hang.
+//! shows as failed and is delivered again once the store is back: GitHub.com does not redeliver
+//! a failed delivery by itself, so this takes a manual or scripted redelivery). Never a hang.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

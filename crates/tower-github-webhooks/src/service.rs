@@ -238,10 +238,13 @@ impl Mark {
     }
 
     async fn forget(mut self, id: &str) {
-        let Some(store) = self.store.take() else {
+        let Some(store) = self.store.clone() else {
             return;
         };
+        // Armed until the store answered: dropped mid-way (the client went away), the mark
+        // forgets in the background instead.
         forget(store, self.key, self.timeout, id).await;
+        self.store = None;
     }
 }
 
@@ -725,6 +728,58 @@ mod tests {
         tokio::task::yield_now().await;
         tokio::task::yield_now().await;
         assert!(store.mark(key, Duration::from_secs(60)).await.unwrap());
+    }
+
+    /// The in-process store, whose first `forget` never ends (a slow store).
+    struct SlowForget {
+        inner: MemoryDeliveryStore,
+        forgets: AtomicUsize,
+        started: tokio::sync::Notify,
+    }
+
+    impl DeliveryStore for SlowForget {
+        fn mark(&self, key: DeliveryKey, ttl: Duration) -> BoxFuture<'_, Result<bool, BoxError>> {
+            self.inner.mark(key, ttl)
+        }
+
+        fn forget(&self, key: DeliveryKey) -> BoxFuture<'_, Result<(), BoxError>> {
+            if self.forgets.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.started.notify_one();
+                Box::pin(std::future::pending())
+            } else {
+                self.inner.forget(key)
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_handler_dropped_while_forgetting_still_forgets() {
+        let store = Arc::new(SlowForget {
+            inner: MemoryDeliveryStore::default(),
+            forgets: AtomicUsize::new(0),
+            started: tokio::sync::Notify::new(),
+        });
+        let layer = WebhookLayer::new(SECRET)
+            .store(store.clone())
+            .store_timeout(Duration::from_secs(3600));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let service =
+            tower_layer::Layer::layer(&layer, handler(calls, StatusCode::INTERNAL_SERVER_ERROR));
+        let call = tokio::spawn(service.oneshot(signed("a")));
+        store.started.notified().await;
+        // The connection goes away while the failed delivery is being forgotten.
+        call.abort();
+        let _ = call.await;
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        let key = DeliveryKey::new("a", Secrets::new(SECRET).sign(BODY.as_bytes()).as_bytes());
+        assert!(
+            store
+                .inner
+                .mark(key, Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
     }
 
     /// A store that fails, or never answers.

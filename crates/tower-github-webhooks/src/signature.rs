@@ -23,6 +23,10 @@ const MAC_LEN: usize = 32;
 /// The webhook secrets a delivery may be signed with: during a rotation, the new one and the old
 /// one, the first used by [`sign`](Secrets::sign). `Debug` shows how many, never them.
 ///
+/// An empty secret verifies nothing: GitHub does not sign without a secret, and anyone can
+/// compute the HMAC with an empty key (a secret read from an unset variable must not let every
+/// forged delivery through).
+///
 /// ```
 /// use tower_github_webhooks::Secrets;
 ///
@@ -33,7 +37,8 @@ const MAC_LEN: usize = 32;
 /// ```
 #[derive(Clone)]
 pub struct Secrets {
-    keys: Vec<hmac::Key>,
+    /// Each secret's key, and whether it may verify (false for an empty secret).
+    keys: Vec<(hmac::Key, bool)>,
 }
 
 impl fmt::Debug for Secrets {
@@ -42,8 +47,12 @@ impl fmt::Debug for Secrets {
     }
 }
 
-fn key(secret: &SecretString) -> hmac::Key {
-    hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret().as_bytes())
+fn key(secret: &SecretString) -> (hmac::Key, bool) {
+    let secret = secret.expose_secret().as_bytes();
+    (
+        hmac::Key::new(hmac::HMAC_SHA256, secret),
+        !secret.is_empty(),
+    )
 }
 
 impl Secrets {
@@ -74,7 +83,7 @@ impl Secrets {
     /// `sha256=<hex>` of `body` with the first secret, as GitHub signs (for tests, and for
     /// emulators that send webhooks).
     pub fn sign(&self, body: &[u8]) -> String {
-        let tag = hmac::sign(&self.keys[0], body);
+        let tag = hmac::sign(&self.keys[0].0, body);
         let mut out = String::with_capacity(PREFIX.len() + 2 * MAC_LEN);
         out.push_str(PREFIX);
         for byte in tag.as_ref() {
@@ -84,13 +93,14 @@ impl Secrets {
         out
     }
 
-    /// Checks `header` (the `X-Hub-Signature-256` value) against `body` with every secret.
+    /// Checks `header` (the `X-Hub-Signature-256` value) against `body` with every non-empty
+    /// secret.
     pub fn verify(&self, body: &[u8], header: &[u8]) -> Result<(), Error> {
         let mac = parse(header)?;
         if self
             .keys
             .iter()
-            .any(|key| hmac::verify(key, body, &mac).is_ok())
+            .any(|(key, verifies)| *verifies && hmac::verify(key, body, &mac).is_ok())
         {
             Ok(())
         } else {
@@ -186,6 +196,27 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_secret_verifies_nothing() {
+        // Anyone can compute the HMAC with an empty key (GitHub does not sign without a secret):
+        // a secret read from an unset variable must not open the door.
+        let body = b"{\"action\":\"opened\"}";
+        let forged = Secrets::new("").sign(body);
+        assert!(matches!(
+            Secrets::new("").verify(body, forged.as_bytes()),
+            Err(Error::SignatureMismatch)
+        ));
+        assert!(matches!(
+            Secrets::new("real").and("").verify(body, forged.as_bytes()),
+            Err(Error::SignatureMismatch)
+        ));
+        let both = Secrets::new("").and("real");
+        assert!(
+            both.verify(body, Secrets::new("real").sign(body).as_bytes())
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn any_secret_of_a_rotation_verifies() {
         let body = b"{\"action\":\"opened\"}";
         let both = Secrets::new("new").and("old");
@@ -212,7 +243,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn sign_then_verify_accepts(body in proptest::collection::vec(any::<u8>(), 0..2048), secret in ".{0,64}") {
+        fn sign_then_verify_accepts(body in proptest::collection::vec(any::<u8>(), 0..2048), secret in ".{1,64}") {
             let secrets = Secrets::new(secret);
             let signature = secrets.sign(&body);
             prop_assert!(secrets.verify(&body, signature.as_bytes()).is_ok());

@@ -21,7 +21,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `tower-github-auth-redis`, feature `webhooks`).
 ///
 /// The layer bounds every call with its store timeout, so an implementation need not; it should
-/// still not hold a lock across a network call.
+/// still not hold a lock across a network call. A `mark` call may be dropped before it completes
+/// (that timeout, or the request went away): an implementation whose mark may still land after
+/// that must undo it (`RedisDeliveryStore` sends a compare-and-delete behind it), or GitHub's
+/// redelivery of a delivery whose handler never ran is answered as a duplicate.
 pub trait DeliveryStore: Send + Sync + 'static {
     /// Marks `key` seen for `ttl` unless it is already: `true` when this call marked it (run
     /// the handler), `false` when it was seen already (do not). Must be atomic across every user
