@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::captured::Captured;
 use common::{client, get, send, stack};
 use github_auth_emulator::{
     DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET, DeviceOutcome, Emulator,
@@ -23,38 +23,8 @@ use tower_github_auth::{
     InstallationId, OAuthAppAuth, OAuthDeviceAuth, TokenSet, convert_manifest_code,
 };
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
-
-/// Every line written, kept.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// The secrets of a token set.
 fn secrets_of(set: &TokenSet) -> impl Iterator<Item = String> + '_ {

@@ -4,10 +4,10 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
+use common::captured::Captured;
 use common::{get, send, stack};
 use futures_util::future::join_all;
 use github_auth_emulator::{Emulator, TEST_APP_PRIVATE_KEY_PKCS1};
@@ -21,33 +21,9 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Instrument, Subscriber};
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-
-/// Every line written, kept.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
-}
 
 /// A span as it was created: its name, its parent, its `cache` field.
 #[derive(Clone, Debug)]

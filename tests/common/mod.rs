@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: a real hyper-util client against the emulator's port.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod captured;
 pub mod fault_run;
 pub mod faulty;
 pub mod memory_store;

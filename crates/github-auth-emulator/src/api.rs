@@ -405,30 +405,47 @@ pub(crate) fn list_issues(shared: &Shared, req: &Incoming, owner: &str, repo: &s
     let Some(index) = shared.repo_index(owner, repo) else {
         return Refusal::not_found("repository_not_found").answer(&mut state);
     };
-    if let Caller::Installation {
+    if let Err(refusal) = may_use_issues(shared, &state, &caller, index, "read") {
+        return refusal.answer(&mut state);
+    }
+    json_response(StatusCode::OK, &json!([]))
+}
+
+/// Whether `caller` may use the issues of the repository at `index` at `level` (`read`,
+/// `write`): an installation token must reach the repository (404 otherwise) and hold `issues`
+/// at that level (GitHub's 403 naming `issues=<level>` otherwise); any other caller may.
+fn may_use_issues(
+    shared: &Shared,
+    state: &Mutable,
+    caller: &Caller,
+    index: usize,
+    level: &str,
+) -> Result<(), Refusal> {
+    let Caller::Installation {
         id,
         repos,
         permissions,
         ..
     } = caller
-    {
-        if !reach(&state, id, repos).contains(&index) {
-            return Refusal::not_found("repository_not_accessible").answer(&mut state);
-        }
-        let may_read = permissions
-            .get("issues")
-            .and_then(|level| rank(level))
-            .is_some_and(|level| Some(level) >= rank("read"));
-        if !may_read {
-            return forbidden(
-                shared,
-                shared.wall_at(state.knobs.clock_offset),
-                &Forbidden::MissingPermission("issues=read".to_owned()),
-            )
-            .answer(&mut state);
-        }
+    else {
+        return Ok(());
+    };
+    if !reach(state, *id, repos.clone()).contains(&index) {
+        return Err(Refusal::not_found("repository_not_accessible"));
     }
-    json_response(StatusCode::OK, &json!([]))
+    let held = permissions
+        .get("issues")
+        .and_then(|held| rank(held))
+        .is_some_and(|held| Some(held) >= rank(level));
+    if held {
+        Ok(())
+    } else {
+        Err(forbidden(
+            shared,
+            shared.wall_at(state.knobs.clock_offset),
+            &Forbidden::MissingPermission(format!("issues={level}")),
+        ))
+    }
 }
 
 /// `POST /repos/{owner}/{repo}/issues/{number}/comments`: 201 with GitHub's `issue-comment`
@@ -455,28 +472,11 @@ pub(crate) fn create_issue_comment(
     let Ok(number) = number.parse::<u64>() else {
         return Refusal::not_found("unknown_route").answer(&mut state);
     };
+    if let Err(refusal) = may_use_issues(shared, &state, &caller, index, "write") {
+        return refusal.answer(&mut state);
+    }
     let (author, installation_id) = match caller {
-        Caller::Installation {
-            id,
-            repos,
-            permissions,
-            ..
-        } => {
-            if !reach(&state, id, repos).contains(&index) {
-                return Refusal::not_found("repository_not_accessible").answer(&mut state);
-            }
-            let may_write = permissions
-                .get("issues")
-                .and_then(|level| rank(level))
-                .is_some_and(|level| Some(level) >= rank("write"));
-            if !may_write {
-                return forbidden(
-                    shared,
-                    shared.wall_at(state.knobs.clock_offset),
-                    &Forbidden::MissingPermission("issues=write".to_owned()),
-                )
-                .answer(&mut state);
-            }
+        Caller::Installation { id, .. } => {
             let slug = state
                 .installation(id)
                 .and_then(|inst| state.app(inst.app_id))
