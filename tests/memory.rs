@@ -97,7 +97,10 @@ fn nothing_is_allocated_up_front_for_a_capacity() {
     // bound (100,000 and 10,000): an App that uses few installations pays for few.
     let cache = heap_of(TokenCache::new(NonZeroUsize::new(100_000).unwrap()));
     let smallest = heap_of(TokenCache::new(NonZeroUsize::new(1).unwrap()));
-    assert_eq!(cache, smallest, "a bound of 100,000 costs what a bound of 1 does");
+    assert_eq!(
+        cache, smallest,
+        "a bound of 100,000 costs what a bound of 1 does"
+    );
     // What an empty cache holds whatever its bound: its two tables' headers (tokens, and the
     // installations' rate-limit records) and the hit counter's 8 stripes of a cache line each.
     assert!(cache < 2048, "an empty cache: {cache} B");
