@@ -74,7 +74,7 @@
 //!   images without a CA bundle. For a private CA without either, build a
 //!   [`redis::Client`] with `Client::build_with_tls` and pass it to
 //!   [`RedisTokenStore::builder`].
-//! - `webhooks`: [`RedisDeliveryStore`], the replay protection of `tower-github-webhooks`
+//! - `webhooks`: `RedisDeliveryStore`, the replay protection of `tower-github-webhooks`
 //!   shared by a fleet (`SET NX PX`): eight replicas receiving one delivery run its handler once.
 //! - `testing` (off by default): the `testing` module, whose `RedisServer` and `RedisCluster`
 //!   start throwaway `redis-server`s per test (persistence off), for the fleet tests of your own
