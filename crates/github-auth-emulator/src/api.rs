@@ -42,6 +42,16 @@ enum Caller {
     Jwt,
 }
 
+/// The caller of a route that needs a token (an installation's or a user's): the App's JWT and
+/// no credential are refused as GitHub refuses them.
+fn token_caller(shared: &Shared, req: &Incoming, state: &mut Mutable) -> Result<Caller, Refusal> {
+    match resolve(shared, req, state)? {
+        Caller::Jwt => Err(jwt_not_allowed()),
+        Caller::Anonymous => Err(requires_authentication()),
+        caller => Ok(caller),
+    }
+}
+
 /// Resolves the credential of a request to a non-`/app` route; consumes the replication-lag
 /// refusals of a fresh installation token, then one of the refusals
 /// [`EmulatorHandle::forbid_next`](crate::EmulatorHandle::forbid_next) asked for.
@@ -284,9 +294,7 @@ pub(crate) fn upload_release_asset(
     release_id: &str,
 ) -> Response {
     let mut state = shared.lock();
-    let caller = match resolve(shared, req, &mut state) {
-        Ok(Caller::Jwt) => return jwt_not_allowed().answer(&mut state),
-        Ok(Caller::Anonymous) => return requires_authentication().answer(&mut state),
+    let caller = match token_caller(shared, req, &mut state) {
         Ok(caller) => caller,
         Err(refusal) => return refusal.answer(&mut state),
     };
@@ -460,9 +468,7 @@ pub(crate) fn create_issue_comment(
     number: &str,
 ) -> Response {
     let mut state = shared.lock();
-    let caller = match resolve(shared, req, &mut state) {
-        Ok(Caller::Jwt) => return jwt_not_allowed().answer(&mut state),
-        Ok(Caller::Anonymous) => return requires_authentication().answer(&mut state),
+    let caller = match token_caller(shared, req, &mut state) {
         Ok(caller) => caller,
         Err(refusal) => return refusal.answer(&mut state),
     };
